@@ -1,0 +1,118 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Config holds the resolver's options. Start from DefaultConfig; every field
+// documents its unit and default. Config files and replay scenarios set these
+// same fields, so there is no test-only behaviour here.
+type Config struct {
+	// RootHints are the root NS records and their addresses (named.root
+	// format). Default: the IANA root servers.
+	RootHints []dns.RR
+
+	// QNameMinimisation sends each server only as much of the name as it
+	// needs (RFC 9156, relaxed mode). Default on.
+	QNameMinimisation bool
+
+	// DoIPv4 and DoIPv6 allow upstream queries over each address family.
+	// Default both on.
+	DoIPv4, DoIPv6 bool
+
+	// MaxTTL caps the TTL of cached positive data. Default 1 day.
+	MaxTTL time.Duration
+	// MinTTL raises short TTLs. Default 0.
+	MinTTL time.Duration
+	// MaxNegativeTTL caps negative caching (RFC 2308 §5). Default 1 hour.
+	MaxNegativeTTL time.Duration
+
+	// Limits bound the work of one client query.
+	Limits Limits
+
+	// QueryTimeout is the overall deadline of one client query. Default 8 s
+	// (dig's default retry is at 5 s; a SERVFAIL within 10 s is required by
+	// the threat model's OFF-8).
+	QueryTimeout time.Duration
+
+	// AllowSnoop answers RD=0 queries from the cache; otherwise they are
+	// REFUSED, as Unbound's default access-control "allow" does. Default off.
+	AllowSnoop bool
+
+	// MinimalResponses leaves out authority and additional records that the
+	// client did not need (Unbound's minimal-responses). Default on.
+	MinimalResponses bool
+}
+
+// Limits name the bound on every loop that follows the network. Hitting one
+// ends the client query with SERVFAIL and a reason.
+type Limits struct {
+	// MaxReferrals bounds referrals followed for one name. Default 30.
+	MaxReferrals int
+	// MaxCNAMEs bounds the CNAME/DNAME chain of one answer. Default 11
+	// (Unbound and BIND max-query-restarts).
+	MaxCNAMEs int
+	// MaxNSLookups bounds the NS names without glue resolved for one client
+	// query (NXNSAttack). Default 10 (PowerDNS max-ns-address-qperq).
+	MaxNSLookups int
+	// MaxUpstreamQueries bounds every query sent upstream for one client
+	// query, sub-queries included. Default 64: above PowerDNS and BIND (50)
+	// so that deep cold chains with DNSSEC still resolve, well below
+	// Unbound's 200 global quota.
+	MaxUpstreamQueries int
+	// MaxDepth bounds the nesting of sub-queries (an NS name's address needs
+	// another NS name's address ...). Default 7 (BIND max-recursion-depth).
+	MaxDepth int
+	// MaxServersPerZone bounds the NS names considered for one zone
+	// (RES-6). Default 20 (Unbound iter-scrub-ns).
+	MaxServersPerZone int
+}
+
+// DefaultConfig returns the configuration `bulwark` runs with when nothing
+// is configured.
+func DefaultConfig() Config {
+	return Config{
+		RootHints:         IANARootHints(),
+		QNameMinimisation: true,
+		DoIPv4:            true,
+		DoIPv6:            true,
+		MaxTTL:            24 * time.Hour,
+		MaxNegativeTTL:    time.Hour,
+		QueryTimeout:      8 * time.Second,
+		MinimalResponses:  true,
+		Limits: Limits{
+			MaxReferrals:       30,
+			MaxCNAMEs:          11,
+			MaxNSLookups:       10,
+			MaxUpstreamQueries: 64,
+			MaxDepth:           7,
+			MaxServersPerZone:  20,
+		},
+	}
+}
+
+// Validate reports the first option that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if !c.DoIPv4 && !c.DoIPv6 {
+		errs = append(errs, errors.New("do-ip4 and do-ip6 are both off: no upstream can be reached"))
+	}
+	if len(rootServerAddrs(c.RootHints)) == 0 {
+		errs = append(errs, errors.New("root hints hold no server address"))
+	}
+	if c.MaxTTL <= 0 || c.MaxNegativeTTL < 0 || c.MinTTL < 0 || c.MinTTL > c.MaxTTL {
+		errs = append(errs, fmt.Errorf("TTL caps out of order: min %v, max %v, negative max %v", c.MinTTL, c.MaxTTL, c.MaxNegativeTTL))
+	}
+	if c.QueryTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("query timeout %v must be positive", c.QueryTimeout))
+	}
+	l := c.Limits
+	if l.MaxReferrals < 1 || l.MaxCNAMEs < 0 || l.MaxNSLookups < 0 || l.MaxUpstreamQueries < 1 || l.MaxDepth < 1 || l.MaxServersPerZone < 1 {
+		errs = append(errs, fmt.Errorf("limits must be positive: %+v", l))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,3 @@
+package resolver
+
+type flightGroup struct{}

@@ -1,0 +1,5 @@
+package resolver
+
+type infraCache struct{ clock Clock }
+
+func newInfraCache(c Clock) *infraCache { return &infraCache{clock: c} }

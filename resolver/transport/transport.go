@@ -1,0 +1,113 @@
+// Package transport owns every byte Bulwark sends to and receives from an
+// upstream (authoritative) server.
+//
+// It is split in two layers. A Network moves raw datagrams and TCP messages
+// to one server address: the real one opens sockets, the simulated internet
+// (resolver/simnet), the replay runner and the attack tests supply their own.
+// An Exchanger sits on top of any Network and is the single door through
+// which every upstream reply passes: it draws the query ID and source port
+// from crypto/rand, mixes the case of the query name (0x20), and accepts a
+// reply only when its ID, question (byte for byte, case included), type and
+// class match the query. It falls back from EDNS to plain DNS for servers that
+// reject EDNS, and from UDP to TCP on truncation.
+//
+// The package must not interpret answers beyond pairing them with their
+// query: bailiwick, caching and referrals belong to the resolver. It never
+// reads the wall clock for anything but socket deadlines and RTTs.
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Network carries raw DNS messages to one upstream server address.
+// Implementations must be safe for concurrent use.
+type Network interface {
+	// DialUDP opens a datagram association with server. Reads return only
+	// datagrams whose source is server (a connected socket).
+	DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error)
+	// DialTCP opens a stream to server carrying length-prefixed messages.
+	DialTCP(ctx context.Context, server netip.AddrPort) (StreamConn, error)
+}
+
+// PacketConn is one connected UDP association. It is used by one goroutine.
+type PacketConn interface {
+	// Write sends one datagram.
+	Write(b []byte) error
+	// Read blocks until a datagram arrives or ctx is done.
+	Read(ctx context.Context) (Datagram, error)
+	// Close releases the association; later datagrams are dropped.
+	Close() error
+}
+
+// Datagram is one received UDP payload.
+type Datagram struct {
+	Data []byte
+	// Reassembled is true when the kernel rebuilt the datagram from IP
+	// fragments: a spoofed second fragment carries no port, ID or question,
+	// so such a reply cannot be trusted (threat model T4).
+	Reassembled bool
+}
+
+// StreamConn is one TCP connection carrying DNS messages (RFC 7766); the
+// two-byte length prefix is the implementation's business.
+type StreamConn interface {
+	WriteMsg(b []byte) error
+	ReadMsg(ctx context.Context) ([]byte, error)
+	Close() error
+}
+
+// Query is one question to one server, as the resolver asks it. The
+// Exchanger chooses the ID, the letter case and the source port.
+type Query struct {
+	Server netip.AddrPort
+	Name   string // fully qualified
+	Type   uint16
+	Class  uint16
+	// DO asks for DNSSEC records (EDNS DO bit).
+	DO bool
+	// CD sets the checking-disabled bit, which Bulwark always sets upstream
+	// when it validates itself.
+	CD bool
+	// TCP forces TCP from the start (a server known to be TCP-only, or a
+	// re-ask after a suspected forgery).
+	TCP bool
+}
+
+// Response is a reply that passed every check of the Exchanger.
+type Response struct {
+	Msg *dns.Msg
+	// RTT is the time from the send that was answered to the answer.
+	RTT time.Duration
+	// TCP says the reply came over TCP: an off-path attacker cannot forge
+	// it, so the scrubber may let it replace cached delegations.
+	TCP bool
+	// EDNS says the reply was to a query that carried EDNS.
+	EDNS bool
+}
+
+// Exchanger asks one question of one server and returns the genuine reply
+// or an error. Like net/http's RoundTripper it must not interpret the reply
+// beyond matching it to the query, and it is safe for concurrent use.
+type Exchanger interface {
+	Exchange(ctx context.Context, q Query) (*Response, error)
+}
+
+// Errors an Exchanger returns; the resolver records them per server.
+var (
+	// ErrTimeout: no acceptable reply before the context's deadline.
+	ErrTimeout = errors.New("upstream timeout")
+	// ErrRefused: the network refused the association (ICMP unreachable,
+	// connection refused).
+	ErrRefused = errors.New("upstream unreachable")
+	// ErrCaseMismatch: replies came but none preserved the query's letter
+	// case, even after the TCP retry without 0x20.
+	ErrCaseMismatch = errors.New("upstream reply did not preserve 0x20 case")
+	// ErrMalformed: the reply could not be unpacked.
+	ErrMalformed = errors.New("malformed upstream reply")
+)
