@@ -39,7 +39,9 @@ type Network interface {
 type PacketConn interface {
 	// Write sends one datagram.
 	Write(b []byte) error
-	// Read blocks until a datagram arrives or ctx is done.
+	// Read blocks until a datagram arrives or ctx is done. A simulated
+	// network that knows no reply will come may return ErrTimeout at once,
+	// so that replayed timeouts cost no real time.
 	Read(ctx context.Context) (Datagram, error)
 	// Close releases the association; later datagrams are dropped.
 	Close() error
