@@ -2,15 +2,161 @@ package resolver
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
+
+// ednsSize is the UDP payload size Bulwark advertises to clients: the DNS
+// flag day 2020 value, small enough never to fragment.
+const ednsSize = 1232
 
 // Answer resolves a client's query and returns the response to send. The
 // listener has already checked the client's access, the opcode and the
-// message's form; Answer handles RD, DO, CD and EDNS of the response.
+// message's form; Answer handles RD, DO, CD and the EDNS of the response.
 func (r *Resolver) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
-	resp := new(dns.Msg)
-	resp.SetRcode(req, dns.RcodeServerFailure)
+	start := r.clock.Now()
+	resp := r.answer(ctx, req)
+	if r.deps.QueryLog && len(req.Question) == 1 {
+		r.log.Info("query", zap.String("name", req.Question[0].Name),
+			zap.String("type", dns.TypeToString[req.Question[0].Qtype]),
+			zap.String("rcode", dns.RcodeToString[resp.Rcode]),
+			zap.Duration("took", r.clock.Now().Sub(start)))
+	}
 	return resp
+}
+
+func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = true
+	resp.CheckingDisabled = req.CheckingDisabled
+	opt := req.IsEdns0()
+	q := req.Question[0]
+	switch {
+	case q.Qclass != dns.ClassINET:
+		return refuse(resp, opt, "only class IN is served")
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		return refuse(resp, opt, "zone transfers are not served")
+	case !req.RecursionDesired && !r.cfg.AllowSnoop:
+		return refuse(resp, opt, "recursion not desired and cache snooping not allowed")
+	}
+	res, err := r.resolveShared(ctx, q, req)
+	if err != nil {
+		return r.servfail(resp, opt, q, err)
+	}
+	r.shape(resp, req, res)
+	withEDNS(resp, opt, res.ede, res.reason)
+	return resp
+}
+
+// resolveShared resolves the question, joining an identical resolution
+// already in flight. The shared resolution runs on its own deadline so
+// that the first client's going away does not fail the others.
+func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.Msg) (*result, error) {
+	k := flightKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, cd: req.CheckingDisabled}
+	if !req.RecursionDesired {
+		return r.fromCacheOnly(k)
+	}
+	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
+		defer cancel()
+		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd}
+		return r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
+	})
+	if err == nil && res == nil {
+		err = errors.New("resolution ended without a result")
+	}
+	return res, err
+}
+
+// fromCacheOnly answers an RD=0 query (cache snooping) without sending
+// anything upstream.
+func (r *Resolver) fromCacheOnly(k flightKey) (*result, error) {
+	q := r.newQuery(k.name, k.qtype, k.qclass, &request{budget: newBudget(r.cfg.Limits)}, 0)
+	if err := r.stepCache(q); err != nil || q.stage != stageDone {
+		return nil, errors.New("not in cache")
+	}
+	return &q.res, nil
+}
+
+// shape fills the response sections from the result.
+func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
+	do := req.IsEdns0() != nil && req.IsEdns0().Do()
+	qtype := req.Question[0].Qtype
+	resp.Rcode = res.rcode
+	resp.Answer = dnssecFiltered(res.answer, do, qtype)
+	resp.Ns = dnssecFiltered(res.ns, do, qtype)
+	if res.rcode == dns.RcodeServerFailure {
+		resp.Answer, resp.Ns = nil, nil
+	}
+	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled
+}
+
+// dnssecFiltered drops DNSSEC records for clients that did not ask for
+// them with DO (RFC 4035 §3.2.1), unless the client asked for that type.
+func dnssecFiltered(rrs []dns.RR, do bool, qtype uint16) []dns.RR {
+	if do {
+		return rrs
+	}
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		switch t := rr.Header().Rrtype; t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			if t != qtype {
+				continue
+			}
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+// servfail turns a failed resolution into SERVFAIL with an Extended DNS
+// Error that says why.
+func (r *Resolver) servfail(resp *dns.Msg, opt *dns.OPT, q dns.Question, err error) *dns.Msg {
+	r.log.Debug("resolution failed", zap.String("name", q.Name), zap.String("type", dns.TypeToString[q.Qtype]), zap.Error(err))
+	resp.Rcode = dns.RcodeServerFailure
+	withEDNS(resp, opt, edeFor(err), err.Error())
+	return resp
+}
+
+// edeFor maps a resolution error to an RFC 8914 info code.
+func edeFor(err error) uint16 {
+	switch {
+	case errors.Is(err, ErrNoServers), errors.Is(err, ErrLame), errors.Is(err, transport.ErrTimeout),
+		errors.Is(err, context.DeadlineExceeded):
+		return dns.ExtendedErrorCodeNoReachableAuthority
+	case errors.Is(err, ErrBogus):
+		return dns.ExtendedErrorCodeDNSBogus
+	}
+	return dns.ExtendedErrorCodeOther
+}
+
+func refuse(resp *dns.Msg, opt *dns.OPT, why string) *dns.Msg {
+	resp.Rcode = dns.RcodeRefused
+	withEDNS(resp, opt, dns.ExtendedErrorCodeProhibited, why)
+	return resp
+}
+
+// withEDNS adds the response OPT record when the client used EDNS, with
+// an Extended DNS Error when code is set (RFC 8914).
+func withEDNS(resp *dns.Msg, opt *dns.OPT, code uint16, text string) {
+	if opt == nil {
+		return
+	}
+	out := new(dns.OPT)
+	out.Hdr.Name = "."
+	out.Hdr.Rrtype = dns.TypeOPT
+	out.SetUDPSize(ednsSize)
+	out.SetDo(opt.Do())
+	if code != 0 || text != "" && resp.Rcode == dns.RcodeServerFailure {
+		out.Option = append(out.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
+	}
+	resp.Extra = append(resp.Extra, out)
 }

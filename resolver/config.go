@@ -20,6 +20,11 @@ type Config struct {
 	// needs (RFC 9156, relaxed mode). Default on.
 	QNameMinimisation bool
 
+	// PrimeRoot asks the root servers for the current root NS set before
+	// first use (RFC 8109) instead of trusting the hints as they are.
+	// Default on; off matches Unbound's stub-prime: no.
+	PrimeRoot bool
+
 	// DoIPv4 and DoIPv6 allow upstream queries over each address family.
 	// Default both on.
 	DoIPv4, DoIPv6 bool
@@ -78,6 +83,7 @@ func DefaultConfig() Config {
 	return Config{
 		RootHints:         IANARootHints(),
 		QNameMinimisation: true,
+		PrimeRoot:         true,
 		DoIPv4:            true,
 		DoIPv6:            true,
 		MaxTTL:            24 * time.Hour,

@@ -1,0 +1,109 @@
+package resolver
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// cacheAnswer stores every RRset of a scrubbed answer section with the
+// rank its reply earns (RFC 2181 §5.4.1).
+func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
+	rank := cache.RankAnswerNonAA
+	if m.Authoritative {
+		rank = cache.RankAnswerAA
+	}
+	for _, set := range splitRRsets(m.Answer) {
+		if set[0].Header().Rrtype == dns.TypeRRSIG {
+			continue
+		}
+		h := set[0].Header()
+		r.putRRset(q, set, sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec)
+	}
+}
+
+// cacheGlue stores the addresses of NS names, with TTLs no longer than
+// the NS set's: glue must not outlive the delegation it came with (the
+// ghost-domain fixes).
+func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR) {
+	if len(ns) == 0 {
+		return
+	}
+	nsTTL := ns[0].Header().Ttl
+	for _, set := range splitRRsets(extra) {
+		t := set[0].Header().Rrtype
+		if t != dns.TypeA && t != dns.TypeAAAA {
+			continue
+		}
+		for _, rr := range set {
+			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
+		}
+		r.putRRset(q, set, nil, cache.RankGlue, cache.Unchecked)
+	}
+}
+
+// putRRset stores one RRset.
+func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec cache.Security) {
+	if len(rrs) == 0 {
+		return
+	}
+	h := rrs[0].Header()
+	r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class), cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}, r.clock.Now())
+}
+
+// splitRRsets groups records by (owner, type) in order of appearance.
+func splitRRsets(rrs []dns.RR) [][]dns.RR {
+	type ot struct {
+		owner string
+		t     uint16
+	}
+	idx := map[ot]int{}
+	var sets [][]dns.RR
+	for _, rr := range rrs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeOPT {
+			continue
+		}
+		k := ot{strings.ToLower(h.Name), h.Rrtype}
+		if i, ok := idx[k]; ok {
+			sets[i] = append(sets[i], rr)
+			continue
+		}
+		idx[k] = len(sets)
+		sets = append(sets, []dns.RR{rr})
+	}
+	return sets
+}
+
+// addAnswer appends records to the result and folds in their security.
+func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
+	q.res.answer = append(q.res.answer, rrs...)
+	q.res.answer = append(q.res.answer, sigs...)
+	q.res.security = worse(q.res.security, sec)
+}
+
+// finish ends the query with rcode.
+func (r *Resolver) finish(q *query, rcode int) {
+	q.res.rcode = rcode
+	q.stage = stageDone
+}
+
+// finishNegative ends the query with a cached or fresh negative entry.
+func (r *Resolver) finishNegative(q *query, rcode int, e cache.Entry) {
+	q.res.ns = e.Ns
+	q.res.security = worse(q.res.security, e.Security)
+	r.finish(q, rcode)
+}
+
+// securityOrder ranks states from best to worst for combining the parts
+// of one answer: the answer is only as secure as its weakest part.
+var securityOrder = map[cache.Security]int{cache.Secure: 0, cache.Insecure: 1, cache.Indeterminate: 2, cache.Unchecked: 3, cache.Bogus: 4}
+
+func worse(a, b cache.Security) cache.Security {
+	if securityOrder[b] > securityOrder[a] {
+		return b
+	}
+	return a
+}

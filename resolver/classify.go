@@ -1,0 +1,86 @@
+package resolver
+
+import (
+	"github.com/miekg/dns"
+)
+
+// responseKind is what a scrubbed reply means for the question asked
+// (Unbound's RESPONSE_TYPE_*).
+type responseKind uint8
+
+const (
+	kindAnswer   responseKind = iota // the asked RRset is in the answer
+	kindCNAME                        // the answer starts a CNAME/DNAME chain
+	kindNXDomain                     // the name does not exist
+	kindNoData                       // the name exists, the type does not
+	kindReferral                     // a delegation to a zone below the cut
+	kindLame                         // the server is not authoritative or broken
+)
+
+var kindNames = [...]string{"answer", "cname", "nxdomain", "nodata", "referral", "lame"}
+
+func (k responseKind) String() string { return kindNames[k] }
+
+// classify decides what a scrubbed reply from zone's server says about
+// (name, qtype).
+func classify(s scrubbed, zone, name string, qtype uint16) responseKind {
+	m := s.msg
+	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
+		return kindLame
+	}
+	if hasRRset(m.Answer, name, qtype) {
+		return kindAnswer
+	}
+	if len(m.Answer) > 0 {
+		return kindCNAME
+	}
+	if s.droppedAnswer {
+		return kindLame
+	}
+	if m.Rcode == dns.RcodeNameError {
+		return kindNXDomain
+	}
+	if owner, ok := nsOwner(m.Ns); ok {
+		if strictlyBelow(owner, zone) && !hasType(m.Ns, dns.TypeSOA) {
+			return kindReferral
+		}
+		if !m.Authoritative && !hasType(m.Ns, dns.TypeSOA) {
+			return kindLame // a referral to the zone itself or upward
+		}
+	}
+	if !m.Authoritative && !hasType(m.Ns, dns.TypeSOA) {
+		// Neither authoritative nor a negative proof: a recursive or
+		// lame server answering from somewhere else.
+		return kindLame
+	}
+	return kindNoData
+}
+
+// hasRRset reports whether rrs hold a record of qtype owned by name.
+func hasRRset(rrs []dns.RR, name string, qtype uint16) bool {
+	for _, rr := range rrs {
+		if equalNames(rr.Header().Name, name) && matchesType(rr, qtype) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
+// nsOwner returns the owner of the NS records in rrs (scrub leaves one).
+func nsOwner(rrs []dns.RR) (string, bool) {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeNS {
+			return rr.Header().Name, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,138 @@
+package resolver
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// delegation is a zone cut: the zone and the servers that answer for it.
+type delegation struct {
+	zone    string
+	nsNames []string                // lower case, at most MaxServersPerZone
+	addrs   map[string][]netip.Addr // per NS name
+	looked  map[string]bool         // NS names whose addresses were looked up
+	// security of the NS set, for the validator's chain.
+	fromHints bool
+}
+
+func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
+	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, looked: map[string]bool{}}
+	seen := map[string]bool{}
+	for _, rr := range ns {
+		n, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		name := strings.ToLower(n.Ns)
+		if seen[name] || len(d.nsNames) >= maxServers {
+			continue
+		}
+		seen[name] = true
+		d.nsNames = append(d.nsNames, name)
+	}
+	return d
+}
+
+// addAddrs attaches address records to the NS names they belong to.
+func (d *delegation) addAddrs(rrs []dns.RR) {
+	for _, rr := range rrs {
+		name := strings.ToLower(rr.Header().Name)
+		if a, ok := rrAddr(rr); ok && d.isNSName(name) && !containsAddr(d.addrs[name], a) {
+			d.addrs[name] = append(d.addrs[name], a)
+		}
+	}
+}
+
+func (d *delegation) isNSName(name string) bool {
+	for _, n := range d.nsNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// addresses returns every known server address of the cut usable over the
+// allowed address families.
+func (d *delegation) addresses(v4, v6 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, n := range d.nsNames {
+		for _, a := range d.addrs[n] {
+			if (a.Is4() && v4) || (a.Is6() && v6) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// unresolved returns NS names whose addresses were never looked up,
+// names outside the zone first: a name inside the zone without glue can
+// only be found by asking the zone's own servers.
+func (d *delegation) unresolved() []string {
+	var out, inside []string
+	for _, n := range d.nsNames {
+		if d.looked[n] || len(d.addrs[n]) > 0 {
+			continue
+		}
+		if inBailiwick(n, d.zone) {
+			inside = append(inside, n)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return append(out, inside...)
+}
+
+func containsAddr(list []netip.Addr, a netip.Addr) bool {
+	for _, b := range list {
+		if a == b {
+			return true
+		}
+	}
+	return false
+}
+
+// hintsDelegation builds the root cut from the configured hints.
+func (r *Resolver) hintsDelegation() *delegation {
+	d := newDelegation(".", r.roots, r.cfg.Limits.MaxServersPerZone)
+	d.addAddrs(r.roots)
+	d.fromHints = true
+	return d
+}
+
+// cachedDelegation returns the cut at zone if its NS set is cached,
+// with whatever addresses the cache holds for the NS names.
+func (r *Resolver) cachedDelegation(zone string) *delegation {
+	now := r.clock.Now()
+	e, ok := r.cache.Get(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now)
+	if !ok || e.Negative() {
+		return nil
+	}
+	d := newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
+	for _, n := range d.nsNames {
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if a, ok := r.cache.Get(cache.NewKey(n, t, dns.ClassINET), now); ok {
+				d.addAddrs(a.RRs)
+			}
+		}
+	}
+	return d
+}
+
+// findCut returns the deepest cached cut at or above name, or the root
+// hints when nothing is cached.
+func (r *Resolver) findCut(name string) *delegation {
+	for n := strings.ToLower(name); ; n = parentName(n) {
+		if d := r.cachedDelegation(n); d != nil {
+			return d
+		}
+		if n == "." {
+			return r.hintsDelegation()
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// stepCache answers from the cache, follows a cached CNAME, or moves on
+// to finding a zone cut.
+func (r *Resolver) stepCache(q *query) error {
+	if q.req.noCache {
+		q.stage = stageFindCut
+		return nil
+	}
+	now := r.clock.Now()
+	if e, ok := r.cache.Get(cache.NewKey(q.name, cache.TypeNXDomain, q.qclass), now); ok {
+		r.finishNegative(q, dns.RcodeNameError, e)
+		return nil
+	}
+	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok {
+		if e.Negative() {
+			r.finishNegative(q, dns.RcodeSuccess, e)
+			return nil
+		}
+		q.addAnswer(e.RRs, e.Sigs, e.Security)
+		r.finish(q, dns.RcodeSuccess)
+		return nil
+	}
+	if q.qtype != dns.TypeCNAME {
+		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() {
+			q.addAnswer(e.RRs, e.Sigs, e.Security)
+			return r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
+		}
+	}
+	q.stage = stageFindCut
+	return nil
+}
+
+// followCNAME restarts the query at target, within the chain limit.
+func (r *Resolver) followCNAME(q *query, target string) error {
+	if len(q.res.answer) > 2*r.cfg.Limits.MaxCNAMEs || q.chainLength() > r.cfg.Limits.MaxCNAMEs {
+		return fmt.Errorf("%s: %w (%d)", q.name, ErrCNAMELimit, r.cfg.Limits.MaxCNAMEs)
+	}
+	q.name = dns.CanonicalName(target)
+	q.minimise = r.cfg.QNameMinimisation && q.qtype != dns.TypeDS
+	q.stage = stageCache
+	return nil
+}
+
+// chainLength counts the CNAMEs in the answer so far.
+func (q *query) chainLength() int {
+	n := 0
+	for _, rr := range q.res.answer {
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			n++
+		}
+	}
+	return n
+}
+
+// stepFindCut finds the deepest known cut for the name, priming the root
+// first if nothing is cached.
+func (r *Resolver) stepFindCut(ctx context.Context, q *query) error {
+	start := q.name
+	if q.qtype == dns.TypeDS && start != "." {
+		start = parentName(start) // DS lives in the parent zone
+	}
+	cut := r.findCut(start)
+	if cut.fromHints && r.cfg.PrimeRoot && !(q.name == "." && q.qtype == dns.TypeNS) {
+		if err := r.prime(ctx, q); err == nil {
+			cut = r.findCut(start)
+		} else {
+			r.log.Debug("root priming failed, using hints")
+		}
+	}
+	q.setCut(cut)
+	q.stage = stageSend
+	return nil
+}
+
+// prime asks the root servers for the root NS set (RFC 8109); the answer
+// lands in the cache where findCut picks it up.
+func (r *Resolver) prime(ctx context.Context, q *query) error {
+	sub := r.newQuery(".", dns.TypeNS, dns.ClassINET, q.req, q.depth+1)
+	sub.req = &request{budget: q.req.budget, noCache: true}
+	_, err := r.run(ctx, sub)
+	return err
+}
+
+// setCut makes d the cut to ask, resetting per-cut state.
+func (q *query) setCut(d *delegation) {
+	q.cut = d
+	q.tries = map[netip.Addr]int{}
+	q.minLabels = dns.CountLabel(d.zone) + 1
+}
+
+// nextAsk returns the name and type to send to the cut's servers: with
+// QNAME minimisation one label more than the cut, type A (RFC 9156 §3;
+// A is what servers answer most reliably), else the full question.
+func (r *Resolver) nextAsk(q *query) (string, uint16) {
+	if !q.minimise || q.minSteps >= maxMinimiseSteps || q.minLabels >= dns.CountLabel(q.name) {
+		return q.name, q.qtype
+	}
+	return lastLabels(q.name, q.minLabels), dns.TypeA
+}
+
+// stopMinimising sends the full name from now on (the relaxed mode of
+// RFC 9156: broken servers answer minimised queries wrongly).
+func (q *query) stopMinimising() {
+	q.minimise = false
+	q.stage = stageSend
+}
+
+// errorf wraps err with the query's name and type.
+func (q *query) errorf(err error, format string, args ...any) error {
+	return fmt.Errorf("%s %s: %s: %w", q.name, dns.TypeToString[q.qtype], fmt.Sprintf(format, args...), err)
+}
+
+var errNoReply = errors.New("no reply")

@@ -1,0 +1,122 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// stage is a named step of one query's progress (Unbound's iter_state).
+type stage uint8
+
+const (
+	stageCache   stage = iota // answer from the cache, or follow a cached CNAME
+	stageFindCut              // find the closest known zone cut
+	stageSend                 // pick a server of the cut and ask it
+	stageReply                // scrub, validate, classify and act on the reply
+	stageDone                 // result is complete
+)
+
+var stageNames = [...]string{"cache", "find-cut", "send", "reply", "done"}
+
+func (s stage) String() string { return stageNames[s] }
+
+// maxMinimiseSteps bounds the minimised queries for one name; past it the
+// full name is sent (Unbound's MAX_MINIMISE_COUNT).
+const maxMinimiseSteps = 10
+
+// maxTriesPerServer bounds the tries of one server address for one cut.
+const maxTriesPerServer = 2
+
+// maxBogusRetries bounds how many other servers are asked after a reply
+// fails validation (Unbound's val-max-restart is 5).
+const maxBogusRetries = 2
+
+// query is one question being resolved: the client's, or a sub-query for
+// an NS name's address or a validator's DNSKEY/DS lookup. Its whole state
+// is here; nothing hides in the context.
+type query struct {
+	name   string // current name: the client's, or a CNAME target
+	qtype  uint16
+	qclass uint16
+	stage  stage
+	depth  int
+	req    *request
+
+	cut        *delegation
+	tries      map[netip.Addr]int // per server, for this cut
+	referrals  int
+	minimise   bool   // QNAME minimisation still on for this query
+	minLabels  int    // labels of the name asked while minimising
+	minSteps   int    // minimised queries sent
+	askName    string // what was sent last
+	askType    uint16
+	server     netip.Addr
+	reply      scrubbed
+	replyTCP   bool
+	bogusTries int
+
+	res result
+}
+
+// result is what a query found.
+type result struct {
+	rcode    int
+	answer   []dns.RR // CNAME/DNAME chain, then the final RRset (with RRSIGs)
+	ns       []dns.RR // SOA and denial proofs of a negative answer
+	zone     string   // the cut that gave the last answer
+	security cache.Security
+	ede      uint16
+	reason   string
+}
+
+// request is the client query that every sub-query works for.
+type request struct {
+	budget   *budget
+	validate bool // false for CD=1 and when validation is off
+	noCache  bool
+}
+
+func (r *Resolver) newQuery(name string, qtype, qclass uint16, req *request, depth int) *query {
+	return &query{
+		name:     strings.ToLower(dns.Fqdn(name)),
+		qtype:    qtype,
+		qclass:   qclass,
+		depth:    depth,
+		req:      req,
+		minimise: r.cfg.QNameMinimisation && qtype != dns.TypeDS,
+		res:      result{security: cache.Secure},
+	}
+}
+
+// run drives the query through its stages until it is done.
+func (r *Resolver) run(ctx context.Context, q *query) (*result, error) {
+	if q.depth > r.cfg.Limits.MaxDepth {
+		return nil, fmt.Errorf("%s %s: %w (%d)", q.name, dns.TypeToString[q.qtype], ErrDepthLimit, r.cfg.Limits.MaxDepth)
+	}
+	for q.stage != stageDone {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("resolve %s %s: %w", q.name, dns.TypeToString[q.qtype], err)
+		}
+		var err error
+		switch q.stage {
+		case stageCache:
+			err = r.stepCache(q)
+		case stageFindCut:
+			err = r.stepFindCut(ctx, q)
+		case stageSend:
+			err = r.stepSend(ctx, q)
+		case stageReply:
+			err = r.stepReply(ctx, q)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &q.res, nil
+}

@@ -1,0 +1,209 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// stepReply acts on a scrubbed reply according to what it means.
+func (r *Resolver) stepReply(ctx context.Context, q *query) error {
+	kind := classify(q.reply, q.cut.zone, q.askName, q.askType)
+	if q.minimising() {
+		return r.minimisedReply(q, kind)
+	}
+	sec, ok := r.validateReply(ctx, q, kind)
+	if !ok {
+		return r.bogusReply(q)
+	}
+	switch kind {
+	case kindAnswer:
+		return r.onAnswer(q, sec)
+	case kindCNAME:
+		return r.onCNAME(q, sec)
+	case kindNXDomain:
+		return r.onNegative(q, dns.RcodeNameError, sec)
+	case kindNoData:
+		return r.onNegative(q, dns.RcodeSuccess, sec)
+	case kindReferral:
+		return r.onReferral(q, sec)
+	default:
+		return r.onLame(q)
+	}
+}
+
+// minimising reports whether the last question was a minimised one.
+func (q *query) minimising() bool {
+	return !equalNames(q.askName, q.name) || q.askType != q.qtype
+}
+
+// minimisedReply handles the reply to a minimised question. Nothing of it
+// is answer to the client; it only tells whether a cut lies at the name
+// asked.
+func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
+	switch kind {
+	case kindReferral:
+		return r.onReferral(q, cache.Unchecked)
+	case kindAnswer, kindNoData:
+		// No cut at this name: ask one label more of the same servers.
+		q.minLabels++
+		q.minSteps++
+		q.stage = stageSend
+	default:
+		// NXDOMAIN for an empty non-terminal, a CNAME, or an error: many
+		// servers mishandle minimised names, so ask the full name.
+		q.stopMinimising()
+	}
+	return nil
+}
+
+// onAnswer takes the asked RRset as the final answer.
+func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
+	m := q.reply.msg
+	r.cacheAnswer(q, m, sec)
+	var rrs, sigs []dns.RR
+	for _, rr := range m.Answer {
+		if !equalNames(rr.Header().Name, q.name) {
+			continue
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok && (sig.TypeCovered == q.qtype || q.qtype == dns.TypeANY) {
+			sigs = append(sigs, rr)
+		} else if matchesType(rr, q.qtype) {
+			rrs = append(rrs, rr)
+		}
+	}
+	q.addAnswer(rrs, sigs, sec)
+	q.res.zone = q.cut.zone
+	r.finish(q, dns.RcodeSuccess)
+	return nil
+}
+
+// onCNAME takes the chain the reply holds and restarts at its end. The
+// chain's later links were cached by cacheAnswer if the server may speak
+// for them, so the restart finds them without another query.
+func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
+	m := q.reply.msg
+	r.cacheAnswer(q, m, sec)
+	target, links, err := r.chainLinks(q, m.Answer)
+	if err != nil {
+		return err
+	}
+	q.addAnswer(links, nil, sec)
+	if equalNames(target, q.name) {
+		return q.errorf(ErrCNAMELimit, "CNAME to itself")
+	}
+	return r.followCNAME(q, target)
+}
+
+// chainLinks returns the first link of the chain at q.name (a CNAME, or a
+// DNAME and the CNAME synthesised from it) and its target.
+func (r *Resolver) chainLinks(q *query, answer []dns.RR) (string, []dns.RR, error) {
+	var sigs []dns.RR
+	for _, rr := range answer {
+		switch v := rr.(type) {
+		case *dns.CNAME:
+			if equalNames(v.Hdr.Name, q.name) {
+				return v.Target, append([]dns.RR{v}, sigsFor(answer, v.Hdr.Name, dns.TypeCNAME)...), nil
+			}
+		case *dns.DNAME:
+			if !strictlyBelow(q.name, v.Hdr.Name) {
+				continue
+			}
+			target, ok := dnameTarget(q.name, v)
+			if !ok {
+				return "", nil, q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", v.Hdr.Name)
+			}
+			sigs = sigsFor(answer, v.Hdr.Name, dns.TypeDNAME)
+			synth := &dns.CNAME{Hdr: dns.RR_Header{Name: q.name, Rrtype: dns.TypeCNAME, Class: v.Hdr.Class, Ttl: v.Hdr.Ttl}, Target: target}
+			r.putRRset(q, []dns.RR{synth}, nil, cache.RankAnswerNonAA, cache.Unchecked)
+			return target, append(append([]dns.RR{v}, sigs...), synth), nil
+		}
+	}
+	return "", nil, q.errorf(fmt.Errorf("%w: chain does not start at the name", errNoReply), "CNAME from %s", q.server)
+}
+
+// sigsFor returns the RRSIGs in rrs covering (owner, t).
+func sigsFor(rrs []dns.RR, owner string, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == t && equalNames(s.Hdr.Name, owner) {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// onNegative ends the query with NXDOMAIN or NODATA and caches it.
+func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
+	m := q.reply.msg
+	e := cache.Entry{Ns: m.Ns, Rcode: rcode, Rank: cache.RankAuthorityAA, Security: sec}
+	key := cache.NewKey(q.name, q.qtype, q.qclass)
+	if rcode == dns.RcodeNameError {
+		key.Type = cache.TypeNXDomain
+	}
+	r.cache.Put(key, e, r.clock.Now())
+	q.res.zone = q.cut.zone
+	r.finishNegative(q, rcode, e)
+	return nil
+}
+
+// onReferral moves the query down to the child zone the reply names.
+func (r *Resolver) onReferral(q *query, sec cache.Security) error {
+	q.referrals++
+	if q.referrals > r.cfg.Limits.MaxReferrals {
+		return q.errorf(ErrReferralLimit, "at %s", q.cut.zone)
+	}
+	m := q.reply.msg
+	child, _ := nsOwner(m.Ns)
+	if q.qtype == dns.TypeDS && equalNames(child, q.name) {
+		return r.onLame(q) // the parent must answer DS itself
+	}
+	ns := rrsOfType(m.Ns, dns.TypeNS)
+	r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
+	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
+		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAuthorityNonAA, sec)
+	}
+	r.cacheGlue(q, m.Extra, ns)
+	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
+	d.addAddrs(m.Extra)
+	q.setCut(d)
+	q.stage = stageSend
+	return nil
+}
+
+// onLame remembers the server as lame for the zone and tries another.
+func (r *Resolver) onLame(q *query) error {
+	r.infra.markLame(q.server, q.cut.zone)
+	r.log.Debug("lame reply", zap.String("zone", q.cut.zone), zap.Stringer("server", q.server),
+		zap.String("name", q.askName), zap.String("rcode", dns.RcodeToString[q.reply.msg.Rcode]))
+	q.stage = stageSend
+	return nil
+}
+
+// bogusReply asks another server after a reply failed validation, then
+// gives up with the validator's reason.
+func (r *Resolver) bogusReply(q *query) error {
+	q.bogusTries++
+	if q.bogusTries <= maxBogusRetries {
+		q.stage = stageSend
+		return nil
+	}
+	q.res.security = cache.Bogus
+	r.finish(q, dns.RcodeServerFailure)
+	return nil
+}
+
+// rrsOfType returns the records of type t.
+func rrsOfType(rrs []dns.RR, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			out = append(out, rr)
+		}
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package resolver
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxChainInReply bounds the CNAME/DNAME links taken from one reply
+// (Unbound iter-scrub-cname 11).
+const maxChainInReply = 11
+
+// scrubbed is an upstream reply after scrub: only what the server was
+// entitled to say about the question.
+type scrubbed struct {
+	msg *dns.Msg
+	// droppedAnswer is true when the answer section held records that were
+	// removed: a reply whose answer was all junk is not a NODATA.
+	droppedAnswer bool
+}
+
+// scrub is the only door from the network to the cache and the iterator:
+// every upstream reply passes here before any of it is cached or followed
+// (Unbound's scrub_message). zone is the cut whose servers were asked;
+// name and qtype the question. What survives:
+//   - answer: the RRsets of name and of the CNAME/DNAME chain that starts
+//     at it, while the chain stays inside zone;
+//   - authority: NS, SOA, DS, NSEC and NSEC3 records inside zone; NS only
+//     for one owner that is an ancestor of name (a referral or the zone's
+//     own NS set);
+//   - additional: addresses of the NS names kept, inside zone (glue);
+//   - RRSIGs covering a kept RRset.
+func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
+	out := new(dns.Msg)
+	out.MsgHdr = in.MsgHdr
+	out.Question = in.Question
+	out.Answer = scrubAnswer(in.Answer, zone, name, qtype)
+	out.Ns = scrubAuthority(in.Ns, zone, name)
+	out.Extra = scrubAdditional(in.Extra, out.Ns, out.Answer, zone, qtype)
+	return scrubbed{msg: out, droppedAnswer: len(out.Answer) < len(in.Answer)}
+}
+
+// scrubAnswer keeps the chain of RRsets that starts at name.
+func scrubAnswer(rrs []dns.RR, zone, name string, qtype uint16) []dns.RR {
+	keep := make([]bool, len(rrs))
+	cur := name
+	for step := 0; step <= maxChainInReply && inBailiwick(cur, zone); step++ {
+		next := ""
+		for i, rr := range rrs {
+			h := rr.Header()
+			switch {
+			case equalNames(h.Name, cur) && matchesType(rr, qtype):
+				keep[i] = true
+			case equalNames(h.Name, cur) && h.Rrtype == dns.TypeCNAME:
+				keep[i] = true
+				next = rr.(*dns.CNAME).Target
+			case h.Rrtype == dns.TypeDNAME && strictlyBelow(cur, h.Name) && inBailiwick(h.Name, zone):
+				keep[i] = true
+				if t, ok := dnameTarget(cur, rr.(*dns.DNAME)); ok {
+					next = t
+				}
+			}
+		}
+		if next == "" || equalNames(next, cur) {
+			break
+		}
+		cur = next
+	}
+	return keepWithSigs(rrs, keep)
+}
+
+// matchesType reports whether rr answers qtype at its owner.
+func matchesType(rr dns.RR, qtype uint16) bool {
+	t := rr.Header().Rrtype
+	return t == qtype || qtype == dns.TypeANY && t != dns.TypeRRSIG
+}
+
+// dnameTarget synthesises the CNAME target for name under a DNAME
+// (RFC 6672 §2.2); false when the result would be too long.
+func dnameTarget(name string, d *dns.DNAME) (string, bool) {
+	prefix := name[:len(name)-len(d.Hdr.Name)]
+	t := prefix + d.Target
+	if d.Target == "." {
+		t = prefix
+	}
+	if len(t) > 255 {
+		return "", false
+	}
+	if _, ok := dns.IsDomainName(t); !ok {
+		return "", false
+	}
+	return t, true
+}
+
+// scrubAuthority keeps denial and delegation records inside zone.
+func scrubAuthority(rrs []dns.RR, zone, name string) []dns.RR {
+	keep := make([]bool, len(rrs))
+	nsOwner := ""
+	for i, rr := range rrs {
+		h := rr.Header()
+		if !inBailiwick(h.Name, zone) {
+			continue
+		}
+		switch h.Rrtype {
+		case dns.TypeSOA, dns.TypeDS, dns.TypeNSEC, dns.TypeNSEC3:
+			keep[i] = true
+		case dns.TypeNS:
+			// One NS owner only, and only one that is name or above it:
+			// NS sets for other names are promiscuous (iter_ns_spoof).
+			if !inBailiwick(name, h.Name) || nsOwner != "" && !equalNames(nsOwner, h.Name) {
+				continue
+			}
+			nsOwner = h.Name
+			keep[i] = true
+		}
+	}
+	return keepWithSigs(rrs, keep)
+}
+
+// scrubAdditional keeps addresses of NS names named in authority or
+// answer, and only those inside zone: glue for an NS name elsewhere would
+// let any server speak for any name.
+func scrubAdditional(rrs, ns, answer []dns.RR, zone string, qtype uint16) []dns.RR {
+	targets := map[string]bool{}
+	for _, rr := range append(ns[:len(ns):len(ns)], answer...) {
+		if n, ok := rr.(*dns.NS); ok {
+			targets[strings.ToLower(n.Ns)] = true
+		}
+	}
+	keep := make([]bool, len(rrs))
+	var out []dns.RR
+	for i, rr := range rrs {
+		h := rr.Header()
+		if h.Rrtype == dns.TypeOPT {
+			out = append(out, rr)
+			continue
+		}
+		isAddr := h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA
+		keep[i] = isAddr && targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
+	}
+	return append(out, keepWithSigs(rrs, keep)...)
+}
+
+// keepWithSigs returns the kept records plus the RRSIGs that cover a kept
+// (owner, type).
+func keepWithSigs(rrs []dns.RR, keep []bool) []dns.RR {
+	type ot struct {
+		owner string
+		t     uint16
+	}
+	kept := map[ot]bool{}
+	for i, rr := range rrs {
+		if keep[i] && rr.Header().Rrtype != dns.TypeRRSIG {
+			kept[ot{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}] = true
+		}
+	}
+	var out []dns.RR
+	for i, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			if kept[ot{strings.ToLower(sig.Hdr.Name), sig.TypeCovered}] {
+				out = append(out, rr)
+			}
+			continue
+		}
+		if keep[i] {
+			out = append(out, rr)
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/resolver/transport"
+)
+
+// stepSend picks a server of the cut, asks it, and hands the reply on.
+// When no server address is known it resolves an NS name first.
+func (r *Resolver) stepSend(ctx context.Context, q *query) error {
+	addr, timeout, ok := r.infra.choose(q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
+		func(a netip.Addr) bool { return q.tries[a] >= maxTriesPerServer })
+	if !ok {
+		return r.resolveMoreServers(ctx, q)
+	}
+	if err := q.req.budget.spendUpstream(); err != nil {
+		return q.errorf(err, "asking %s", q.cut.zone)
+	}
+	q.tries[addr]++
+	q.askName, q.askType = r.nextAsk(q)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := r.deps.Exchanger.Exchange(tctx, transport.Query{
+		Server: netip.AddrPortFrom(addr, 53),
+		Name:   q.askName,
+		Type:   q.askType,
+		Class:  q.qclass,
+		DO:     r.deps.Validator != nil,
+	})
+	if err != nil {
+		r.upstreamFailed(ctx, q, addr, err)
+		return nil
+	}
+	r.infra.rtt(addr, resp.RTT)
+	if q.askName != dns.CanonicalName(q.askName) {
+		q.askName = dns.CanonicalName(q.askName)
+	}
+	q.server = addr
+	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType)
+	q.replyTCP = resp.TCP
+	q.stage = stageReply
+	return nil
+}
+
+// upstreamFailed records a try that produced no usable reply; the next
+// stepSend picks another server.
+func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr, err error) {
+	if ctx.Err() != nil {
+		return // the client's deadline, not the server's fault
+	}
+	r.infra.timedOut(addr)
+	if !errors.Is(err, transport.ErrTimeout) {
+		r.log.Debug("upstream failed", zap.String("name", q.askName), zap.Stringer("server", addr), zap.Error(err))
+	}
+}
+
+// resolveMoreServers looks up the address of one more NS name of the cut
+// (one at a time, so that a referral to many glueless names costs little:
+// NXNSAttack). It fails when no name is left.
+func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
+	for _, ns := range q.cut.unresolved() {
+		q.cut.looked[ns] = true
+		if err := q.req.budget.spendNSLookup(); err != nil {
+			return q.errorf(err, "servers of %s", q.cut.zone)
+		}
+		addrs := r.lookupAddrs(ctx, q, ns)
+		if len(addrs) == 0 {
+			continue
+		}
+		q.cut.addAddrs(addrs)
+		return nil
+	}
+	return q.errorf(ErrNoServers, "zone %s", q.cut.zone)
+}
+
+// lookupAddrs resolves the addresses of an NS name as a sub-query.
+func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.RR {
+	var out []dns.RR
+	for _, t := range r.addrTypes() {
+		key := ns + "/" + dns.TypeToString[t]
+		if err := q.req.budget.enter(key); err != nil {
+			r.log.Debug("name server loop", zap.String("ns", ns), zap.Error(err))
+			return nil
+		}
+		sub := r.newQuery(ns, t, dns.ClassINET, &request{budget: q.req.budget}, q.depth+1)
+		res, err := r.run(ctx, sub)
+		q.req.budget.leave(key)
+		if err != nil {
+			r.log.Debug("name server address lookup failed", zap.String("ns", ns), zap.Error(err))
+			continue
+		}
+		out = append(out, res.answer...)
+		if len(out) > 0 {
+			break
+		}
+	}
+	return out
+}
+
+// addrTypes lists the address types to look up, IPv4 first.
+func (r *Resolver) addrTypes() []uint16 {
+	var ts []uint16
+	if r.cfg.DoIPv4 {
+		ts = append(ts, dns.TypeA)
+	}
+	if r.cfg.DoIPv6 {
+		ts = append(ts, dns.TypeAAAA)
+	}
+	return ts
+}

@@ -1,0 +1,59 @@
+package resolver
+
+import (
+	"context"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/validate"
+)
+
+// validateReply runs the validator over the scrubbed reply when the
+// request wants validation. It returns false for a Bogus reply, after
+// recording the validator's reason in the result.
+func (r *Resolver) validateReply(ctx context.Context, q *query, kind responseKind) (cache.Security, bool) {
+	if !q.req.validate || r.deps.Validator == nil || kind == kindLame {
+		return cache.Unchecked, true
+	}
+	res := r.deps.Validator.Validate(ctx, fetcher{r: r, q: q}, validate.Reply{
+		Zone:  q.cut.zone,
+		QName: q.askName,
+		QType: q.askType,
+		Msg:   q.reply.msg,
+	})
+	if res.Security != cache.Bogus {
+		if res.EDE != 0 && q.res.ede == 0 {
+			q.res.ede, q.res.reason = res.EDE, res.Reason
+		}
+		return res.Security, true
+	}
+	q.res.ede, q.res.reason = res.EDE, res.Reason
+	r.log.Debug("bogus reply", zap.String("name", q.askName), zap.String("zone", q.cut.zone),
+		zap.Stringer("server", q.server), zap.String("reason", res.Reason))
+	return cache.Bogus, false
+}
+
+// fetcher lets the validator look up DNSKEY and DS records through the
+// resolver, charged to the client query's budget and without validation
+// (the validator checks what it gets).
+type fetcher struct {
+	r *Resolver
+	q *query
+}
+
+func (f fetcher) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
+	sub := f.r.newQuery(name, qtype, dns.ClassINET, &request{budget: f.q.req.budget}, f.q.depth+1)
+	res, err := f.r.run(ctx, sub)
+	if err != nil {
+		return nil, "", err
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.Response = true
+	m.Rcode = res.rcode
+	m.Answer = res.answer
+	m.Ns = res.ns
+	return m, res.zone, nil
+}
