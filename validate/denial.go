@@ -1,0 +1,118 @@
+package validate
+
+import (
+	"context"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// proofs are the validated denial records of one reply's authority
+// section.
+type proofs struct {
+	zone string
+	nsec []*dns.NSEC
+	n3   *nsec3Proof
+	ttl  uint32 // lowest TTL of the records used, after clamping
+}
+
+// authorityProofs validates the SOA, NSEC and NSEC3 RRsets of msg's
+// authority section. A verdict other than Secure is the reply's: an
+// unsigned zone, a bad signature, or NSEC3 the validator may not use.
+func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg, zone string, w *work) (*proofs, verdict) {
+	p := &proofs{zone: zone, ttl: ^uint32(0)}
+	n3count := 0
+	for _, rr := range msg.Ns {
+		if rr.Header().Rrtype == dns.TypeNSEC3 {
+			n3count++
+		}
+	}
+	if n3count > w.cfg.MaxNSEC3Records {
+		return nil, w.capped("%d NSEC3 records in the reply from %s, more than %d", n3count, zone, w.cfg.MaxNSEC3Records)
+	}
+	acc := secure()
+	var n3 []*dns.NSEC3
+	for _, s := range groupRRsets(msg.Ns) {
+		if s.typ != dns.TypeSOA && s.typ != dns.TypeNSEC && s.typ != dns.TypeNSEC3 {
+			continue
+		}
+		vd, _ := v.verifyRRset(ctx, f, s, zone, w)
+		if acc = worse(acc, vd); acc.sec == cache.Bogus {
+			return nil, acc
+		}
+		for _, rr := range s.rrs {
+			p.ttl = min(p.ttl, rr.Header().Ttl)
+			switch d := rr.(type) {
+			case *dns.NSEC:
+				p.nsec = append(p.nsec, d)
+			case *dns.NSEC3:
+				n3 = append(n3, d)
+			}
+		}
+	}
+	if acc.sec != cache.Secure {
+		return nil, acc
+	}
+	if len(n3) > 0 && len(p.nsec) == 0 {
+		n, vd := newNSEC3Proof(n3, w)
+		if vd.sec != cache.Secure {
+			return nil, vd
+		}
+		p.n3 = n
+	}
+	return p, acc
+}
+
+// denial validates a negative reply for sname: NXDOMAIN or NODATA.
+func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, sname string, qtype uint16, w *work) outcome {
+	p, vd := v.authorityProofs(ctx, f, msg, zone, w)
+	if vd.sec != cache.Secure {
+		return outcome{verdict: vd}
+	}
+	if len(p.nsec) == 0 && p.n3 == nil {
+		if k := v.zoneKeys(ctx, f, zone, w); k.sec != cache.Secure {
+			return outcome{verdict: k.verdict}
+		}
+		return outcome{verdict: bogus(edeNSECMissing, "no NSEC or NSEC3 from signed zone %s denies %s/%s",
+			zone, sname, dns.TypeToString[qtype])}
+	}
+	o := outcome{ttl: p.ttl}
+	switch {
+	case msg.Rcode == dns.RcodeNameError && p.n3 != nil:
+		o.verdict = p.n3.nxdomain(sname)
+	case msg.Rcode == dns.RcodeNameError:
+		o.verdict = p.nsecNXDOMAIN(sname)
+	case msg.Rcode != dns.RcodeSuccess:
+		o.verdict = bogus(edeBogus, "rcode %s for %s cannot be validated", dns.RcodeToString[msg.Rcode], sname)
+	case p.n3 != nil:
+		o.verdict, o.noDS = p.n3.nodata(sname, qtype)
+	default:
+		o.verdict, o.noDS = p.nsecNODATA(sname, qtype)
+	}
+	return o
+}
+
+// wildcardProofs checks that each wildcard-expanded answer RRset was
+// entitled to the expansion.
+func (v *Validator) wildcardProofs(ctx context.Context, f Fetcher, msg *dns.Msg, zone string, wilds []wildClaim, w *work) verdict {
+	p, vd := v.authorityProofs(ctx, f, msg, zone, w)
+	if vd.sec != cache.Secure {
+		return vd
+	}
+	for _, c := range wilds {
+		var r verdict
+		switch {
+		case p.n3 != nil:
+			r = p.n3.wildcard(c.owner, c.wildcard)
+		case len(p.nsec) > 0:
+			r = p.nsecWildcard(c.owner, c.wildcard)
+		default:
+			r = bogus(edeNSECMissing, "no NSEC or NSEC3 proves %s does not exist, answered from %s", c.owner, c.wildcard)
+		}
+		if r.sec != cache.Secure {
+			return r
+		}
+	}
+	return secure()
+}

@@ -1,0 +1,241 @@
+package validate
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// zoneKey is a DNSKEY with its key tag computed once.
+type zoneKey struct {
+	key *dns.DNSKEY
+	tag uint16
+}
+
+// keyEntry is the key cache's record of one zone: Secure with the keys
+// that may sign its data, Insecure, or Bogus with the reason.
+type keyEntry struct {
+	verdict
+	keys    []zoneKey
+	expires time.Time
+}
+
+// zoneKeys returns the validated keys of zone, from the key cache when
+// fresh, or by walking the chain of trust up to the closest anchor.
+func (v *Validator) zoneKeys(ctx context.Context, f Fetcher, zone string, w *work) *keyEntry {
+	zone = canonical(zone)
+	if v.negativeAnchored(zone) {
+		return &keyEntry{verdict: insecure(0, "%s is under a negative trust anchor", zone)}
+	}
+	anchor, ok := v.closestAnchor(zone)
+	if !ok {
+		return &keyEntry{verdict: verdict{sec: cache.Indeterminate, reason: "no trust anchor above " + zone}}
+	}
+	if e, ok := v.keys.Get(zone); ok && v.now().Before(e.expires) {
+		return e
+	}
+	if w.depth >= maxChainDepth {
+		return &keyEntry{verdict: bogus(edeBogus, "chain of trust to %s deeper than %d zones", zone, maxChainDepth)}
+	}
+	w.depth++
+	defer func() { w.depth-- }()
+	var e *keyEntry
+	if zone == anchor {
+		e = v.anchoredKeys(ctx, f, zone, w)
+	} else {
+		e = v.delegatedKeys(ctx, f, zone, anchor, w)
+	}
+	if ctx.Err() != nil {
+		e.transient = true
+	}
+	if !e.transient {
+		v.keys.Add(zone, e)
+	}
+	return e
+}
+
+// anchoredKeys validates the DNSKEY RRset of a trust-anchored zone.
+func (v *Validator) anchoredKeys(ctx context.Context, f Fetcher, zone string, w *work) *keyEntry {
+	var ds []*dns.DS
+	var trusted []*dns.DNSKEY
+	for _, rr := range v.anchors[zone] {
+		switch a := rr.(type) {
+		case *dns.DS:
+			ds = append(ds, a)
+		case *dns.DNSKEY:
+			trusted = append(trusted, a)
+		}
+	}
+	return v.fetchKeys(ctx, f, zone, ds, trusted, w)
+}
+
+// delegatedKeys finds zone's DS at its parent, validating that reply in
+// turn, and then zone's DNSKEYs.
+func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor string, w *work) *keyEntry {
+	msg, parent, err := f.Fetch(ctx, zone, dns.TypeDS)
+	if err != nil || msg == nil {
+		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DS %s: %v", zone, err))
+	}
+	parent = canonical(parent)
+	// The DS must come from a zone between the anchor and the child: the
+	// child's own servers, or a zone above the anchor, cannot vouch for it.
+	if parent == zone || !dns.IsSubDomain(parent, zone) || !dns.IsSubDomain(anchor, parent) {
+		return v.bogusEntry(bogus(edeBogus, "DS %s answered by zone %s, not by its parent", zone, parent))
+	}
+	o := v.validateReply(ctx, f, Reply{Zone: parent, QName: zone, QType: dns.TypeDS, Msg: msg}, w)
+	switch {
+	case o.sec == cache.Bogus:
+		return v.bogusEntry(o.verdict)
+	case o.sec != cache.Secure:
+		return v.insecureEntry(o.verdict, 0)
+	case len(o.ds) > 0:
+		return v.fetchKeys(ctx, f, zone, o.ds, nil, w)
+	case o.noDS:
+		return v.insecureEntry(insecure(0, "%s proves no DS for %s", parent, zone), o.ttl)
+	}
+	return v.bogusEntry(bogus(edeBogus, "%s: no DS for %s and it is not a delegation", parent, zone))
+}
+
+// fetchKeys asks for zone's DNSKEY RRset and validates it against ds and
+// trusted (anchor) keys.
+func (v *Validator) fetchKeys(ctx context.Context, f Fetcher, zone string, ds []*dns.DS, trusted []*dns.DNSKEY, w *work) *keyEntry {
+	ds, unsupported := v.usableDS(ds)
+	if len(ds) == 0 && len(trusted) == 0 {
+		code := edeUnsupportedAlg
+		if unsupported == "digest" {
+			code = edeUnsupportedDigest
+		}
+		return v.insecureEntry(insecure(code, "%s: DS uses only unsupported %ss", zone, unsupported), 0)
+	}
+	msg, _, err := f.Fetch(ctx, zone, dns.TypeDNSKEY)
+	if err != nil || msg == nil {
+		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DNSKEY %s: %v", zone, err))
+	}
+	set := findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY)
+	if set == nil {
+		return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY RRset for %s", zone))
+	}
+	all, algs := v.usableKeys(set)
+	sep := v.matchAnchors(all, ds, trusted)
+	if len(sep) == 0 {
+		return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY of %s matches its DS or trust anchor", zone))
+	}
+	sigs := v.usableSigs(set)
+	vd, _ := v.checkSigs(set, sigs, sep, zone, w)
+	if vd.sec != cache.Secure {
+		vd.reason = "DNSKEY " + zone + ": " + vd.reason
+		return v.bogusEntry(vd)
+	}
+	// Algorithm downgrade: any supported algorithm the DS set (or anchor)
+	// lists may sign the zone's data, as Unbound's harden-algo-downgrade:no
+	// and RFC 6840 §5.11's "any single valid path".
+	for _, d := range ds {
+		algs[d.Algorithm] |= 2
+	}
+	for _, t := range trusted {
+		algs[t.Algorithm] |= 2
+	}
+	var keys []zoneKey
+	for _, k := range all {
+		if algs[k.key.Algorithm] == 3 {
+			keys = append(keys, k)
+		}
+	}
+	ttl := time.Duration(set.rrs[0].Header().Ttl) * time.Second
+	return &keyEntry{verdict: secure(), keys: keys, expires: v.now().Add(min(ttl, v.cfg.MaxKeyTTL))}
+}
+
+// usableDS keeps the DS records with a supported algorithm and digest,
+// preferring SHA-256 and SHA-384 over SHA-1 (RFC 4509 §3). It names what
+// was unsupported when nothing is left.
+func (v *Validator) usableDS(ds []*dns.DS) ([]*dns.DS, string) {
+	var out []*dns.DS
+	unsupported := "algorithm"
+	strong := false
+	for _, d := range ds {
+		switch {
+		case !v.algSupported(d.Algorithm):
+		case !digestSupported(d.DigestType):
+			unsupported = "digest"
+		default:
+			out = append(out, d)
+			strong = strong || d.DigestType != dns.SHA1
+		}
+	}
+	if strong {
+		kept := out[:0]
+		for _, d := range out {
+			if d.DigestType != dns.SHA1 {
+				kept = append(kept, d)
+			}
+		}
+		out = kept
+	}
+	return out, unsupported
+}
+
+// usableKeys keeps the zone keys (RFC 4034 §2.1.1 zone flag, protocol 3)
+// that are not revoked (RFC 5011 §2.1) and whose algorithm is supported,
+// with a bit set per algorithm present.
+func (v *Validator) usableKeys(set *rrset) ([]zoneKey, map[uint8]uint8) {
+	var out []zoneKey
+	algs := map[uint8]uint8{}
+	for _, rr := range set.rrs {
+		k, ok := rr.(*dns.DNSKEY)
+		if !ok || k.Flags&dns.ZONE == 0 || k.Flags&dns.REVOKE != 0 || k.Protocol != 3 || !v.algSupported(k.Algorithm) {
+			continue
+		}
+		out = append(out, zoneKey{key: k, tag: k.KeyTag()})
+		algs[k.Algorithm] |= 1
+	}
+	return out, algs
+}
+
+// matchAnchors returns the keys a DS digest or a trusted DNSKEY vouches
+// for, trying at most MaxKeysPerTag keys per DS.
+func (v *Validator) matchAnchors(keys []zoneKey, ds []*dns.DS, trusted []*dns.DNSKEY) []zoneKey {
+	var out []zoneKey
+	seen := map[*dns.DNSKEY]bool{}
+	add := func(k zoneKey) {
+		if !seen[k.key] {
+			seen[k.key] = true
+			out = append(out, k)
+		}
+	}
+	for _, d := range ds {
+		for _, k := range keysFor(keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
+			if got := k.key.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
+				add(k)
+			}
+		}
+	}
+	for _, t := range trusted {
+		for _, k := range keys {
+			if k.key.Flags == t.Flags && k.key.Algorithm == t.Algorithm && k.key.PublicKey == t.PublicKey {
+				add(k)
+			}
+		}
+	}
+	return out
+}
+
+func (v *Validator) bogusEntry(vd verdict) *keyEntry {
+	return &keyEntry{verdict: vd, expires: v.now().Add(v.cfg.BogusTTL)}
+}
+
+// insecureEntry keeps an Insecure zone for the TTL of its proof (ttl, in
+// seconds, 0 when unknown: then BogusTTL, so that a fixed zone is noticed).
+func (v *Validator) insecureEntry(vd verdict, ttl uint32) *keyEntry {
+	d := v.cfg.BogusTTL
+	if ttl > 0 {
+		d = min(time.Duration(ttl)*time.Second, v.cfg.MaxKeyTTL)
+	}
+	if vd.sec == cache.Secure {
+		vd.sec = cache.Insecure
+	}
+	return &keyEntry{verdict: vd, expires: v.now().Add(d)}
+}

@@ -1,0 +1,187 @@
+package validate
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over the validated NSEC3
+// records of one reply. Every name hash is charged to the call's budget;
+// when the budget runs out capped is set and lookups fail.
+type nsec3Proof struct {
+	zone   string
+	recs   []*dns.NSEC3
+	iter   uint16
+	salt   string
+	hashes map[string]string
+	w      *work
+	capped *verdict
+}
+
+// newNSEC3Proof keeps the records with SHA-1 hashing, known flags and the
+// parameters of the first one (RFC 5155 §8.2). A verdict other than Secure
+// means the records cannot be used.
+func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
+	p := &nsec3Proof{hashes: map[string]string{}, w: w}
+	for _, r := range recs {
+		if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
+			continue
+		}
+		if len(p.recs) == 0 {
+			p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
+		}
+		if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
+			p.recs = append(p.recs, r)
+		}
+	}
+	if len(p.recs) == 0 {
+		return nil, insecure(0, "NSEC3 records use only unknown hash algorithms or flags")
+	}
+	if int(p.iter) > w.cfg.NSEC3MaxIterations {
+		return nil, insecure(edeUnsupportedNSEC3Itr, "%s: NSEC3 iterations %d above %d", p.zone, p.iter, w.cfg.NSEC3MaxIterations)
+	}
+	return p, secure()
+}
+
+func (p *nsec3Proof) hash(name string) string {
+	if h, ok := p.hashes[name]; ok {
+		return h
+	}
+	if p.capped != nil {
+		return ""
+	}
+	if vd, ok := p.w.spendHashes(int(p.iter)+1, "NSEC3 hash of "+name); !ok {
+		p.capped = &vd
+		return ""
+	}
+	h := dns.HashName(name, dns.SHA1, p.iter, p.salt)
+	p.hashes[name] = h
+	return h
+}
+
+func ownerHash(r *dns.NSEC3) string {
+	owner := r.Hdr.Name
+	if i := strings.IndexByte(owner, '.'); i > 0 {
+		owner = owner[:i]
+	}
+	return strings.ToUpper(owner)
+}
+
+func (p *nsec3Proof) match(name string) *dns.NSEC3 {
+	h := p.hash(name)
+	if h == "" {
+		return nil
+	}
+	for _, r := range p.recs {
+		if ownerHash(r) == h {
+			return r
+		}
+	}
+	return nil
+}
+
+func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
+	h := p.hash(name)
+	if h == "" {
+		return nil
+	}
+	for _, r := range p.recs {
+		o, next := ownerHash(r), strings.ToUpper(r.NextDomain)
+		if o < next && o < h && h < next || o >= next && h != o && (h > o || h < next) {
+			return r
+		}
+	}
+	return nil
+}
+
+// closestEncloser finds the closest encloser of name (the longest existing
+// ancestor, matched), the next closer name one label below it and the
+// record covering that (RFC 5155 §8.3).
+func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc string, ncCover *dns.NSEC3) {
+	prev := ""
+	for n := name; dns.IsSubDomain(p.zone, n); n = parentName(n) {
+		if m = p.match(n); m != nil {
+			ce, nc = n, prev
+			break
+		}
+		if p.capped != nil || n == "." {
+			return "", nil, "", nil
+		}
+		prev = n
+	}
+	if m != nil && nc != "" {
+		ncCover = p.cover(nc)
+	}
+	return ce, m, nc, ncCover
+}
+
+func optOut(r *dns.NSEC3) bool { return r.Flags&1 != 0 }
+
+// nxdomain proves name does not exist, nor a wildcard that could answer it.
+func (p *nsec3Proof) nxdomain(name string) verdict {
+	ce, m, nc, ncCover := p.closestEncloser(name)
+	switch {
+	case p.capped != nil:
+		return *p.capped
+	case m == nil:
+		return bogus(edeNSECMissing, "no NSEC3 in %s proves a closest encloser of %s", p.zone, name)
+	case ce == name:
+		return bogus(edeBogus, "NXDOMAIN for %s but an NSEC3 matches it", name)
+	case cutsBelow(m.TypeBitMap):
+		return bogus(edeBogus, "NSEC3 closest encloser %s of %s is a delegation or DNAME", ce, name)
+	case ncCover == nil:
+		return bogus(edeNSECMissing, "no NSEC3 in %s covers %s", p.zone, nc)
+	}
+	wc := wildcardAt(ce)
+	if p.cover(wc) == nil {
+		if p.capped != nil {
+			return *p.capped
+		}
+		return bogus(edeNSECMissing, "no NSEC3 in %s denies wildcard %s", p.zone, wc)
+	}
+	if optOut(ncCover) {
+		return insecure(0, "opt-out NSEC3 in %s covers %s", p.zone, nc)
+	}
+	return secure()
+}
+
+// nodata proves name has no qtype data; delegation reports an unsigned
+// delegation point (a DS denial with the NS bit, or opt-out).
+func (p *nsec3Proof) nodata(name string, qtype uint16) (verdict, bool) {
+	if m := p.match(name); m != nil {
+		return bitmapNODATA(name, qtype, m.TypeBitMap, "NSEC3")
+	}
+	ce, m, nc, ncCover := p.closestEncloser(name)
+	if p.capped != nil {
+		return *p.capped, false
+	}
+	if m != nil && ncCover != nil {
+		// RFC 5155 §8.6: a DS denial by opt-out is an unsigned delegation.
+		if qtype == dns.TypeDS && optOut(ncCover) {
+			return insecure(0, "opt-out NSEC3 in %s covers delegation %s", p.zone, nc), true
+		}
+		if wm := p.match(wildcardAt(ce)); wm != nil {
+			vd, _ := bitmapNODATA(wildcardAt(ce), qtype, wm.TypeBitMap, "NSEC3")
+			return vd, false
+		}
+	}
+	if p.capped != nil {
+		return *p.capped, false
+	}
+	return bogus(edeNSECMissing, "no NSEC3 in %s proves %s/%s empty", p.zone, name, dns.TypeToString[qtype]), false
+}
+
+// wildcard proves that the next closer name of owner below the wildcard's
+// parent does not exist (RFC 5155 §8.8).
+func (p *nsec3Proof) wildcard(owner, wildcard string) verdict {
+	parent := canonical(wildcard[2:])
+	nc := lastLabels(owner, dns.CountLabel(parent)+1)
+	if p.cover(nc) != nil {
+		return secure()
+	}
+	if p.capped != nil {
+		return *p.capped
+	}
+	return bogus(edeNSECMissing, "no NSEC3 in %s denies %s, answered from %s", p.zone, nc, wildcard)
+}

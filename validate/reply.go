@@ -1,0 +1,184 @@
+package validate
+
+import (
+	"context"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// maxChain bounds the CNAME links followed inside one reply (Unbound
+// iter-scrub-cname is 11).
+const maxChain = 12
+
+// outcome is a reply's verdict plus what the chain of trust needs from a DS
+// reply: the validated DS records, or that the name is proven to be a
+// delegation without DS (and for how long, in seconds).
+type outcome struct {
+	verdict
+	ds   []*dns.DS
+	noDS bool
+	ttl  uint32
+}
+
+// validateReply is Validate without the bookkeeping; the chain of trust
+// calls it for the DS replies it fetches.
+func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *work) outcome {
+	qname, zone := canonical(r.QName), canonical(r.Zone)
+	switch {
+	case v.negativeAnchored(qname):
+		return outcome{verdict: insecure(0, "%s is under a negative trust anchor", qname)}
+	case r.Msg == nil:
+		return outcome{verdict: bogus(edeBogus, "no reply for %s", qname)}
+	}
+	if _, ok := v.closestAnchor(zone); !ok {
+		return outcome{verdict: verdict{sec: cache.Indeterminate, reason: "no trust anchor above " + zone}}
+	}
+	answer := groupRRsets(r.Msg.Answer)
+	acc, wilds := v.verifyAnswer(ctx, f, answer, zone, w)
+	if acc.sec == cache.Bogus {
+		return outcome{verdict: acc}
+	}
+	sname, answered := chainEnd(answer, qname, r.QType)
+	o := outcome{verdict: acc}
+	switch {
+	case answered:
+		if r.QType == dns.TypeDS && acc.sec == cache.Secure {
+			o.ds = dsRecords(findRRset(answer, sname, dns.TypeDS))
+		}
+	case r.Msg.Rcode == dns.RcodeSuccess && referralChild(r.Msg, zone, sname) != "":
+		o = v.referral(ctx, f, r.Msg, zone, referralChild(r.Msg, zone, sname), w)
+		o.verdict = worse(acc, o.verdict)
+	case !dns.IsSubDomain(zone, sname):
+		// The chain left the zone: the resolver asks the target's servers
+		// and validates that reply on its own.
+	default:
+		d := v.denial(ctx, f, r.Msg, zone, sname, r.QType, w)
+		d.verdict = worse(acc, d.verdict)
+		o = d
+	}
+	if len(wilds) > 0 && o.sec == cache.Secure {
+		o.verdict = worse(o.verdict, v.wildcardProofs(ctx, f, r.Msg, zone, wilds, w))
+	}
+	return o
+}
+
+// wildClaim is an answer RRset synthesised from a wildcard.
+type wildClaim struct{ owner, wildcard string }
+
+// verifyAnswer validates every RRset of the answer section but the CNAMEs
+// a validated DNAME synthesises (RFC 6672 §5.3.1: those are unsigned).
+func (v *Validator) verifyAnswer(ctx context.Context, f Fetcher, answer []*rrset, zone string, w *work) (verdict, []wildClaim) {
+	acc := secure()
+	var wilds []wildClaim
+	for _, s := range answer {
+		if synthesized(s, answer) {
+			continue
+		}
+		vd, wc := v.verifyRRset(ctx, f, s, zone, w)
+		acc = worse(acc, vd)
+		if acc.sec == cache.Bogus {
+			return acc, nil
+		}
+		if wc != "" {
+			wilds = append(wilds, wildClaim{s.name, wc})
+		}
+	}
+	return acc, wilds
+}
+
+// synthesized reports whether s is an unsigned CNAME that a DNAME in the
+// answer produces.
+func synthesized(s *rrset, answer []*rrset) bool {
+	if s.typ != dns.TypeCNAME || len(s.sigs) > 0 || len(s.rrs) != 1 {
+		return false
+	}
+	target := canonical(s.rrs[0].(*dns.CNAME).Target)
+	for _, d := range answer {
+		if d.typ != dns.TypeDNAME || d.name == s.name || !dns.IsSubDomain(d.name, s.name) {
+			continue
+		}
+		dn := d.rrs[0].(*dns.DNAME)
+		if strings.TrimSuffix(s.name, d.name)+canonical(dn.Target) == target ||
+			d.name == "." && s.name+canonical(dn.Target)[1:] == target {
+			return true
+		}
+	}
+	return false
+}
+
+// chainEnd follows CNAMEs from qname through the answer and returns the
+// last name and whether the answer holds qtype data for it.
+func chainEnd(answer []*rrset, qname string, qtype uint16) (string, bool) {
+	name := qname
+	for range maxChain {
+		for _, s := range answer {
+			if s.name == name && (s.typ == qtype || qtype == dns.TypeANY) {
+				return name, true
+			}
+		}
+		c := findRRset(answer, name, dns.TypeCNAME)
+		if c == nil {
+			return name, false
+		}
+		name = canonical(c.rrs[0].(*dns.CNAME).Target)
+	}
+	return name, false
+}
+
+// referralChild returns the child zone a referral from zone delegates to
+// for sname, or "".
+func referralChild(msg *dns.Msg, zone, sname string) string {
+	child := ""
+	for _, rr := range msg.Ns {
+		h := rr.Header()
+		switch h.Rrtype {
+		case dns.TypeSOA:
+			return ""
+		case dns.TypeNS:
+			n := canonical(h.Name)
+			if n != zone && dns.IsSubDomain(zone, n) && dns.IsSubDomain(n, sname) {
+				child = n
+			}
+		}
+	}
+	return child
+}
+
+func dsRecords(s *rrset) []*dns.DS {
+	if s == nil {
+		return nil
+	}
+	var out []*dns.DS
+	for _, rr := range s.rrs {
+		if d, ok := rr.(*dns.DS); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// referral validates a delegation: Secure with its DS, Insecure with a
+// proof that there is none, Bogus otherwise (RFC 4035 §5.2).
+func (v *Validator) referral(ctx context.Context, f Fetcher, msg *dns.Msg, zone, child string, w *work) outcome {
+	if ds := findRRset(groupRRsets(msg.Ns), child, dns.TypeDS); ds != nil {
+		vd, _ := v.verifyRRset(ctx, f, ds, zone, w)
+		o := outcome{verdict: vd}
+		if vd.sec == cache.Secure {
+			o.ds = dsRecords(ds)
+		}
+		return o
+	}
+	d := v.denial(ctx, f, msg, zone, child, dns.TypeDS, w)
+	switch {
+	case d.sec == cache.Secure && d.noDS:
+		d.verdict = insecure(0, "%s proves %s is a delegation without DS", zone, child)
+	case d.sec == cache.Secure:
+		d.verdict = bogus(edeBogus, "referral from %s to %s, which its NSEC says is no delegation", zone, child)
+	case d.sec == cache.Bogus && d.ede == edeRRSIGsMissing:
+		d.ede = edeNSECMissing
+	}
+	return d
+}
