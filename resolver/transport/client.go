@@ -1,0 +1,211 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Clock tells the Client the time for its per-server memory (0x20
+// exemptions, EDNS fallback). Socket deadlines and RTTs use real time.
+type Clock interface{ Now() time.Time }
+
+// Config holds the Client's options. The zero value means every default.
+type Config struct {
+	// UDPSize is the EDNS UDP payload size advertised upstream. Default
+	// 1232: replies that fit are not fragmented on any sane path (threat
+	// model T4, FRAG-1), and all four peer resolvers use it.
+	UDPSize uint16
+	// NearMissMax is how many replies with a wrong ID one exchange
+	// tolerates before it assumes a spoofer who knows the port and moves
+	// to TCP. Default 1 (PowerDNS spoof-nearmiss-max).
+	NearMissMax int
+	// Timeout caps one exchange when the context has no earlier deadline.
+	// Default 3 s (threat model OFF-8: no socket open longer than 3 s).
+	Timeout time.Duration
+	// ServerTableSize bounds the servers whose quirks are remembered.
+	// Default 10,000.
+	ServerTableSize int
+	// CaseExemptFor is how long a server seen to change the question's case
+	// (over TCP) is asked without 0x20. Default 1 hour.
+	CaseExemptFor time.Duration
+	// PlainDNSFor is how long a server that rejects or ignores EDNS is
+	// asked without it. Default 15 minutes (Unbound infra-host-ttl).
+	PlainDNSFor time.Duration
+	// EDNSTimeouts is how many EDNS queries in a row may go unanswered by a
+	// server never seen to answer EDNS before the next query probes it
+	// without EDNS. Default 3.
+	EDNSTimeouts int
+	// DisableCaseMix turns 0x20 off for every server. Only the attack
+	// suite's "defense off" runs set it; the config file never does.
+	DisableCaseMix bool
+	// Clock defaults to the system clock.
+	Clock Clock
+}
+
+func (c Config) withDefaults() Config {
+	if c.UDPSize == 0 {
+		c.UDPSize = 1232
+	}
+	if c.NearMissMax <= 0 {
+		c.NearMissMax = 1
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 3 * time.Second
+	}
+	if c.ServerTableSize <= 0 {
+		c.ServerTableSize = 10000
+	}
+	if c.CaseExemptFor <= 0 {
+		c.CaseExemptFor = time.Hour
+	}
+	if c.PlainDNSFor <= 0 {
+		c.PlainDNSFor = 15 * time.Minute
+	}
+	if c.EDNSTimeouts <= 0 {
+		c.EDNSTimeouts = 3
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	return c
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Stats is a snapshot of the Client's counters since it was made.
+type Stats struct {
+	QueriesUDP, QueriesTCP uint64
+	// Accepted counts replies that passed every check and were returned.
+	Accepted uint64
+	// MismatchedID counts replies whose ID was not the query's (near-misses).
+	MismatchedID uint64
+	// MismatchedQuestion counts right-ID replies with another question,
+	// QDCOUNT other than 1, or another opcode.
+	MismatchedQuestion uint64
+	// MismatchedCase counts right-ID replies whose question differed only in
+	// letter case.
+	MismatchedCase uint64
+	// Malformed counts datagrams too short, with QR=0, or that failed to
+	// unpack.
+	Malformed uint64
+	// TCEscalations, NearMissEscalations, CaseEscalations and
+	// ReassembledEscalations count exchanges moved from UDP to TCP, by cause.
+	TCEscalations, NearMissEscalations, CaseEscalations uint64
+	// ReassembledDropped counts UDP replies rebuilt from IP fragments.
+	ReassembledDropped uint64
+	// CaseExemptionsLearned counts servers exempted from 0x20 after a TCP
+	// answer that changed the case.
+	CaseExemptionsLearned uint64
+	// EDNSFallbacks counts queries re-asked or probed without EDNS.
+	EDNSFallbacks uint64
+}
+
+type counters struct {
+	queriesUDP, queriesTCP, accepted         atomic.Uint64
+	badID, badQuestion, badCase, malformed   atomic.Uint64
+	tcEsc, nearMissEsc, caseEsc, reassembled atomic.Uint64
+	exemptionsLearned, ednsFallbacks         atomic.Uint64
+}
+
+// Client is the Exchanger that every upstream reply passes through; it
+// works over any Network and keeps all the forgery defenses itself, so the
+// simulated and attack networks exercise exactly the production checks.
+type Client struct {
+	net     Network
+	cfg     Config
+	log     *zap.Logger
+	rand    *entropy
+	servers *serverTable
+	n       counters
+}
+
+// NewExchanger returns a Client sending over nw. A nil log logs nothing.
+func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	return &Client{net: nw, cfg: cfg, log: log, rand: newEntropy(), servers: newServerTable(cfg.ServerTableSize)}
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	n := &c.n
+	return Stats{
+		QueriesUDP: n.queriesUDP.Load(), QueriesTCP: n.queriesTCP.Load(), Accepted: n.accepted.Load(),
+		MismatchedID: n.badID.Load(), MismatchedQuestion: n.badQuestion.Load(), MismatchedCase: n.badCase.Load(),
+		Malformed: n.malformed.Load(), TCEscalations: n.tcEsc.Load(), NearMissEscalations: n.nearMissEsc.Load(),
+		CaseEscalations: n.caseEsc.Load(), ReassembledDropped: n.reassembled.Load(),
+		CaseExemptionsLearned: n.exemptionsLearned.Load(), EDNSFallbacks: n.ednsFallbacks.Load(),
+	}
+}
+
+var _ Exchanger = (*Client)(nil)
+
+// plan says how the next attempt of an exchange is sent.
+type plan struct {
+	tcp, edns, mix bool
+	// caseFailed: a UDP reply came back with the case changed; if TCP fails
+	// too the exchange ends in ErrCaseMismatch.
+	caseFailed bool
+	// ednsRejected: the server answered FORMERR/NOTIMP to EDNS (or ignored
+	// it), so a plain answer now teaches that it is EDNS-intolerant.
+	ednsRejected bool
+}
+
+// maxAttempts bounds one exchange: EDNS UDP, plain UDP, TCP, and one spare.
+const maxAttempts = 4
+
+// Exchange asks q.Name of q.Server and returns the first reply that passes
+// every check, or an error wrapping one of the package's sentinels.
+func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	p := c.firstPlan(q)
+	for range maxAttempts {
+		attempt := c.udpAttempt
+		if p.tcp {
+			attempt = c.tcpAttempt
+		}
+		resp, next, err := attempt(ctx, &q, p)
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		p = next
+	}
+	return nil, fmt.Errorf("ask %s for %s: no usable reply after %d attempts: %w", q.Server, q.Name, maxAttempts, ErrTimeout)
+}
+
+func (c *Client) firstPlan(q Query) plan {
+	info := c.servers.get(q.Server)
+	now := c.cfg.Clock.Now()
+	p := plan{tcp: q.TCP, edns: true, mix: !c.cfg.DisableCaseMix && !now.Before(info.caseExemptUntil)}
+	switch {
+	case now.Before(info.plainUntil):
+		p.edns = false
+	case !info.ednsSeen && int(info.ednsTimeouts) >= c.cfg.EDNSTimeouts && !q.TCP:
+		// A server that never answered EDNS: probe it with plain DNS.
+		p.edns, p.ednsRejected = false, true
+		c.n.ednsFallbacks.Add(1)
+	}
+	return p
+}
+
+// timeoutErr turns a read that ended with the context into the error the
+// resolver expects: ErrTimeout, or the cancellation itself.
+func timeoutErr(ctx context.Context, q *Query, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("ask %s for %s: %w", q.Server, q.Name, ctx.Err())
+	}
+	if errors.Is(err, ErrTimeout) || ctx.Err() != nil {
+		return fmt.Errorf("ask %s for %s: %w", q.Server, q.Name, ErrTimeout)
+	}
+	return fmt.Errorf("ask %s for %s: %w", q.Server, q.Name, err)
+}

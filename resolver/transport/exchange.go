@@ -1,0 +1,264 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+// maxTCPMessages bounds the messages read on one TCP connection while
+// waiting for the one that answers the query.
+const maxTCPMessages = 8
+
+// newQuery draws a fresh ID and, when p.mix, fresh 0x20 case bits, so that
+// every attempt (retries included) is as hard to guess as the first.
+func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
+	var bits []byte
+	if p.mix {
+		var buf [33]byte // one bit per byte of the longest name
+		bits = buf[:min(len(q.Name)/8+1, len(buf))]
+		c.rand.read(bits)
+	}
+	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits)
+}
+
+// udpAttempt sends one UDP query on a fresh association and waits for an
+// acceptable reply until the context ends. It returns the reply, or the plan
+// of the next attempt when the exchange must move on (TCP, plain DNS).
+func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
+	wq, err := c.newQuery(q, p)
+	if err != nil {
+		return nil, p, err
+	}
+	conn, err := c.net.DialUDP(ctx, q.Server)
+	if err != nil {
+		return nil, p, fmt.Errorf("ask %s for %s over udp: %w", q.Server, q.Name, err)
+	}
+	defer conn.Close()
+	if err := conn.Write(wq.wire); err != nil {
+		return nil, p, fmt.Errorf("ask %s for %s over udp: %w", q.Server, q.Name, err)
+	}
+	c.n.queriesUDP.Add(1)
+	start := time.Now()
+	msg, next, err := c.awaitUDP(ctx, q, p, wq, conn)
+	if msg == nil || err != nil {
+		return nil, next, err
+	}
+	return c.finish(q, p, msg, time.Since(start))
+}
+
+// awaitUDP reads until an acceptable reply arrives ("await valid
+// responses", TuDoor): junk and mismatches are counted and skipped, never a
+// reason to give up early, but a sign of a spoofer who knows the port ends
+// the UDP attempt in favour of TCP.
+func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, conn PacketConn) (*dns.Msg, plan, error) {
+	nearMisses := 0
+	tcp := p
+	tcp.tcp = true
+	for {
+		dg, err := conn.Read(ctx)
+		if err != nil {
+			c.noteUDPFailure(ctx, q, p, err)
+			return nil, p, timeoutErr(ctx, q, err)
+		}
+		if dg.Reassembled {
+			c.n.reassembled.Add(1)
+			c.reject(q, "reassembled from fragments", false)
+			return nil, tcp, nil
+		}
+		v := matchReply(wq, dg.Data)
+		c.count(v)
+		switch v {
+		case verdictAccept:
+			msg, err := unpackReply(q, wq, dg.Data)
+			if err == nil {
+				return msg, p, nil
+			}
+			c.n.malformed.Add(1)
+			c.reject(q, "unpack: "+err.Error(), false)
+			continue
+		case verdictWrongID:
+			if nearMisses++; nearMisses >= c.cfg.NearMissMax {
+				c.n.nearMissEsc.Add(1)
+				c.reject(q, v.String(), false)
+				return nil, tcp, nil
+			}
+		case verdictWrongCase:
+			c.n.caseEsc.Add(1)
+			c.reject(q, v.String(), false)
+			tcp.caseFailed = true
+			return nil, tcp, nil
+		}
+		c.reject(q, v.String(), false)
+	}
+}
+
+// noteUDPFailure remembers EDNS queries that went unanswered, so a server
+// that silently drops EDNS is eventually probed with plain DNS.
+func (c *Client) noteUDPFailure(ctx context.Context, q *Query, p plan, err error) {
+	if !p.edns || !(errors.Is(err, ErrTimeout) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+		return
+	}
+	c.servers.update(q.Server, func(s *serverInfo) {
+		if !s.ednsSeen && s.ednsTimeouts < 255 {
+			s.ednsTimeouts++
+		}
+	})
+}
+
+// tcpAttempt asks over TCP, which an off-path attacker cannot inject into.
+// A reply whose question differs only in case is accepted here and teaches
+// that the server changes case: it was not forged, so the exemption cannot
+// be planted by a spoofed UDP reply.
+func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
+	wq, err := c.newQuery(q, p)
+	if err != nil {
+		return nil, p, err
+	}
+	conn, err := c.net.DialTCP(ctx, q.Server)
+	if err != nil {
+		return nil, p, c.tcpErr(ctx, q, p, err)
+	}
+	defer conn.Close()
+	if err := conn.WriteMsg(wq.wire); err != nil {
+		return nil, p, c.tcpErr(ctx, q, p, err)
+	}
+	c.n.queriesTCP.Add(1)
+	start := time.Now()
+	for range maxTCPMessages {
+		b, err := conn.ReadMsg(ctx)
+		if err != nil {
+			return nil, p, c.tcpErr(ctx, q, p, err)
+		}
+		v := matchReply(wq, b)
+		c.count(v)
+		if v != verdictAccept && v != verdictWrongCase {
+			c.reject(q, v.String(), true)
+			continue
+		}
+		msg, err := unpackReply(q, wq, b)
+		if err != nil {
+			c.n.malformed.Add(1)
+			c.reject(q, "unpack: "+err.Error(), true)
+			continue
+		}
+		if v == verdictWrongCase && p.mix {
+			c.learnCaseExempt(q)
+		}
+		return c.finish(q, p, msg, time.Since(start))
+	}
+	return nil, p, fmt.Errorf("ask %s for %s over tcp: %d messages, none a reply: %w", q.Server, q.Name, maxTCPMessages, ErrMalformed)
+}
+
+func (c *Client) tcpErr(ctx context.Context, q *Query, p plan, err error) error {
+	err = timeoutErr(ctx, q, err)
+	if p.caseFailed {
+		return fmt.Errorf("%w (tcp retry: %w)", ErrCaseMismatch, err)
+	}
+	return err
+}
+
+// finish turns an accepted reply into the Response, or into the next plan
+// when the reply asks for one: FORMERR/NOTIMP to EDNS means try without it
+// (a FORMERR to plain DNS is a real answer), TC=1 means try TCP.
+func (c *Client) finish(q *Query, p plan, msg *dns.Msg, rtt time.Duration) (*Response, plan, error) {
+	if p.edns && (msg.Rcode == dns.RcodeFormatError || msg.Rcode == dns.RcodeNotImplemented) {
+		c.n.ednsFallbacks.Add(1)
+		next := p
+		next.edns, next.ednsRejected = false, true
+		return nil, next, nil
+	}
+	c.learnEDNS(q, p)
+	if msg.Truncated && !p.tcp {
+		c.n.tcEsc.Add(1)
+		next := p
+		next.tcp = true
+		return nil, next, nil
+	}
+	c.n.accepted.Add(1)
+	return &Response{Msg: msg, RTT: rtt, TCP: p.tcp, EDNS: p.edns}, p, nil
+}
+
+func (c *Client) learnEDNS(q *Query, p plan) {
+	switch {
+	case p.edns:
+		if info := c.servers.get(q.Server); info.ednsSeen && info.ednsTimeouts == 0 {
+			return
+		}
+		c.servers.update(q.Server, func(s *serverInfo) { s.ednsSeen, s.ednsTimeouts = true, 0 })
+	case p.ednsRejected:
+		until := c.cfg.Clock.Now().Add(c.cfg.PlainDNSFor)
+		c.servers.update(q.Server, func(s *serverInfo) { s.plainUntil, s.ednsTimeouts = until, 0 })
+	}
+}
+
+func (c *Client) learnCaseExempt(q *Query) {
+	c.n.exemptionsLearned.Add(1)
+	until := c.cfg.Clock.Now().Add(c.cfg.CaseExemptFor)
+	c.servers.update(q.Server, func(s *serverInfo) { s.caseExemptUntil = until })
+}
+
+func (c *Client) count(v verdict) {
+	switch v {
+	case verdictMalformed:
+		c.n.malformed.Add(1)
+	case verdictWrongID:
+		c.n.badID.Add(1)
+	case verdictWrongQuestion:
+		c.n.badQuestion.Add(1)
+	case verdictWrongCase:
+		c.n.badCase.Add(1)
+	}
+}
+
+func (c *Client) reject(q *Query, why string, tcp bool) {
+	if ce := c.log.Check(zap.DebugLevel, "upstream reply rejected"); ce != nil {
+		ce.Write(zap.Stringer("server", q.Server), zap.String("name", q.Name), zap.String("why", why), zap.Bool("tcp", tcp))
+	}
+}
+
+// unpackReply unpacks an accepted reply after writing the resolver's
+// spelling of the name over the echoed question, so that the question and
+// every name compressed against it come out without the random case. Owner
+// names the server spelled out in full are respelled too.
+func unpackReply(q *Query, wq *wireQuery, data []byte) (*dns.Msg, error) {
+	b := make([]byte, len(data))
+	copy(b, data)
+	copy(b[headerLen:wq.nameEnd], wq.plainName)
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return nil, err
+	}
+	if len(m.Question) != 1 {
+		return nil, fmt.Errorf("%d questions", len(m.Question))
+	}
+	m.Question[0].Name = q.Name
+	for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			h.Name = respell(h.Name, q.Name)
+		}
+	}
+	return m, nil
+}
+
+// respell returns n in the spelling of qname when n is qname or one of its
+// parent domains up to letter case, and n unchanged otherwise.
+func respell(n, qname string) string {
+	if len(n) > len(qname) {
+		return n
+	}
+	suffix := qname[len(qname)-len(n):]
+	if n == suffix || !strings.EqualFold(n, suffix) {
+		return n
+	}
+	if len(n) < len(qname) && qname[len(qname)-len(n)-1] != '.' {
+		return n
+	}
+	return suffix
+}

@@ -1,0 +1,57 @@
+package transport
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// serverInfo is what the Client remembers about one server's quirks. The
+// zero value is a well-behaved server.
+type serverInfo struct {
+	// caseExemptUntil: the server was seen over TCP to answer with the
+	// question's letter case changed, so 0x20 is off for it until then.
+	caseExemptUntil time.Time
+	// plainUntil: the server rejected or ignored EDNS, but answered plain
+	// DNS; queries go without OPT until then.
+	plainUntil time.Time
+	// ednsTimeouts counts EDNS queries in a row that got no answer from a
+	// server never seen to answer EDNS.
+	ednsTimeouts uint8
+	// ednsSeen: the server once answered a query carrying EDNS.
+	ednsSeen bool
+}
+
+// serverTable is a bounded LRU of serverInfo: a resolver talks to an
+// unbounded set of servers, memory must not follow it.
+type serverTable struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[netip.AddrPort, serverInfo] // guarded by mu
+}
+
+func newServerTable(size int) *serverTable {
+	lru, err := simplelru.NewLRU[netip.AddrPort, serverInfo](size, nil)
+	if err != nil {
+		panic(err) // size is checked positive by Config.withDefaults
+	}
+	return &serverTable{lru: lru}
+}
+
+func (t *serverTable) get(s netip.AddrPort) serverInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info, _ := t.lru.Get(s)
+	return info
+}
+
+// update applies f to the server's entry under the lock, so concurrent
+// exchanges do not lose each other's observations.
+func (t *serverTable) update(s netip.AddrPort, f func(*serverInfo)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	info, _ := t.lru.Get(s)
+	f(&info)
+	t.lru.Add(s, info)
+}

@@ -1,0 +1,234 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// SocketConfig holds the options of the real Network. The zero value means
+// every default.
+type SocketConfig struct {
+	// PortMin and PortMax bound the UDP source ports, drawn with crypto/rand
+	// for every query from this one range (not the kernel's ephemeral
+	// allocator, not per-worker pools). Default 1024-65535. Ports below 1024
+	// are never used.
+	PortMin, PortMax uint16
+	// AvoidPorts are never used as source ports (services on this host
+	// that a reply must not hit, PowerDNS udp-source-port-avoid).
+	AvoidPorts []uint16
+	// BindTries bounds the redraws when a drawn port is in use. Default 32.
+	BindTries int
+	// FixedSourcePort, when non-zero, is used as the source port of every
+	// UDP query. It exists only for the attack suite's "defense off" runs,
+	// which show that the tests catch a resolver without port randomisation;
+	// the config file never sets it.
+	FixedSourcePort uint16
+	// Dialer dials TCP; nil means a zero net.Dialer.
+	Dialer *net.Dialer
+}
+
+// socketNetwork is the Network of real sockets.
+type socketNetwork struct {
+	cfg   SocketConfig
+	ports []uint16 // the allowed source ports; drawn uniformly
+	rand  *entropy
+}
+
+// NewSocketNetwork returns the Network that opens real sockets.
+func NewSocketNetwork(cfg SocketConfig) Network {
+	if cfg.PortMax == 0 {
+		cfg.PortMax = 65535
+	}
+	cfg.PortMin = max(cfg.PortMin, 1024)
+	if cfg.BindTries <= 0 {
+		cfg.BindTries = 32
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &net.Dialer{}
+	}
+	return &socketNetwork{cfg: cfg, ports: allowedPorts(cfg), rand: newEntropy()}
+}
+
+// allowedPorts lists the source port range minus the avoided ports, so a
+// draw is one uniform index instead of a loop of redraws.
+func allowedPorts(cfg SocketConfig) []uint16 {
+	avoid := make(map[uint16]bool, len(cfg.AvoidPorts))
+	for _, p := range cfg.AvoidPorts {
+		avoid[p] = true
+	}
+	var ports []uint16
+	for p := int(cfg.PortMin); p <= int(cfg.PortMax); p++ {
+		if !avoid[uint16(p)] {
+			ports = append(ports, uint16(p))
+		}
+	}
+	return ports
+}
+
+func (n *socketNetwork) drawPort() (uint16, error) {
+	if n.cfg.FixedSourcePort != 0 {
+		return n.cfg.FixedSourcePort, nil
+	}
+	if len(n.ports) == 0 {
+		return 0, fmt.Errorf("source port range %d-%d holds no usable port", n.cfg.PortMin, n.cfg.PortMax)
+	}
+	return n.ports[n.rand.below(len(n.ports))], nil
+}
+
+// DialUDP binds a new socket to a random source port and connects it to
+// server, so the kernel drops datagrams from any other address or port.
+func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error) {
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
+	network, local := "udp4", net.IPv4zero
+	if server.Addr().Is6() {
+		network, local = "udp6", net.IPv6unspecified
+	}
+	var lastErr error
+	for range n.cfg.BindTries {
+		port, err := n.drawPort()
+		if err != nil {
+			return nil, err
+		}
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: local, Port: int(port)}, Control: enableFragSize}
+		c, err := d.DialContext(ctx, network, server.String())
+		if err == nil {
+			return &udpConn{conn: c.(*net.UDPConn)}, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || n.cfg.FixedSourcePort != 0 {
+			return nil, fmt.Errorf("dial udp %s: %w", server, err)
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("dial udp %s: no free source port in %d draws: %w", server, n.cfg.BindTries, lastErr)
+}
+
+// DialTCP connects to server; the kernel picks the source port, as the
+// three-way handshake already proves the peer sees our packets.
+func (n *socketNetwork) DialTCP(ctx context.Context, server netip.AddrPort) (StreamConn, error) {
+	c, err := n.cfg.Dialer.DialContext(ctx, "tcp", server.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial tcp %s: %w", server, mapErr(err))
+	}
+	return &tcpConn{conn: c}, nil
+}
+
+// mapErr turns the errors the resolver tells apart into the package's
+// sentinels.
+func mapErr(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return err
+}
+
+// readPool holds receive buffers large enough for any datagram: a server
+// may ignore our EDNS size, and a cut datagram must not look malformed.
+var readPool = sync.Pool{New: func() any { b := make([]byte, 65536); return &b }}
+
+type udpConn struct {
+	conn *net.UDPConn
+	oob  [128]byte
+}
+
+func (u *udpConn) Write(b []byte) error {
+	if _, err := u.conn.Write(b); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// Read waits for one datagram until ctx ends: the deadline becomes the
+// socket's, and cancellation wakes the read by moving the deadline.
+func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
+	stop, err := watchDeadline(ctx, u.conn)
+	if err != nil {
+		return Datagram{}, err
+	}
+	defer stop()
+	bp := readPool.Get().(*[]byte)
+	defer readPool.Put(bp)
+	n, oobn, _, _, err := u.conn.ReadMsgUDP(*bp, u.oob[:])
+	if err != nil {
+		if ctx.Err() != nil {
+			return Datagram{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+		}
+		return Datagram{}, mapErr(err)
+	}
+	data := make([]byte, n)
+	copy(data, (*bp)[:n])
+	return Datagram{Data: data, Reassembled: reassembled(u.oob[:oobn])}, nil
+}
+
+func (u *udpConn) Close() error { return u.conn.Close() }
+
+type tcpConn struct{ conn net.Conn }
+
+// WriteMsg sends the length prefix and message in one write, so they
+// usually travel in one segment.
+func (t *tcpConn) WriteMsg(b []byte) error {
+	if len(b) > 65535 {
+		return fmt.Errorf("tcp message of %d bytes exceeds 65535", len(b))
+	}
+	buf := make([]byte, 2+len(b))
+	binary.BigEndian.PutUint16(buf, uint16(len(b)))
+	copy(buf[2:], b)
+	if _, err := t.conn.Write(buf); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+func (t *tcpConn) ReadMsg(ctx context.Context) ([]byte, error) {
+	stop, err := watchDeadline(ctx, t.conn)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	var l [2]byte
+	if _, err := io.ReadFull(t.conn, l[:]); err != nil {
+		return nil, t.readErr(ctx, err)
+	}
+	b := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(t.conn, b); err != nil {
+		return nil, t.readErr(ctx, err)
+	}
+	return b, nil
+}
+
+func (t *tcpConn) readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	return mapErr(err)
+}
+
+func (t *tcpConn) Close() error { return t.conn.Close() }
+
+// deadliner is the part of net.Conn that watchDeadline needs.
+type deadliner interface{ SetReadDeadline(time.Time) error }
+
+// watchDeadline sets the connection's read deadline from ctx and arranges
+// for cancellation to end a blocked read. The returned stop must be called
+// when the read is over.
+func watchDeadline(ctx context.Context, c deadliner) (stop func() bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	d, _ := ctx.Deadline() // zero means none
+	if err := c.SetReadDeadline(d); err != nil {
+		return nil, err
+	}
+	return context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) }), nil
+}
