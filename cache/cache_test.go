@@ -1,0 +1,164 @@
+package cache
+
+import (
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+var t0 = time.Unix(1_700_000_000, 0)
+
+func aEntry(tb testing.TB, name string, ttl uint32) Entry {
+	tb.Helper()
+	rr := mustRR(tb, name+" 0 IN A 192.0.2.1")
+	rr.Header().Ttl = ttl
+	return Entry{RRs: []dns.RR{rr}, Rank: RankAnswerAA}
+}
+
+func TestGetCountsTTLDownFromInjectedTime(t *testing.T) {
+	c := New(Config{})
+	k := NewKey("www.example.com.", dns.TypeA, dns.ClassINET)
+	e := aEntry(t, "www.example.com.", 300)
+	e.Sigs = []dns.RR{testSig("www.example.com.", dns.TypeA, 300, uint32(t0.Unix())+86400)}
+	if !c.Put(k, e, t0) {
+		t.Fatal("Put refused a 300 s A record")
+	}
+	tests := []struct {
+		name    string
+		elapsed time.Duration
+		wantTTL uint32
+		wantOK  bool
+	}{
+		{"at once the full TTL", 0, 300, true},
+		{"part seconds round down", 1500 * time.Millisecond, 298, true},
+		{"last second reads zero", 299*time.Second + 900*time.Millisecond, 0, true},
+		{"gone at expiry", 300 * time.Second, 0, false},
+		{"gone after expiry", time.Hour, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := c.Get(k, t0.Add(tt.elapsed))
+			if ok != tt.wantOK {
+				t.Fatalf("Get ok = %v, want %v", ok, tt.wantOK)
+			}
+			if !ok {
+				return
+			}
+			for _, rr := range append(got.RRs, got.Sigs...) {
+				if rr.Header().Ttl != tt.wantTTL {
+					t.Errorf("%s TTL = %d, want %d", dns.TypeToString[rr.Header().Rrtype], rr.Header().Ttl, tt.wantTTL)
+				}
+			}
+			if orig := got.Sigs[0].(*dns.RRSIG).OrigTtl; orig != 300 {
+				t.Errorf("RRSIG Original TTL = %d, want 300 as signed", orig)
+			}
+			if !got.Expires.Equal(t0.Add(300 * time.Second)) {
+				t.Errorf("Expires = %v, want t0+300s", got.Expires)
+			}
+		})
+	}
+}
+
+func TestExpiredEntryIsRemovedOnGet(t *testing.T) {
+	c := New(Config{})
+	k := NewKey("a.example.", dns.TypeA, dns.ClassINET)
+	c.Put(k, aEntry(t, "a.example.", 10), t0)
+	if _, ok := c.Get(k, t0.Add(10*time.Second)); ok {
+		t.Fatal("entry still served at its expiry")
+	}
+	if c.Len() != 0 || c.Bytes() != 0 {
+		t.Errorf("after expiry Len = %d, Bytes = %d, want 0, 0", c.Len(), c.Bytes())
+	}
+}
+
+func TestNXDomainIsCachedUnderTypeNXDomain(t *testing.T) {
+	c := New(Config{})
+	soa := mustRR(t, "example.com. 3600 IN SOA ns.example.com. host.example.com. 1 7200 900 1209600 900")
+	k := NewKey("Nope.Example.COM", TypeNXDomain, dns.ClassINET)
+	ok := c.Put(k, Entry{Ns: []dns.RR{soa}, Rcode: dns.RcodeNameError, Rank: RankAuthorityAA}, t0)
+	if !ok {
+		t.Fatal("Put refused an NXDOMAIN with SOA")
+	}
+	got, ok := c.Get(NewKey("nope.example.com.", TypeNXDomain, dns.ClassINET), t0.Add(100*time.Second))
+	if !ok || got.Rcode != dns.RcodeNameError || !got.Negative() {
+		t.Fatalf("Get = %+v, %v; want the NXDOMAIN entry", got, ok)
+	}
+	if ttl := got.Ns[0].Header().Ttl; ttl != 800 {
+		t.Errorf("SOA TTL = %d, want 800 (MINIMUM 900 less 100 s)", ttl)
+	}
+	if _, ok := c.Get(NewKey("nope.example.com.", dns.TypeA, dns.ClassINET), t0); ok {
+		t.Error("an A lookup found the NXDOMAIN entry: the caller must ask TypeNXDomain")
+	}
+}
+
+func TestReturnedEntryIsIndependentOfTheStoredOne(t *testing.T) {
+	c := New(Config{})
+	k := NewKey("a.example.", dns.TypeA, dns.ClassINET)
+	in := aEntry(t, "a.example.", 300)
+	in.Sigs = []dns.RR{testSig("a.example.", dns.TypeA, 300, uint32(t0.Unix())+86400)}
+	c.Put(k, in, t0)
+	in.RRs[0].(*dns.A).A[15] = 9 // the caller reuses its records after Put
+
+	got, _ := c.Get(k, t0)
+	got.RRs[0].(*dns.A).A[15] = 7
+	got.RRs = append(got.RRs, mustRR(t, "a.example. 1 IN A 192.0.2.99"))
+	got.Sigs[0].Header().Ttl = 1
+
+	again, _ := c.Get(k, t0)
+	if ip := again.RRs[0].(*dns.A).A.String(); ip != "192.0.2.1" {
+		t.Errorf("stored address changed to %s", ip)
+	}
+	if len(again.RRs) != 1 || again.Sigs[0].Header().Ttl != 300 {
+		t.Errorf("stored entry changed: %d RRs, sig TTL %d", len(again.RRs), again.Sigs[0].Header().Ttl)
+	}
+	if got.Sigs[0].Header().Rrtype != dns.TypeRRSIG {
+		t.Error("append to RRs overwrote Sigs in the shared backing array")
+	}
+}
+
+func TestDeleteAndFlushRemoveEntries(t *testing.T) {
+	c := New(Config{})
+	keys := []Key{
+		NewKey("a.example.", dns.TypeA, dns.ClassINET),
+		NewKey("b.example.", dns.TypeA, dns.ClassINET),
+		NewKey("c.example.", dns.TypeA, dns.ClassINET),
+	}
+	for _, k := range keys {
+		c.Put(k, aEntry(t, k.Name, 300), t0)
+	}
+	c.Delete(keys[0])
+	if _, ok := c.Get(keys[0], t0); ok || c.Len() != 2 {
+		t.Fatalf("after Delete: found = %v, Len = %d, want false, 2", ok, c.Len())
+	}
+	c.Flush()
+	if c.Len() != 0 || c.Bytes() != 0 {
+		t.Errorf("after Flush Len = %d, Bytes = %d, want 0, 0", c.Len(), c.Bytes())
+	}
+}
+
+func TestConfigDefaultsAndShardRounding(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        Config
+		wantShards int
+	}{
+		{"zero value gets 64 shards", Config{}, 64},
+		{"three rounds up to four", Config{Shards: 3}, 4},
+		{"power of two kept", Config{Shards: 16}, 16},
+		{"small memory gets fewer shards", Config{Shards: 64, MaxBytes: 64 << 10}, 4},
+		{"tiny memory gets one shard", Config{MaxBytes: 1000}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(tt.cfg)
+			if len(c.shards) != tt.wantShards {
+				t.Errorf("shards = %d, want %d", len(c.shards), tt.wantShards)
+			}
+		})
+	}
+	d := New(Config{}).cfg
+	if d.MaxBytes != 64<<20 || d.MaxTTL != 24*time.Hour || d.MaxNegativeTTL != time.Hour || d.BogusTTL != time.Minute {
+		t.Errorf("defaults = %+v", d)
+	}
+}
