@@ -16,7 +16,7 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 		rank = cache.RankAnswerAA
 	}
 	for _, set := range splitRRsets(m.Answer) {
-		if set[0].Header().Rrtype == dns.TypeRRSIG {
+		if set[0].Header().Rrtype == dns.TypeRRSIG || synthesised(set[0], m.Answer) {
 			continue
 		}
 		h := set[0].Header()
@@ -106,4 +106,18 @@ func worse(a, b cache.Security) cache.Security {
 		return b
 	}
 	return a
+}
+
+// synthesised reports whether rr is a CNAME made from a DNAME in the same
+// answer: the DNAME is cached instead (see dnameLinks).
+func synthesised(rr dns.RR, answer []dns.RR) bool {
+	if rr.Header().Rrtype != dns.TypeCNAME {
+		return false
+	}
+	for _, a := range answer {
+		if a.Header().Rrtype == dns.TypeDNAME && strictlyBelow(rr.Header().Name, a.Header().Name) {
+			return true
+		}
+	}
+	return false
 }

@@ -28,6 +28,11 @@ const (
 	deadFor   = 60 * time.Second
 	// lameFor is how long a server stays lame for a zone.
 	lameFor = 15 * time.Minute
+	// tcpFor is how long a server that answered only over TCP is asked
+	// over TCP first.
+	tcpFor = 15 * time.Minute
+	// maxLameZones bounds the zones remembered per server.
+	maxLameZones = 64
 	// infraEntries bounds the number of servers remembered.
 	infraEntries = 10000
 )
@@ -37,6 +42,7 @@ type serverInfo struct {
 	srtt, rttvar time.Duration // zero srtt: never measured
 	timeouts     int           // consecutive
 	deadUntil    time.Time
+	tcpUntil     time.Time            // UDP failed where TCP worked: ask over TCP
 	lame         map[string]time.Time // zone -> until
 }
 
@@ -164,8 +170,22 @@ func (ic *infraCache) markLame(a netip.Addr, zone string) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	si := ic.get(a)
-	if si.lame == nil {
+	if si.lame == nil || len(si.lame) >= maxLameZones {
 		si.lame = map[string]time.Time{}
 	}
 	si.lame[zone] = ic.clock.Now().Add(lameFor)
+}
+
+// answeredOverTCP records that a server answered over TCP after UDP failed.
+func (ic *infraCache) answeredOverTCP(a netip.Addr) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	ic.get(a).tcpUntil = ic.clock.Now().Add(tcpFor)
+}
+
+// prefersTCP reports whether the server is known to answer only over TCP.
+func (ic *infraCache) prefersTCP(a netip.Addr) bool {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.clock.Now().Before(ic.get(a).tcpUntil)
 }

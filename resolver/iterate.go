@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -37,9 +38,31 @@ func (r *Resolver) stepCache(q *query) error {
 			q.addAnswer(e.RRs, e.Sigs, e.Security)
 			return r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
 		}
+		if d, e, ok := r.cachedDNAME(q.name, q.qclass, now); ok {
+			target, ok := dnameTarget(q.name, d)
+			if !ok {
+				return q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", d.Hdr.Name)
+			}
+			q.addAnswer(dnameLinks(q.name, d, target, e.Sigs), nil, e.Security)
+			return r.followCNAME(q, target)
+		}
 	}
 	q.stage = stageFindCut
 	return nil
+}
+
+// cachedDNAME finds a cached DNAME at an ancestor of name.
+func (r *Resolver) cachedDNAME(name string, qclass uint16, now time.Time) (*dns.DNAME, cache.Entry, bool) {
+	for n := parentName(name); ; n = parentName(n) {
+		if e, ok := r.cache.Get(cache.NewKey(n, dns.TypeDNAME, qclass), now); ok && !e.Negative() {
+			if d, ok := e.RRs[0].(*dns.DNAME); ok {
+				return d, e, true
+			}
+		}
+		if n == "." {
+			return nil, cache.Entry{}, false
+		}
+	}
 }
 
 // followCNAME restarts the query at target, within the chain limit.

@@ -65,6 +65,9 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	m := q.reply.msg
 	r.cacheAnswer(q, m, sec)
+	if q.qtype == dns.TypeNS {
+		r.cacheGlue(q, m.Extra, rrsOfType(m.Answer, dns.TypeNS))
+	}
 	var rrs, sigs []dns.RR
 	for _, rr := range m.Answer {
 		if !equalNames(rr.Header().Name, q.name) {
@@ -102,7 +105,6 @@ func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 // chainLinks returns the first link of the chain at q.name (a CNAME, or a
 // DNAME and the CNAME synthesised from it) and its target.
 func (r *Resolver) chainLinks(q *query, answer []dns.RR) (string, []dns.RR, error) {
-	var sigs []dns.RR
 	for _, rr := range answer {
 		switch v := rr.(type) {
 		case *dns.CNAME:
@@ -117,13 +119,19 @@ func (r *Resolver) chainLinks(q *query, answer []dns.RR) (string, []dns.RR, erro
 			if !ok {
 				return "", nil, q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", v.Hdr.Name)
 			}
-			sigs = sigsFor(answer, v.Hdr.Name, dns.TypeDNAME)
-			synth := &dns.CNAME{Hdr: dns.RR_Header{Name: q.name, Rrtype: dns.TypeCNAME, Class: v.Hdr.Class, Ttl: v.Hdr.Ttl}, Target: target}
-			r.putRRset(q, []dns.RR{synth}, nil, cache.RankAnswerNonAA, cache.Unchecked)
-			return target, append(append([]dns.RR{v}, sigs...), synth), nil
+			return target, dnameLinks(q.name, v, target, sigsFor(answer, v.Hdr.Name, dns.TypeDNAME)), nil
 		}
 	}
 	return "", nil, q.errorf(fmt.Errorf("%w: chain does not start at the name", errNoReply), "CNAME from %s", q.server)
+}
+
+// dnameLinks returns the DNAME, its RRSIGs and the CNAME synthesised from
+// it for name (RFC 6672 §3.4). The synthesised CNAME is never cached: the
+// DNAME is, and stepCache synthesises again, so answers from the cache
+// carry the DNAME too.
+func dnameLinks(name string, d *dns.DNAME, target string, sigs []dns.RR) []dns.RR {
+	synth := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: d.Hdr.Class, Ttl: d.Hdr.Ttl}, Target: target}
+	return append(append([]dns.RR{d}, sigs...), synth)
 }
 
 // sigsFor returns the RRSIGs in rrs covering (owner, t).

@@ -37,6 +37,9 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	out.Answer = scrubAnswer(in.Answer, zone, name, qtype)
 	out.Ns = scrubAuthority(in.Ns, zone, name)
 	out.Extra = scrubAdditional(in.Extra, out.Ns, out.Answer, zone, qtype)
+	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
+		lowerNames(sec)
+	}
 	return scrubbed{msg: out, droppedAnswer: len(out.Answer) < len(in.Answer)}
 }
 
@@ -167,4 +170,20 @@ func keepWithSigs(rrs []dns.RR, keep []bool) []dns.RR {
 		}
 	}
 	return out
+}
+
+// lowerNames lowers owner names and CNAME/DNAME targets. Servers echo the
+// 0x20-mixed question name into the records they answer with; the cache
+// and the client must see one spelling.
+func lowerNames(rrs []dns.RR) {
+	for _, rr := range rrs {
+		h := rr.Header()
+		h.Name = strings.ToLower(h.Name)
+		switch v := rr.(type) {
+		case *dns.CNAME:
+			v.Target = strings.ToLower(v.Target)
+		case *dns.DNAME:
+			v.Target = strings.ToLower(v.Target)
+		}
+	}
 }

@@ -23,6 +23,9 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		return q.errorf(err, "asking %s", q.cut.zone)
 	}
 	q.tries[addr]++
+	// A second try to the same server goes over TCP: it reaches servers
+	// whose UDP is filtered or broken (TCP-only servers).
+	useTCP := q.tries[addr] > 1 || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -32,14 +35,15 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		Type:   q.askType,
 		Class:  q.qclass,
 		DO:     r.deps.Validator != nil,
+		TCP:    useTCP,
 	})
 	if err != nil {
 		r.upstreamFailed(ctx, q, addr, err)
 		return nil
 	}
 	r.infra.rtt(addr, resp.RTT)
-	if q.askName != dns.CanonicalName(q.askName) {
-		q.askName = dns.CanonicalName(q.askName)
+	if useTCP && q.tries[addr] > 1 {
+		r.infra.answeredOverTCP(addr)
 	}
 	q.server = addr
 	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType)

@@ -27,7 +27,7 @@ func (e *Entry) mismatch(m *dns.Msg, tcp bool, d Dialect) string {
 			elems = append(elems, "edns")
 		}
 	}
-	slices.Sort(elems)
+	slices.SortFunc(elems, func(a, b string) int { return elementRank(a) - elementRank(b) })
 	for _, el := range slices.Compact(elems) {
 		if why := matchElement(el, want, m, tcp, d, e); why != "" {
 			return why
@@ -37,6 +37,16 @@ func (e *Entry) mismatch(m *dns.Msg, tcp bool, d Dialect) string {
 		return edeMismatch(e.EDE, m)
 	}
 	return ""
+}
+
+// elementOrder puts the elements that explain a failure best first.
+var elementOrder = []string{"opcode", "qname", "qtype", "qcase", "question", "subdomain", "rcode", "flags", "answer", "authority", "additional", "edns"}
+
+func elementRank(el string) int {
+	if i := slices.Index(elementOrder, el); i >= 0 {
+		return i
+	}
+	return len(elementOrder)
 }
 
 // matchElement compares one MATCH element.

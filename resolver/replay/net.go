@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 
@@ -21,6 +22,24 @@ type Upstream struct {
 	reply chan []byte
 	err   error
 	done  bool
+	// outcome says how the script answered, for failure reports.
+	outcome string
+}
+
+// String renders the query and its outcome on one line.
+func (u *Upstream) String() string {
+	proto := "UDP"
+	if u.TCP {
+		proto = "TCP"
+	}
+	q := "(unparsed)"
+	if u.Msg != nil {
+		q = questionText(u.Msg.Question)
+		if opt := u.Msg.IsEdns0(); opt != nil && opt.Do() {
+			q += " DO"
+		}
+	}
+	return fmt.Sprintf("step %d %s %s %s: %s", u.Step, proto, u.Server.Addr(), q, u.outcome)
 }
 
 // Network is the scenario's simulated internet: it implements
@@ -78,15 +97,18 @@ func (n *Network) send(server netip.AddrPort, b []byte, tcp bool) *Upstream {
 	u.Step = n.step
 	n.log = append(n.log, u)
 	defer n.notify()
+	u.outcome = "no entry matched: timed out"
 	if u.Msg == nil {
 		u.finish(nil, nil)
 		return u
 	}
 	if ans, ok := n.answer(u); ok {
+		u.outcome = "answered"
 		u.finish(ans, nil)
 		return u
 	}
 	if n.hold {
+		u.outcome = "held for the script"
 		n.pending = append(n.pending, u)
 		return u
 	}
@@ -143,6 +165,7 @@ func (n *Network) deckardAnswer(u *Upstream) ([]byte, bool) {
 			return st.Entry.reply(u.Msg, Deckard), true
 		}
 	}
+	u.outcome = "no entry matched: SERVFAIL"
 	fail := new(dns.Msg)
 	fail.SetRcode(u.Msg, dns.RcodeServerFailure)
 	b, _ := fail.Pack()
@@ -201,8 +224,10 @@ func (n *Network) resolvePending(e *Entry, b func(q *dns.Msg) []byte, err error)
 		}
 		n.pending = append(n.pending[:i], n.pending[i+1:]...)
 		var ans []byte
+		u.outcome = "timed out by the script"
 		if b != nil {
 			ans = b(u.Msg)
+			u.outcome = "answered by the script"
 		}
 		u.finish(ans, err)
 		n.notify()
@@ -229,6 +254,17 @@ func (n *Network) state() (<-chan struct{}, int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.changed, len(n.pending)
+}
+
+// trace renders every query sent so far.
+func (n *Network) trace() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, len(n.log))
+	for i, u := range n.log {
+		out[i] = u.String()
+	}
+	return out
 }
 
 // unusedMandatory names the MANDATORY entries no query used.

@@ -37,6 +37,9 @@ type Result struct {
 	Step    int
 	Reason  string
 	Elapsed time.Duration
+	// Upstream lists the queries the resolver sent, in order, with how
+	// the script answered each: the first thing to read on a failure.
+	Upstream []string
 }
 
 // Options tune a run. The zero value runs with the real transport client.
@@ -89,7 +92,7 @@ func Run(ctx context.Context, sc *Scenario, opt Options) Result {
 	res := Result{Path: sc.Path, Dialect: sc.Dialect}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
-	err := run(ctx, sc, opt)
+	err := run(ctx, sc, opt, &res)
 	res.Elapsed = time.Since(begin)
 	var se *stepError
 	var skip errSkip
@@ -121,11 +124,12 @@ type engine struct {
 	last      *dns.Msg // answer to the last QUERY (Deckard)
 }
 
-func run(ctx context.Context, sc *Scenario, opt Options) error {
+func run(ctx context.Context, sc *Scenario, opt Options, res *Result) error {
 	e, err := newEngine(sc, opt)
 	if err != nil {
 		return err
 	}
+	defer func() { res.Upstream = e.net.trace() }()
 	defer e.close()
 	for i, st := range sc.Steps {
 		e.net.setStep(st.N)

@@ -1,0 +1,240 @@
+package resolver
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// world is the test hierarchy: a root, test., and zones below it that
+// exercise the iterator's cases.
+func world(t testing.TB) *simnet.Hierarchy {
+	t.Helper()
+	h := simnet.NewHierarchy(simnet.InstantTimeouts())
+	h.Zone(".", []string{"127.53.0.1"}, "")
+	h.Zone("test.", []string{"127.53.0.2"}, "")
+	h.Zone("example.test.", []string{"127.53.1.1"}, `
+www    300 A     192.0.2.1
+www    300 AAAA  2001:db8::1
+@      300 MX    10 mail.example.test.
+mail   300 A     192.0.2.25
+alias  300 CNAME www.other.test.
+loop1  300 CNAME loop2.example.test.
+loop2  300 CNAME loop1.example.test.
+old    300 DNAME other.test.
+ns-for-glueless 300 A 127.53.1.3
+`)
+	h.Zone("other.test.", []string{"127.53.1.2"}, `
+www 300 A 192.0.2.2
+`)
+	h.ZoneWithNS("glueless.test.", map[string][]string{"ns-for-glueless.example.test.": {"127.53.1.3"}}, `
+host 300 A 192.0.2.3
+`)
+	return h
+}
+
+type fixture struct {
+	h   *simnet.Hierarchy
+	r   *Resolver
+	net *transport.Client
+}
+
+func newFixture(t testing.TB, h *simnet.Hierarchy, mutate func(*Config)) *fixture {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.RootHints = h.RootHints()
+	cfg.DoIPv6 = false
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ex := transport.NewExchanger(h.Net, transport.Config{}, nil)
+	r, err := New(cfg, Deps{Exchanger: ex, Logger: zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{h: h, r: r, net: ex}
+}
+
+func (f *fixture) ask(t testing.TB, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	req := new(dns.Msg)
+	req.SetQuestion(name, qtype)
+	req.SetEdns0(1232, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return f.r.Answer(ctx, req)
+}
+
+func answerText(m *dns.Msg) string {
+	var parts []string
+	for _, rr := range m.Answer {
+		s := rr.String()
+		f := strings.Fields(s)
+		parts = append(parts, f[0]+" "+strings.Join(f[3:], " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestResolveFromRoot(t *testing.T) {
+	tests := []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		rcode  int
+		answer string
+	}{
+		{"A", "www.example.test.", dns.TypeA, dns.RcodeSuccess, "www.example.test. A 192.0.2.1"},
+		{"AAAA", "www.example.test.", dns.TypeAAAA, dns.RcodeSuccess, "www.example.test. AAAA 2001:db8::1"},
+		{"MX", "example.test.", dns.TypeMX, dns.RcodeSuccess, "example.test. MX 10 mail.example.test."},
+		{"CNAMEAcrossZones", "alias.example.test.", dns.TypeA, dns.RcodeSuccess,
+			"alias.example.test. CNAME www.other.test.; www.other.test. A 192.0.2.2"},
+		{"DNAME", "www.old.example.test.", dns.TypeA, dns.RcodeSuccess,
+			"old.example.test. DNAME other.test.; www.old.example.test. CNAME www.other.test.; www.other.test. A 192.0.2.2"},
+		{"NXDOMAIN", "nope.example.test.", dns.TypeA, dns.RcodeNameError, ""},
+		{"NODATA", "www.other.test.", dns.TypeMX, dns.RcodeSuccess, ""},
+		{"DelegationWithoutGlue", "host.glueless.test.", dns.TypeA, dns.RcodeSuccess, "host.glueless.test. A 192.0.2.3"},
+		{"CNAMELoopIsServfail", "loop1.example.test.", dns.TypeA, dns.RcodeServerFailure, ""},
+	}
+	f := newFixture(t, world(t), nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := 0; round < 2; round++ { // cold, then from the cache
+				m := f.ask(t, tc.qname, tc.qtype)
+				if m.Rcode != tc.rcode {
+					t.Fatalf("round %d: rcode %s, want %s", round, dns.RcodeToString[m.Rcode], dns.RcodeToString[tc.rcode])
+				}
+				if got := answerText(m); got != tc.answer {
+					t.Errorf("round %d: answer %q, want %q", round, got, tc.answer)
+				}
+				if (tc.rcode == dns.RcodeNameError || tc.answer == "" && tc.rcode == 0) && !hasType(m.Ns, dns.TypeSOA) {
+					t.Errorf("round %d: negative answer without SOA: %v", round, m.Ns)
+				}
+			}
+		})
+	}
+}
+
+func TestServerFaultsAreSurvived(t *testing.T) {
+	tests := []struct {
+		name  string
+		knobs simnet.Knobs
+	}{
+		{"Lame", simnet.Knobs{Lame: simnet.LameRefused}},
+		{"LameUpward", simnet.Knobs{Lame: simnet.LameUpward}},
+		{"Dead", simnet.Knobs{Dead: true}},
+		{"Truncating", simnet.Knobs{Truncate: true}},
+		{"EDNSIntolerant", simnet.Knobs{EDNSIntolerant: true}},
+		{"TCPOnly", simnet.Knobs{TCPOnly: true}},
+		{"CaseMangling", simnet.Knobs{MangleCase: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := world(t)
+			// example.test gets a second server with the fault; the first
+			// must still work, or the faulty one be usable (TC, EDNS).
+			h.Zone("faulty.test.", []string{"127.53.2.1", "127.53.2.2"}, "www 300 A 192.0.2.9")
+			h.Server("127.53.2.1").SetKnobs(tc.knobs)
+			if tc.knobs.Truncate || tc.knobs.EDNSIntolerant || tc.knobs.TCPOnly || tc.knobs.MangleCase {
+				h.Server("127.53.2.2").SetKnobs(tc.knobs) // both faulty: the transport must cope
+			}
+			f := newFixture(t, h, nil)
+			for i := 0; i < 5; i++ {
+				f.r.cache.Flush()
+				m := f.ask(t, "www.faulty.test.", dns.TypeA)
+				if got := answerText(m); got != "www.faulty.test. A 192.0.2.9" {
+					t.Fatalf("try %d: %s %q", i, dns.RcodeToString[m.Rcode], got)
+				}
+			}
+		})
+	}
+}
+
+func TestAllServersDeadIsServfailWithinDeadline(t *testing.T) {
+	h := world(t)
+	h.Server("127.53.1.1").SetKnobs(simnet.Knobs{Dead: true})
+	f := newFixture(t, h, nil)
+	m := f.ask(t, "www.example.test.", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+	if ede := edeOf(m); ede == nil || ede.InfoCode != dns.ExtendedErrorCodeNoReachableAuthority {
+		t.Errorf("EDE %v, want No Reachable Authority", ede)
+	}
+}
+
+func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+func TestNSFanOutStopsAtLimit(t *testing.T) {
+	h := world(t)
+	ns := map[string][]string{}
+	for i := 0; i < 30; i++ {
+		ns["ns"+string(rune('a'+i%26))+strings.Repeat("x", i/26)+".nowhere.other.test."] = nil
+	}
+	h.ZoneWithNS("fanout.test.", ns, "")
+	f := newFixture(t, h, nil)
+	m := f.ask(t, "www.fanout.test.", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+	other := h.Server("127.53.1.2").QueryCount()
+	if max := DefaultConfig().Limits.MaxNSLookups * 2; other > max {
+		t.Errorf("%d queries reached other.test for one client query, limit is %d", other, max)
+	}
+}
+
+func TestQNameMinimisationSendsOneLabelMore(t *testing.T) {
+	h := world(t)
+	f := newFixture(t, h, nil)
+	f.ask(t, "a.b.www.example.test.", dns.TypeA)
+	for _, q := range h.Server("127.53.0.1").Queries() {
+		if n := strings.ToLower(q.Name); n != "test." && n != "." {
+			t.Errorf("root saw %q; minimisation should show it only test.", q.Name)
+		}
+	}
+	off := newFixture(t, world(t), func(c *Config) { c.QNameMinimisation = false })
+	off.ask(t, "a.b.www.example.test.", dns.TypeA)
+}
+
+func TestIdenticalQuestionsInFlightShareOneUpstreamQuery(t *testing.T) {
+	h := world(t)
+	h.Server("127.53.1.1").SetKnobs(simnet.Knobs{Latency: 50 * time.Millisecond})
+	f := newFixture(t, h, nil)
+	f.ask(t, "mail.example.test.", dns.TypeA) // warm the delegation
+	h.Server("127.53.1.1").Reset()
+	done := make(chan struct{})
+	for i := 0; i < 100; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			f.ask(t, "www.example.test.", dns.TypeA)
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		<-done
+	}
+	if n := h.Server("127.53.1.1").QueryCount(); n > 2 {
+		t.Errorf("%d upstream queries for 100 identical client queries, want ≤ 2", n)
+	}
+}
+
+var _ = netip.Addr{}

@@ -1,0 +1,177 @@
+package resolver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func rrs(t testing.TB, lines ...string) []dns.RR {
+	t.Helper()
+	var out []dns.RR
+	for _, l := range lines {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("bad RR %q: %v", l, err)
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+func reply(rcode int, aa bool, answer, ns, extra []dns.RR) *dns.Msg {
+	m := new(dns.Msg)
+	m.Response = true
+	m.Rcode = rcode
+	m.Authoritative = aa
+	m.Answer, m.Ns, m.Extra = answer, ns, extra
+	return m
+}
+
+func names(rrs []dns.RR) string {
+	var b []string
+	for _, rr := range rrs {
+		b = append(b, strings.ToLower(rr.Header().Name)+"/"+dns.TypeToString[rr.Header().Rrtype])
+	}
+	return strings.Join(b, " ")
+}
+
+func TestScrub(t *testing.T) {
+	tests := []struct {
+		name             string
+		zone, qname      string
+		qtype            uint16
+		msg              *dns.Msg
+		answer, ns, glue string
+	}{
+		{
+			name: "ReferralOutOfBailiwickGlueIsIgnored",
+			zone: "test.", qname: "www.bank.test.", qtype: dns.TypeA,
+			msg: reply(0, false, nil,
+				rrs(t, "bank.test. 3600 NS ns1.bank.test.", "bank.test. 3600 NS ns.evil.example."),
+				rrs(t, "ns1.bank.test. 3600 A 192.0.2.1", "ns.evil.example. 3600 A 6.6.6.6", "www.bank.test. 3600 A 6.6.6.6")),
+			ns:   "bank.test./NS bank.test./NS",
+			glue: "ns1.bank.test./A",
+		},
+		{
+			name: "AnswerForAnotherNameIsDropped",
+			zone: "bank.test.", qname: "www.bank.test.", qtype: dns.TypeA,
+			msg:    reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1", "mail.bank.test. 300 A 6.6.6.6"), nil, nil),
+			answer: "www.bank.test./A",
+		},
+		{
+			name: "CNAMEChainStopsAtZoneEdge",
+			zone: "bank.test.", qname: "www.bank.test.", qtype: dns.TypeA,
+			msg: reply(0, true, rrs(t,
+				"www.bank.test. 300 CNAME web.bank.test.",
+				"web.bank.test. 300 CNAME cdn.other.test.",
+				"cdn.other.test. 300 A 6.6.6.6"), nil, nil),
+			answer: "www.bank.test./CNAME web.bank.test./CNAME",
+		},
+		{
+			name: "PromiscuousNSForOtherZoneIsDropped",
+			zone: "test.", qname: "www.bank.test.", qtype: dns.TypeA,
+			msg: reply(0, false, nil,
+				rrs(t, "bank.test. 3600 NS ns1.bank.test.", "other.test. 3600 NS ns.evil.test."), nil),
+			ns: "bank.test./NS",
+		},
+		{
+			name: "AuthorityOutsideZoneIsDropped",
+			zone: "bank.test.", qname: "nx.bank.test.", qtype: dns.TypeA,
+			msg: reply(dns.RcodeNameError, true, nil,
+				rrs(t, "bank.test. 300 SOA ns1.bank.test. h.bank.test. 1 2 3 4 300", "test. 300 NS ns.evil.test."), nil),
+			ns: "bank.test./SOA",
+		},
+		{
+			name: "DNAMEInsideZoneIsKept",
+			zone: "bank.test.", qname: "www.old.bank.test.", qtype: dns.TypeA,
+			msg: reply(0, true, rrs(t,
+				"old.bank.test. 300 DNAME new.bank.test.",
+				"www.old.bank.test. 300 CNAME www.new.bank.test.",
+				"www.new.bank.test. 300 A 192.0.2.2"), nil, nil),
+			answer: "old.bank.test./DNAME www.old.bank.test./CNAME www.new.bank.test./A",
+		},
+		{
+			name: "RRSIGOfDroppedRRsetIsDropped",
+			zone: "bank.test.", qname: "www.bank.test.", qtype: dns.TypeA,
+			msg: reply(0, true, rrs(t,
+				"www.bank.test. 300 A 192.0.2.1",
+				"www.bank.test. 300 RRSIG A 8 3 300 20300101000000 20200101000000 1 bank.test. AAAA",
+				"mail.bank.test. 300 RRSIG A 8 3 300 20300101000000 20200101000000 1 bank.test. AAAA"), nil, nil),
+			answer: "www.bank.test./A www.bank.test./RRSIG",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scrub(tc.msg, tc.zone, tc.qname, tc.qtype)
+			if got := names(s.msg.Answer); got != tc.answer {
+				t.Errorf("answer = %q, want %q", got, tc.answer)
+			}
+			if got := names(s.msg.Ns); got != tc.ns {
+				t.Errorf("authority = %q, want %q", got, tc.ns)
+			}
+			if got := names(s.msg.Extra); got != tc.glue {
+				t.Errorf("additional = %q, want %q", got, tc.glue)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	soa := "bank.test. 300 SOA ns1.bank.test. h.bank.test. 1 2 3 4 300"
+	tests := []struct {
+		name  string
+		zone  string
+		qtype uint16
+		msg   *dns.Msg
+		want  responseKind
+	}{
+		{"Answer", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1"), nil, nil), kindAnswer},
+		{"CNAME", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "www.bank.test. 300 CNAME x.bank.test."), nil, nil), kindCNAME},
+		{"NXDomain", "bank.test.", dns.TypeA, reply(dns.RcodeNameError, true, nil, rrs(t, soa), nil), kindNXDomain},
+		{"NoData", "bank.test.", dns.TypeA, reply(0, true, nil, rrs(t, soa), nil), kindNoData},
+		{"Referral", "test.", dns.TypeA, reply(0, false, nil, rrs(t, "bank.test. 300 NS ns1.bank.test."), nil), kindReferral},
+		{"UpwardReferralIsLame", "bank.test.", dns.TypeA, reply(0, false, nil, rrs(t, "test. 300 NS ns1.test."), nil), kindLame},
+		{"ReferralToSameZoneIsLame", "bank.test.", dns.TypeA, reply(0, false, nil, rrs(t, "bank.test. 300 NS ns1.bank.test."), nil), kindLame},
+		{"RefusedIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeRefused, false, nil, nil, nil), kindLame},
+		{"ServfailIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeServerFailure, false, nil, nil, nil), kindLame},
+		{"NonAuthoritativeEmptyIsLame", "bank.test.", dns.TypeA, reply(0, false, nil, nil, nil), kindLame},
+		{"JunkAnswerIsLame", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "evil.example. 300 A 6.6.6.6"), nil, nil), kindLame},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scrub(tc.msg, tc.zone, "www.bank.test.", tc.qtype)
+			if got := classify(s, tc.zone, "www.bank.test.", tc.qtype); got != tc.want {
+				t.Errorf("classify = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzScrub(f *testing.F) {
+	m := reply(0, false, nil, rrs(f, "bank.test. 3600 NS ns1.bank.test."), rrs(f, "ns1.bank.test. 3600 A 192.0.2.1", "ns.evil.example. 3600 A 6.6.6.6"))
+	m.SetQuestion("www.bank.test.", dns.TypeA)
+	b, _ := m.Pack()
+	f.Add(b, "test.")
+	f.Fuzz(func(t *testing.T, data []byte, zone string) {
+		var in dns.Msg
+		if in.Unpack(data) != nil || len(in.Question) != 1 {
+			return
+		}
+		if _, ok := dns.IsDomainName(zone); !ok {
+			return
+		}
+		zone = dns.Fqdn(zone)
+		q := in.Question[0]
+		s := scrub(&in, zone, q.Name, q.Qtype)
+		for _, sec := range [][]dns.RR{s.msg.Answer, s.msg.Ns, s.msg.Extra} {
+			for _, rr := range sec {
+				if rr.Header().Rrtype != dns.TypeOPT && !inBailiwick(rr.Header().Name, zone) {
+					t.Fatalf("out-of-bailiwick record kept for zone %s: %s", zone, rr)
+				}
+			}
+		}
+		classify(s, zone, q.Name, q.Qtype)
+	})
+}
