@@ -32,7 +32,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("bulwark-replay", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	verbose := fl.Bool("v", false, "print the parser's warnings and each scenario's time, and log the resolver's debug output")
+	verbose := fl.Bool("v", false, "print each scenario's time, the upstream queries of failed ones, and the resolver's debug log")
 	pattern := fl.String("run", "", "play only the scenarios whose path matches this regular expression")
 	timeout := fl.Duration("timeout", 10*time.Second, "real-time bound of one scenario")
 	if err := fl.Parse(args); err != nil {
@@ -82,8 +82,14 @@ func line(r replay.Result, verbose bool) string {
 	case r.Reason != "":
 		s += ": " + r.Reason
 	}
-	if verbose {
-		s += fmt.Sprintf(" (%v)", r.Elapsed.Round(time.Millisecond))
+	if !verbose {
+		return s
+	}
+	s += fmt.Sprintf(" (%v)", r.Elapsed.Round(time.Millisecond))
+	if r.Status == replay.Fail {
+		for _, u := range r.Upstream {
+			s += "\n\tupstream " + u
+		}
 	}
 	return s
 }

@@ -19,6 +19,9 @@ type setup struct {
 	// scenarios without a trust anchor (nothing could become secure).
 	validate bool
 	anchors  []dns.RR
+	// insecure are the domain-insecure names (negative trust anchors).
+	insecure          []string
+	fakeSHA1, fakeDSA bool
 	// start is the virtual clock's start; sigTime, when set, freezes the
 	// validator's clock (Unbound val-override-date).
 	start   time.Time
@@ -182,13 +185,12 @@ func (st *setup) validatorOption(o Option) error {
 		}
 		st.start = time.Unix(sec, 0).UTC()
 		st.sigTime = st.start
-	case "fake-sha1", "fake-dsa":
-		if o.Value != "yes" {
-			return nil
-		}
-		return errValidatorOption
+	case "fake-sha1":
+		return setBool(&st.fakeSHA1, strings.ToLower(o.Value))
+	case "fake-dsa":
+		return setBool(&st.fakeDSA, strings.ToLower(o.Value))
 	case "domain-insecure":
-		return errValidatorOption
+		st.insecure = append(st.insecure, dns.Fqdn(strings.ToLower(o.Value)))
 	}
 	return nil
 }
