@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -63,16 +64,31 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	if !req.RecursionDesired {
 		return r.fromCacheOnly(k)
 	}
+	if err := r.failures.get(k, r.clock.Now()); err != nil {
+		return nil, err
+	}
 	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
 		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd}
-		return r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
+		res, err := r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
+		if err != nil || res.rcode == dns.RcodeServerFailure {
+			r.failures.put(k, failureErr(err, res), r.clock.Now())
+		}
+		return res, err
 	})
 	if err == nil && res == nil {
 		err = errors.New("resolution ended without a result")
 	}
 	return res, err
+}
+
+// failureErr is the error to repeat for a remembered failure.
+func failureErr(err error, res *result) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s", ErrBogus, res.reason)
 }
 
 // fromCacheOnly answers an RD=0 query (cache snooping) without sending

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
 )
 
 // Config holds the resolver's options. Start from DefaultConfig; every field
@@ -121,4 +123,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("limits must be positive: %+v", l))
 	}
 	return errors.Join(errs...)
+}
+
+// CacheConfig returns the cache settings that carry this configuration's
+// TTL caps, for a cache of maxBytes (0: the cache's default).
+func (c *Config) CacheConfig(maxBytes int64) cache.Config {
+	return cache.Config{MaxBytes: maxBytes, MaxTTL: c.MaxTTL, MinTTL: c.MinTTL, MaxNegativeTTL: c.MaxNegativeTTL}
 }

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +236,40 @@ func TestIdenticalQuestionsInFlightShareOneUpstreamQuery(t *testing.T) {
 	}
 }
 
-var _ = netip.Addr{}
+
+func TestFailedResolutionIsRememberedBriefly(t *testing.T) {
+	h := world(t)
+	h.Server("127.53.1.1").SetKnobs(simnet.Knobs{Dead: true})
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA)
+	before := h.Server("127.53.1.1").QueryCount()
+	for i := 0; i < 10; i++ {
+		if m := f.ask(t, "www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+		}
+	}
+	if after := h.Server("127.53.1.1").QueryCount(); after != before {
+		t.Errorf("%d more upstream queries for repeats of a failed question, want 0", after-before)
+	}
+}
+
+func TestTTLIsCappedByMaxTTL(t *testing.T) {
+	h := world(t)
+	h.Zone("long.test.", []string{"127.53.3.1"}, "www 604800 A 192.0.2.7")
+	f := newFixture(t, h, func(c *Config) { c.MaxTTL = time.Hour })
+	f.ask(t, "www.long.test.", dns.TypeA)
+	m := f.ask(t, "www.long.test.", dns.TypeA)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl > 3600 {
+		t.Fatalf("answer %v, want one record with TTL ≤ 3600", m.Answer)
+	}
+}
+
+func TestRecursionNotDesiredIsRefusedWithoutSnooping(t *testing.T) {
+	f := newFixture(t, world(t), nil)
+	req := new(dns.Msg)
+	req.SetQuestion("www.example.test.", dns.TypeA)
+	req.RecursionDesired = false
+	if m := f.r.Answer(context.Background(), req); m.Rcode != dns.RcodeRefused {
+		t.Fatalf("rcode %s, want REFUSED", dns.RcodeToString[m.Rcode])
+	}
+}

@@ -43,14 +43,15 @@ type Deps struct {
 // Resolver answers client queries by iterating from the root. It is safe
 // for concurrent use.
 type Resolver struct {
-	cfg   Config
-	deps  Deps
-	log   *zap.Logger
-	clock Clock
-	cache *cache.Cache
-	infra *infraCache
-	roots []dns.RR
-	group flightGroup
+	cfg      Config
+	deps     Deps
+	log      *zap.Logger
+	clock    Clock
+	cache    *cache.Cache
+	infra    *infraCache
+	roots    []dns.RR
+	group    flightGroup
+	failures *failureCache
 }
 
 // New checks cfg and returns a Resolver.
@@ -68,16 +69,17 @@ func New(cfg Config, deps Deps) (*Resolver, error) {
 		deps.Logger = zap.NewNop()
 	}
 	if deps.Cache == nil {
-		deps.Cache = cache.New(cache.Config{})
+		deps.Cache = cache.New(cfg.CacheConfig(0))
 	}
 	return &Resolver{
-		cfg:   cfg,
-		deps:  deps,
-		log:   deps.Logger,
-		clock: deps.Clock,
-		cache: deps.Cache,
-		infra: newInfraCache(deps.Clock),
-		roots: cfg.RootHints,
+		cfg:      cfg,
+		deps:     deps,
+		log:      deps.Logger,
+		clock:    deps.Clock,
+		cache:    deps.Cache,
+		infra:    newInfraCache(deps.Clock),
+		failures: newFailureCache(),
+		roots:    cfg.RootHints,
 	}, nil
 }
 

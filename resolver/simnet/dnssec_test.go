@@ -23,7 +23,7 @@ ns.secure 300 IN A    192.0.2.54
 `
 
 // signedHierarchy serves example.test., signed in Go with opts, at 127.53.1.1.
-func signedHierarchy(t *testing.T, opts SignOptions) (*Hierarchy, *dns.DNSKEY) {
+func signedHierarchy(t testing.TB, opts SignOptions) (*Hierarchy, *dns.DNSKEY) {
 	t.Helper()
 	h := NewHierarchy(InstantTimeouts())
 	z := h.Zone("example.test.", []string{"127.53.1.1"}, signedZone)
