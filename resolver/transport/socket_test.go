@@ -1,0 +1,266 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// seen is what a local server noticed about one query.
+type seen struct {
+	port uint16
+	id   uint16
+	tcp  bool
+}
+
+// localServer is a miekg server on loopback answering every query with
+// one A record, recording each query's source port and ID.
+type localServer struct {
+	addr netip.AddrPort
+	mu   sync.Mutex
+	log  []seen // guarded by mu
+}
+
+func (s *localServer) seen() []seen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seen(nil), s.log...)
+}
+
+func startServer(t *testing.T, network, host string, handle func(w dns.ResponseWriter, q *dns.Msg)) *localServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Skipf("no %s loopback: %v", network, err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	ls := &localServer{addr: netip.MustParseAddrPort(net.JoinHostPort(host, strconv.Itoa(port)))}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		ap := netip.MustParseAddrPort(w.RemoteAddr().String())
+		_, tcp := w.RemoteAddr().(*net.TCPAddr)
+		ls.mu.Lock()
+		ls.log = append(ls.log, seen{port: ap.Port(), id: q.Id, tcp: tcp})
+		ls.mu.Unlock()
+		handle(w, q)
+	})
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
+	return ls
+}
+
+func answerA(w dns.ResponseWriter, q *dns.Msg) { _ = w.WriteMsg(answer(q, "192.0.2.1")) }
+
+func TestSocketNetworkAnswersOverUDPAndTCP(t *testing.T) {
+	for _, fam := range []struct{ network, host string }{{"ipv4", "127.0.0.1"}, {"ipv6", "::1"}} {
+		t.Run(fam.network, func(t *testing.T) {
+			srv := startServer(t, fam.network, fam.host, answerA)
+			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+			for _, tcp := range []bool{false, true} {
+				q := Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, TCP: tcp}
+				r, err := c.Exchange(context.Background(), q)
+				if err != nil {
+					t.Fatalf("tcp=%v: %v", tcp, err)
+				}
+				if got := firstA(t, r); got != "192.0.2.1" || r.TCP != tcp || r.RTT <= 0 {
+					t.Fatalf("got %s tcp=%v rtt %v", got, r.TCP, r.RTT)
+				}
+			}
+		})
+	}
+}
+
+// checkConnected is a Network that fails the test when a UDP association
+// is not a socket connected to the server.
+type checkConnected struct {
+	Network
+	t *testing.T
+}
+
+func (c checkConnected) DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error) {
+	pc, err := c.Network.DialUDP(ctx, server)
+	if err == nil {
+		if ra, ok := pc.(*udpConn).conn.RemoteAddr().(*net.UDPAddr); !ok || ra.AddrPort() != server {
+			c.t.Errorf("udp socket not connected to %s: remote %v", server, ra)
+		}
+	}
+	return pc, err
+}
+
+// TestSocketQueriesSpreadOverPortsAndIDs: 2,000 draws from 64,512 ports
+// give about 1,969 distinct (sd ≈ 5.5) and from 65,536 IDs about 1,970;
+// 1,900 fails only a generator that is not uniform over ≥ ~2^14.5 values.
+func TestSocketQueriesSpreadOverPortsAndIDs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,000 loopback queries")
+	}
+	srv := startServer(t, "ipv4", "127.0.0.1", answerA)
+	avoid := []uint16{5353, 8080}
+	nw := checkConnected{Network: NewSocketNetwork(SocketConfig{AvoidPorts: avoid}), t: t}
+	c := NewExchanger(nw, Config{}, nil)
+	const n = 2000
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range n {
+		q := Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET}
+		if _, err := c.Exchange(ctx, q); err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+	}
+	ports, ids := map[uint16]bool{}, map[uint16]bool{}
+	for _, s := range srv.seen() {
+		if s.port < 1024 || s.port == 5353 || s.port == 8080 {
+			t.Fatalf("source port %d outside the allowed range", s.port)
+		}
+		ports[s.port], ids[s.id] = true, true
+	}
+	t.Logf("%d queries: %d distinct ports, %d distinct IDs", n, len(ports), len(ids))
+	if len(ports) < 1900 || len(ids) < 1900 {
+		t.Fatalf("%d distinct ports, %d distinct IDs in %d queries; want ≥ 1900 each", len(ports), len(ids), n)
+	}
+}
+
+func TestConnectedSocketDropsDatagramsFromOtherSources(t *testing.T) {
+	server, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	local := pc.(*udpConn).conn.LocalAddr().(*net.UDPAddr)
+	local.IP = net.IPv4(127, 0, 0, 1)
+	if _, err := intruder.WriteToUDP([]byte("forged"), local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.WriteToUDP([]byte("genuine"), local); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	d, err := pc.Read(ctx)
+	if err != nil || string(d.Data) != "genuine" || d.Reassembled {
+		t.Fatalf("read %q reassembled=%v err %v, want the server's datagram", d.Data, d.Reassembled, err)
+	}
+}
+
+func TestClosedPortGivesErrRefused(t *testing.T) {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	pc.Close()
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	for _, tcp := range []bool{false, true} {
+		q := Query{Server: addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, TCP: tcp}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Exchange(ctx, q)
+		cancel()
+		if !errors.Is(err, ErrRefused) {
+			t.Fatalf("tcp=%v: err %v, want ErrRefused", tcp, err)
+		}
+	}
+}
+
+func TestSocketReadEndsWithTheContext(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	nw := NewSocketNetwork(SocketConfig{})
+	tests := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"Deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 100*time.Millisecond)
+		}},
+		{"Cancel", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, tcp := range []bool{false, true} {
+				ctx, cancel := tt.ctx()
+				start := time.Now()
+				err := readOnce(ctx, nw, srv.addr, tcp)
+				cancel()
+				if !errors.Is(err, ErrTimeout) || time.Since(start) > 2*time.Second {
+					t.Fatalf("tcp=%v: err %v after %v, want ErrTimeout after about 100ms", tcp, err, time.Since(start))
+				}
+			}
+		})
+	}
+}
+
+func readOnce(ctx context.Context, nw Network, server netip.AddrPort, tcp bool) error {
+	if tcp {
+		sc, err := nw.DialTCP(ctx, server)
+		if err != nil {
+			return err
+		}
+		defer sc.Close()
+		_, err = sc.ReadMsg(ctx)
+		return err
+	}
+	pc, err := nw.DialUDP(ctx, server)
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	_, err = pc.Read(ctx)
+	return err
+}
+
+func TestSourcePortsComeOnlyFromTheConfiguredRange(t *testing.T) {
+	nw := NewSocketNetwork(SocketConfig{PortMin: 100, PortMax: 1030, AvoidPorts: []uint16{1026}}).(*socketNetwork)
+	got := map[uint16]bool{}
+	for range 2000 {
+		p, err := nw.drawPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[p] = true
+	}
+	want := map[uint16]bool{1024: true, 1025: true, 1027: true, 1028: true, 1029: true, 1030: true}
+	if len(got) != len(want) {
+		t.Fatalf("drew %v, want every one of %v", got, want)
+	}
+	for p := range got {
+		if !want[p] {
+			t.Fatalf("drew port %d outside %v", p, want)
+		}
+	}
+	fixed := NewSocketNetwork(SocketConfig{FixedSourcePort: 40053}).(*socketNetwork)
+	if p, _ := fixed.drawPort(); p != 40053 {
+		t.Fatalf("fixed source port gave %d", p)
+	}
+}
