@@ -75,7 +75,9 @@ var replyCases = []replyCase{
 	{name: "WildcardWithoutDenialIsBogus", qname: "x.wild.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeNSECMissing,
 		mutate: func(m *dns.Msg) { m.Ns = nil }},
 	{name: "UnsignedReferralWithoutNoDSProofIsBogus", qname: "www.insecure.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeNSECMissing,
-		mutate: func(m *dns.Msg) { m.Ns = without(m.Ns, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeNS }) }},
+		mutate: func(m *dns.Msg) {
+			m.Ns = without(m.Ns, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeNS })
+		}},
 }
 
 // replyFor builds the reply a case validates: referral cases ask the
