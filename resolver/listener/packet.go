@@ -1,0 +1,232 @@
+package listener
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+)
+
+const (
+	headerLen = 12
+	// ednsBufferSize is the UDP payload size Bulwark advertises and the
+	// largest it sends: 1232 avoids IP fragmentation on any path with an
+	// IPv6 minimum MTU (DNS Flag Day 2020).
+	ednsBufferSize = 1232
+	// plainUDPSize is the limit for clients without EDNS (RFC 1035 §4.2.1).
+	plainUDPSize = 512
+	tcpMaxSize   = dns.MaxMsgSize
+)
+
+// droppedPorts are source ports of UDP services (echo, daytime, chargen,
+// time) and port 0 that a spoofed query could bounce our answer into, as
+// BIND's ns_client_dropport drops them.
+var droppedPorts = map[uint16]bool{0: true, 7: true, 13: true, 19: true, 37: true}
+
+// clientEDNS is what the client's OPT record asked for, read before the
+// Handler may touch the request.
+type clientEDNS struct {
+	present bool
+	size    uint16
+	do      bool
+}
+
+func readEDNS(req *dns.Msg) clientEDNS {
+	if req == nil {
+		return clientEDNS{}
+	}
+	opt := req.IsEdns0()
+	if opt == nil {
+		return clientEDNS{}
+	}
+	return clientEDNS{present: true, size: opt.UDPSize(), do: opt.Do()}
+}
+
+// udpLimit is the largest UDP reply the client can take.
+func (e clientEDNS) udpLimit() int {
+	if !e.present {
+		return plainUDPSize
+	}
+	return max(plainUDPSize, min(int(e.size), ednsBufferSize))
+}
+
+// process turns one client message into the bytes to send back, or nil to
+// send nothing. It is the whole per-message policy of the listener and the
+// target of FuzzProcess.
+func (s *Server) process(raw []byte, client netip.AddrPort, udp bool) []byte {
+	s.stats.queries.Add(1)
+	// Replies to replies (QR=1) would let two servers loop; a message
+	// shorter than a header has no ID to answer to.
+	if (udp && droppedPorts[client.Port()]) || len(raw) < headerLen || raw[2]&0x80 != 0 {
+		s.stats.dropped.Add(1)
+		return nil
+	}
+	action := s.access.decide(client.Addr())
+	if action == Deny {
+		s.stats.dropped.Add(1)
+		return nil
+	}
+	req := new(dns.Msg)
+	if err := req.Unpack(raw); err != nil {
+		req = nil
+	}
+	var resp *dns.Msg
+	switch {
+	case action == Refuse:
+		resp = reject(raw, req, dns.RcodeRefused)
+	case opcodeOf(raw) != dns.OpcodeQuery:
+		resp = reject(raw, req, dns.RcodeNotImplemented)
+	case req == nil:
+		resp = reject(raw, nil, dns.RcodeFormatError)
+	default:
+		resp = checkQuery(raw, req)
+	}
+	edns := readEDNS(req)
+	if resp == nil {
+		resp = s.answer(req)
+	}
+	return s.encode(raw, resp, edns, udp)
+}
+
+func opcodeOf(raw []byte) int { return int(raw[2]>>3) & 0xF }
+
+// checkQuery applies the RFC 1035 and RFC 6891 form checks to a message
+// that unpacked, and returns the rejection or nil.
+func checkQuery(raw []byte, req *dns.Msg) *dns.Msg {
+	if binary.BigEndian.Uint16(raw[4:6]) != 1 || len(req.Question) != 1 {
+		return reject(raw, req, dns.RcodeFormatError)
+	}
+	var opts []*dns.OPT
+	for _, rr := range req.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			opts = append(opts, o)
+		}
+	}
+	if len(opts) > 1 {
+		// RFC 6891 §6.1.1: more than one OPT is a FORMERR.
+		return reject(raw, req, dns.RcodeFormatError)
+	}
+	if len(opts) == 1 && opts[0].Version() > 0 {
+		return reject(raw, req, dns.RcodeBadVers)
+	}
+	return nil
+}
+
+// reject builds a listener-made reply: with the question when the request
+// unpacked, else the header alone.
+func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	if req != nil && len(req.Question) == 1 {
+		m.SetRcode(req, rcode)
+	} else {
+		m.Id = binary.BigEndian.Uint16(raw[0:2])
+		m.Response = true
+		m.Opcode = opcodeOf(raw)
+		m.RecursionDesired = raw[2]&0x01 != 0
+		m.Rcode = rcode
+	}
+	m.RecursionAvailable = true
+	return m
+}
+
+// answer calls the Handler under a deadline and turns a panic or a nil
+// reply into SERVFAIL.
+func (s *Server) answer(req *dns.Msg) (resp *dns.Msg) {
+	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
+	defer cancel()
+	q := req.Question[0]
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked; answering SERVFAIL",
+				zap.String("name", q.Name), zap.String("type", dns.TypeToString[q.Qtype]),
+				zap.Any("panic", p), zap.StackSkip("stack", 1))
+			resp = servfail(req)
+		}
+	}()
+	resp = s.h.Answer(ctx, req)
+	if resp == nil {
+		resp = servfail(req)
+	}
+	return resp
+}
+
+func servfail(req *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(req, dns.RcodeServerFailure)
+	m.RecursionAvailable = true
+	return m
+}
+
+// encode fits resp to the client's EDNS and transport and packs it. A
+// reply that cannot be packed becomes SERVFAIL.
+func (s *Server) encode(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) []byte {
+	resp.Id = binary.BigEndian.Uint16(raw[0:2])
+	resp.Response = true
+	resp.Compress = true
+	fitEDNS(resp, edns)
+	limit := tcpMaxSize
+	if udp {
+		limit = edns.udpLimit()
+	}
+	out, err := resp.Pack()
+	if err != nil {
+		s.log.Warn("reply does not pack; answering SERVFAIL", zap.Error(err))
+		resp = reject(raw, nil, dns.RcodeServerFailure)
+		fitEDNS(resp, edns)
+		out, _ = resp.Pack()
+	}
+	if len(out) > limit {
+		out = s.truncate(resp, limit)
+	}
+	s.stats.countRcode(resp.Rcode)
+	return out
+}
+
+// fitEDNS gives the reply exactly one OPT when the client sent one and none
+// otherwise (RFC 6891 §7). The Handler's options (EDE) are kept; the DO bit
+// is the client's (RFC 3225 §3).
+func fitEDNS(resp *dns.Msg, edns clientEDNS) {
+	var handlerOpt *dns.OPT
+	extra := resp.Extra[:0:0]
+	for _, rr := range resp.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			handlerOpt = o
+			continue
+		}
+		extra = append(extra, rr)
+	}
+	resp.Extra = extra
+	if !edns.present {
+		return
+	}
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	if handlerOpt != nil {
+		opt.Option = handlerOpt.Option
+	}
+	opt.SetUDPSize(ednsBufferSize)
+	opt.SetDo(edns.do)
+	resp.Extra = append(resp.Extra, opt)
+}
+
+// truncate makes resp fit limit. The additional section goes first without
+// TC, since a client needs none of it (RFC 2181 §9). If that is not enough,
+// every record but the OPT goes and TC is set, keeping the question, as
+// Unbound does: a partial RRset would be cached as if whole, so the client
+// must ask again over TCP.
+func (s *Server) truncate(resp *dns.Msg, limit int) []byte {
+	var opt []dns.RR
+	if o := resp.IsEdns0(); o != nil {
+		opt = []dns.RR{o}
+	}
+	resp.Extra = opt
+	if out, err := resp.Pack(); err == nil && len(out) <= limit {
+		return out
+	}
+	resp.Answer, resp.Ns = nil, nil
+	resp.Truncated = true
+	s.stats.truncated.Add(1)
+	out, _ := resp.Pack()
+	return out
+}
