@@ -34,25 +34,19 @@ func classify(s scrubbed, zone, name string, qtype uint16) responseKind {
 	if len(m.Answer) > 0 {
 		return kindCNAME
 	}
-	if s.droppedAnswer {
-		return kindLame
-	}
 	if m.Rcode == dns.RcodeNameError {
 		return kindNXDomain
 	}
-	if owner, ok := nsOwner(m.Ns); ok {
-		if strictlyBelow(owner, zone) && !hasType(m.Ns, dns.TypeSOA) {
-			return kindReferral
-		}
-		if !m.Authoritative && !hasType(m.Ns, dns.TypeSOA) {
-			return kindLame // a referral to the zone itself or upward
-		}
+	soa := hasType(m.Ns, dns.TypeSOA)
+	if owner, ok := nsOwner(m.Ns); ok && strictlyBelow(owner, zone) && !soa {
+		return kindReferral
 	}
-	if !m.Authoritative && !hasType(m.Ns, dns.TypeSOA) {
-		// Neither authoritative nor a negative proof: a recursive or
-		// lame server answering from somewhere else.
-		return kindLame
+	if s.upward && !m.Authoritative && !soa {
+		return kindLame // a referral to the zone itself or upward
 	}
+	// An empty NOERROR, even without AA and SOA or with only records the
+	// scrubber removed, is a NODATA, as Unbound and Knot Resolver take it.
+	// Without an SOA it gets no negative TTL and is not cached.
 	return kindNoData
 }
 

@@ -119,7 +119,7 @@ func (r *Resolver) prime(ctx context.Context, q *query) error {
 // setCut makes d the cut to ask, resetting per-cut state.
 func (q *query) setCut(d *delegation) {
 	q.cut = d
-	q.tries = map[netip.Addr]int{}
+	q.fails = map[netip.Addr]int{}
 	q.minLabels = dns.CountLabel(d.zone) + 1
 }
 

@@ -30,8 +30,9 @@ func (s stage) String() string { return stageNames[s] }
 // full name is sent (Unbound's MAX_MINIMISE_COUNT).
 const maxMinimiseSteps = 10
 
-// maxTriesPerServer bounds the tries of one server address for one cut.
-const maxTriesPerServer = 2
+// maxFailsPerServer bounds the failed tries of one server address for one
+// cut: the first failure is retried over TCP, the second moves on.
+const maxFailsPerServer = 2
 
 // maxBogusRetries bounds how many other servers are asked after a reply
 // fails validation (Unbound's val-max-restart is 5).
@@ -49,7 +50,7 @@ type query struct {
 	req    *request
 
 	cut        *delegation
-	tries      map[netip.Addr]int // per server, for this cut
+	fails      map[netip.Addr]int // failed tries per server, for this cut
 	referrals  int
 	minimise   bool   // QNAME minimisation still on for this query
 	minLabels  int    // labels of the name asked while minimising

@@ -185,6 +185,7 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 
 // onLame remembers the server as lame for the zone and tries another.
 func (r *Resolver) onLame(q *query) error {
+	q.fails[q.server] = maxFailsPerServer
 	r.infra.markLame(q.server, q.cut.zone)
 	r.log.Debug("lame reply", zap.String("zone", q.cut.zone), zap.Stringer("server", q.server),
 		zap.String("name", q.askName), zap.String("rcode", dns.RcodeToString[q.reply.msg.Rcode]))
@@ -196,6 +197,7 @@ func (r *Resolver) onLame(q *query) error {
 // gives up with the validator's reason.
 func (r *Resolver) bogusReply(q *query) error {
 	q.bogusTries++
+	q.fails[q.server] = maxFailsPerServer
 	if q.bogusTries <= maxBogusRetries {
 		q.stage = stageSend
 		return nil

@@ -14,9 +14,9 @@ const maxChainInReply = 11
 // entitled to say about the question.
 type scrubbed struct {
 	msg *dns.Msg
-	// droppedAnswer is true when the answer section held records that were
-	// removed: a reply whose answer was all junk is not a NODATA.
-	droppedAnswer bool
+	// upward is true when the authority section held an NS set for the
+	// zone itself or above it: a lame server's referral back up the tree.
+	upward bool
 }
 
 // scrub is the only door from the network to the cache and the iterator:
@@ -40,7 +40,7 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
 	}
-	return scrubbed{msg: out, droppedAnswer: len(out.Answer) < len(in.Answer)}
+	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone)}
 }
 
 // scrubAnswer keeps the chain of RRsets that starts at name.
@@ -93,6 +93,16 @@ func dnameTarget(name string, d *dns.DNAME) (string, bool) {
 		return "", false
 	}
 	return t, true
+}
+
+// hasUpwardNS reports whether rrs hold an NS set at zone or above it.
+func hasUpwardNS(rrs []dns.RR, zone string) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeNS && inBailiwick(zone, rr.Header().Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // scrubAuthority keeps denial and delegation records inside zone.

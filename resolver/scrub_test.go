@@ -136,8 +136,8 @@ func TestClassify(t *testing.T) {
 		{"ReferralToSameZoneIsLame", "bank.test.", dns.TypeA, reply(0, false, nil, rrs(t, "bank.test. 300 NS ns1.bank.test."), nil), kindLame},
 		{"RefusedIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeRefused, false, nil, nil, nil), kindLame},
 		{"ServfailIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeServerFailure, false, nil, nil, nil), kindLame},
-		{"NonAuthoritativeEmptyIsLame", "bank.test.", dns.TypeA, reply(0, false, nil, nil, nil), kindLame},
-		{"JunkAnswerIsLame", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "evil.example. 300 A 6.6.6.6"), nil, nil), kindLame},
+		{"NonAuthoritativeEmptyIsNoData", "bank.test.", dns.TypeA, reply(0, false, nil, nil, nil), kindNoData},
+		{"JunkAnswerIsNoData", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "evil.example. 300 A 6.6.6.6"), nil, nil), kindNoData},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

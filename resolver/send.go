@@ -15,17 +15,17 @@ import (
 // When no server address is known it resolves an NS name first.
 func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	addr, timeout, ok := r.infra.choose(q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
-		func(a netip.Addr) bool { return q.tries[a] >= maxTriesPerServer })
+		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer })
 	if !ok {
 		return r.resolveMoreServers(ctx, q)
 	}
 	if err := q.req.budget.spendUpstream(); err != nil {
 		return q.errorf(err, "asking %s", q.cut.zone)
 	}
-	q.tries[addr]++
-	// A second try to the same server goes over TCP: it reaches servers
-	// whose UDP is filtered or broken (TCP-only servers).
-	useTCP := q.tries[addr] > 1 || r.infra.prefersTCP(addr)
+	// A retry after a failure goes over TCP: it reaches servers whose UDP
+	// is filtered or broken (TCP-only servers).
+	retry := q.fails[addr] > 0
+	useTCP := retry || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -42,7 +42,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		return nil
 	}
 	r.infra.rtt(addr, resp.RTT)
-	if useTCP && q.tries[addr] > 1 {
+	if retry {
 		r.infra.answeredOverTCP(addr)
 	}
 	q.server = addr
@@ -55,6 +55,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 // upstreamFailed records a try that produced no usable reply; the next
 // stepSend picks another server.
 func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr, err error) {
+	q.fails[addr]++
 	if ctx.Err() != nil {
 		return // the client's deadline, not the server's fault
 	}

@@ -159,7 +159,7 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 	defer stop()
 	bp := readPool.Get().(*[]byte)
 	defer readPool.Put(bp)
-	n, oobn, _, _, err := u.conn.ReadMsgUDP(*bp, u.oob[:])
+	n, oobn, flags, _, err := u.conn.ReadMsgUDP(*bp, u.oob[:])
 	if err != nil {
 		if ctx.Err() != nil {
 			return Datagram{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
@@ -168,7 +168,9 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 	}
 	data := make([]byte, n)
 	copy(data, (*bp)[:n])
-	return Datagram{Data: data, Reassembled: reassembled(u.oob[:oobn])}, nil
+	// Control data cut short might have held the fragment size: assume it did.
+	frag := reassembled(u.oob[:oobn]) || controlTruncated(flags)
+	return Datagram{Data: data, Reassembled: frag}, nil
 }
 
 func (u *udpConn) Close() error { return u.conn.Close() }

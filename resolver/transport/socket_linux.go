@@ -47,3 +47,5 @@ func reassembled(oob []byte) bool {
 	}
 	return false
 }
+
+func controlTruncated(flags int) bool { return flags&unix.MSG_CTRUNC != 0 }

@@ -9,3 +9,5 @@ import "syscall"
 func enableFragSize(string, string, syscall.RawConn) error { return nil }
 
 func reassembled([]byte) bool { return false }
+
+func controlTruncated(int) bool { return false }
