@@ -111,6 +111,10 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	if res.rcode == dns.RcodeServerFailure {
 		resp.Answer, resp.Ns = nil, nil
 	}
+	if !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
+		resp.Ns = dnssecFiltered(res.authNS, do, qtype)
+		resp.Extra = dnssecFiltered(res.glue, do, qtype)
+	}
 	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled
 }
 

@@ -70,6 +70,9 @@ type result struct {
 	rcode    int
 	answer   []dns.RR // CNAME/DNAME chain, then the final RRset (with RRSIGs)
 	ns       []dns.RR // SOA and denial proofs of a negative answer
+	// authNS and glue are the zone's NS set and addresses from the final
+	// reply, shown to clients only when minimal responses are off.
+	authNS, glue []dns.RR
 	zone     string   // the cut that gave the last answer
 	security cache.Security
 	ede      uint16

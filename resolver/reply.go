@@ -81,6 +81,8 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	}
 	q.addAnswer(rrs, sigs, sec)
 	q.res.zone = q.cut.zone
+	q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
+	q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
 	r.finish(q, dns.RcodeSuccess)
 	return nil
 }
@@ -205,6 +207,23 @@ func (r *Resolver) bogusReply(q *query) error {
 	q.res.security = cache.Bogus
 	r.finish(q, dns.RcodeServerFailure)
 	return nil
+}
+
+// rrsOfTypes returns the records of the types ts, and their RRSIGs.
+func rrsOfTypes(rrs []dns.RR, ts ...uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		t := rr.Header().Rrtype
+		if s, ok := rr.(*dns.RRSIG); ok {
+			t = s.TypeCovered
+		}
+		for _, want := range ts {
+			if t == want {
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
 }
 
 // rrsOfType returns the records of type t.
