@@ -40,6 +40,9 @@ const (
 	// minShardBytes stops a small MaxBytes from being cut into shards too
 	// small to hold a large RRset: shards are halved until each gets this.
 	minShardBytes = 16 << 10
+	// maxShards is far beyond any useful lock spread; it only keeps the
+	// rounding to a power of two from overflowing.
+	maxShards = 1 << 16
 	// maxWireTTL is the largest TTL RFC 2181 §8 allows; larger values are
 	// read as zero.
 	maxWireTTL = math.MaxInt32
@@ -70,6 +73,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Shards <= 0 {
 		cfg.Shards = defaultShards
 	}
+	cfg.Shards = min(cfg.Shards, maxShards)
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = defaultMaxBytes
 	}
@@ -109,7 +113,7 @@ type item struct {
 type shard struct {
 	mu     sync.Mutex
 	lru    *simplelru.LRU[Key, *item] // guarded by mu
-	bytes  int64                      // guarded by mu; sum of live items' size
+	bytes  int64                      // guarded by mu; sum of held items' size
 	budget int64                      // read-only
 	// Keeps neighbouring shards' mutexes off one cache line.
 	_ [64]byte

@@ -146,6 +146,7 @@ func TestConfigDefaultsAndShardRounding(t *testing.T) {
 		{"zero value gets 64 shards", Config{}, 64},
 		{"three rounds up to four", Config{Shards: 3}, 4},
 		{"power of two kept", Config{Shards: 16}, 16},
+		{"absurd count is capped", Config{Shards: 1 << 40, MaxBytes: 1 << 40}, 1 << 16},
 		{"small memory gets fewer shards", Config{Shards: 64, MaxBytes: 64 << 10}, 4},
 		{"tiny memory gets one shard", Config{MaxBytes: 1000}, 1},
 	}
