@@ -88,22 +88,48 @@ func (r *responder) nsecCover(lname string) {
 }
 
 func (r *responder) nsec3Match(lname string) bool {
-	for _, n := range r.ix.nsec3s {
-		if n.Match(lname) {
-			r.proof(n, n.Hdr.Name)
-			return true
-		}
+	if n := r.findNSEC3(lname, true); n != nil {
+		r.proof(n, n.Hdr.Name)
+		return true
 	}
 	return false
 }
 
 func (r *responder) nsec3Cover(lname string) {
+	if n := r.findNSEC3(lname, false); n != nil {
+		r.proof(n, n.Hdr.Name)
+	}
+}
+
+// findNSEC3 returns the NSEC3 matching (or covering) lname. The name is
+// hashed once per parameter set rather than once per record, as miekg's
+// Match and Cover would.
+func (r *responder) findNSEC3(lname string, match bool) *dns.NSEC3 {
+	hashes := map[nsec3Params]string{}
 	for _, n := range r.ix.nsec3s {
-		if n.Cover(lname) {
-			r.proof(n, n.Hdr.Name)
-			return
+		p := nsec3Params{n.rr.Hash, n.rr.Iterations, n.rr.Salt}
+		h, ok := hashes[p]
+		if !ok {
+			h = dns.HashName(lname, p.hash, p.iterations, p.salt)
+			hashes[p] = h
+		}
+		if match && h == n.hash {
+			return n.rr
+		}
+		if !match && covers(n.hash, n.rr.NextDomain, h) {
+			return n.rr
 		}
 	}
+	return nil
+}
+
+// covers says whether hash h falls strictly between owner and next on the
+// circular NSEC3 chain (RFC 5155 §8.3).
+func covers(owner, next, h string) bool {
+	if owner < next {
+		return owner < h && h < next
+	}
+	return h > owner || h < next
 }
 
 // nsec3ClosestEncloser adds the closest encloser proof (RFC 5155 §7.2.1):
@@ -119,14 +145,7 @@ func (r *responder) nsec3ClosestEncloser(lname string) string {
 	}
 }
 
-func (r *responder) hasNSEC3For(lname string) bool {
-	for _, n := range r.ix.nsec3s {
-		if n.Match(lname) {
-			return true
-		}
-	}
-	return false
-}
+func (r *responder) hasNSEC3For(lname string) bool { return r.findNSEC3(lname, true) != nil }
 
 // proof adds a denial record and its signatures once.
 func (r *responder) proof(rr dns.RR, owner string) {

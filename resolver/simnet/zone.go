@@ -33,8 +33,21 @@ type index struct {
 	// and the origin (RFC 4592 §2.2.2: an empty non-terminal exists).
 	nodes  map[string]bool
 	nsecs  []*dns.NSEC
-	nsec3s []*dns.NSEC3
+	nsec3s []nsec3Entry
 	signed bool
+}
+
+// nsec3Entry is an NSEC3 record with its owner hash split off, upper case
+// like NextDomain.
+type nsec3Entry struct {
+	rr   *dns.NSEC3
+	hash string
+}
+
+type nsec3Params struct {
+	hash       uint8
+	iterations uint16
+	salt       string
 }
 
 // ParseZone reads zone-file text (RFC 1035 §5 master format) whose relative
@@ -199,7 +212,8 @@ func (ix *index) insert(rr dns.RR) {
 		return
 	case *dns.NSEC3:
 		ix.signed = true
-		ix.nsec3s = append(ix.nsec3s, r)
+		label, _ := dns.NextLabel(owner, 0)
+		ix.nsec3s = append(ix.nsec3s, nsec3Entry{rr: r, hash: strings.ToUpper(owner[:max(label-1, 0)])})
 		return
 	case *dns.NSEC:
 		ix.signed = true
