@@ -43,7 +43,7 @@ func TestSizeEstimateTracksHeap(t *testing.T) {
 			}
 		}},
 	}
-	const n = 50000
+	const n = 20000
 	for _, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			c := New(Config{MaxBytes: 1 << 30})
