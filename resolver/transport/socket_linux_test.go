@@ -1,0 +1,78 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
+	tests := []struct {
+		name       string
+		server     string
+		level, opt int
+	}{
+		{"IPv4", "127.0.0.1:53", unix.IPPROTO_IP, ipRecvFragSize},
+		{"IPv6", "[::1]:53", unix.IPPROTO_IPV6, ipv6RecvFragSize},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), netip.MustParseAddrPort(tt.server))
+			if err != nil {
+				t.Skipf("no %s: %v", tt.name, err)
+			}
+			defer pc.Close()
+			raw, err := pc.(*udpConn).conn.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v int
+			var gerr error
+			if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), tt.level, tt.opt) }); err != nil {
+				t.Fatal(err)
+			}
+			if gerr != nil || v != 1 {
+				t.Fatalf("fragment-size option = %d, %v; want 1", v, gerr)
+			}
+		})
+	}
+}
+
+func cmsg(level, typ int, value uint32) []byte {
+	b := make([]byte, unix.CmsgSpace(4))
+	lenSize := unix.SizeofCmsghdr - 8 // Len is a size_t, Level and Type are ints
+	if lenSize == 8 {
+		binary.NativeEndian.PutUint64(b, uint64(unix.CmsgLen(4)))
+	} else {
+		binary.NativeEndian.PutUint32(b, uint32(unix.CmsgLen(4)))
+	}
+	binary.NativeEndian.PutUint32(b[lenSize:], uint32(level))
+	binary.NativeEndian.PutUint32(b[lenSize+4:], uint32(typ))
+	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], value)
+	return b
+}
+
+func TestReassemblyDetectedFromControlMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		oob  []byte
+		want bool
+	}{
+		{"NoControlData", nil, false},
+		{"IPv4FragmentSize", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276), true},
+		{"IPv6FragmentSize", cmsg(unix.IPPROTO_IPV6, ipv6RecvFragSize, 1232), true},
+		{"OtherIPOption", cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), false},
+		{"FragmentSizeAfterAnotherOption", append(cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), cmsg(unix.IPPROTO_IP, ipRecvFragSize, 572)...), true},
+		{"CutShortOfItsLength", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276)[:unix.CmsgLen(0)], true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reassembled(tt.oob); got != tt.want {
+				t.Fatalf("reassembled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
