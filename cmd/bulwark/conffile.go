@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bulwark-dns/bulwark/resolver/listener"
+)
+
+// The config file is line-oriented in the spirit of unbound.conf: one
+// "key: value" per line, "#" starts a comment, blank lines are ignored.
+// listen and access-control may repeat; any other key given twice keeps
+// the last value. Durations are seconds ("86400") or Go durations ("24h");
+// sizes are bytes with an optional k, m or g suffix.
+
+type setter func(s *settings, v string) error
+
+var configKeys = map[string]setter{
+	"listen":               setListen,
+	"root-hints":           func(s *settings, v string) error { s.rootHints = v; return nil },
+	"trust-anchor":         func(s *settings, v string) error { s.trustAnchor = v; return nil },
+	"validate":             boolKey(func(s *settings) *bool { return &s.validate }),
+	"qname-minimisation":   boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
+	"do-ip4":               boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
+	"do-ip6":               boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),
+	"query-log":            boolKey(func(s *settings) *bool { return &s.queryLog }),
+	"access-control":       setAccess,
+	"max-ttl":              durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxTTL }),
+	"min-ttl":              durationKey(func(s *settings) *time.Duration { return &s.resolver.MinTTL }),
+	"max-negative-ttl":     durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
+	"query-timeout":        durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
+	"cache-size":           setCacheSize,
+	"log-level":            setLogLevel,
+	"max-referrals":        intKey(func(s *settings) *int { return &s.resolver.Limits.MaxReferrals }),
+	"max-cnames":           intKey(func(s *settings) *int { return &s.resolver.Limits.MaxCNAMEs }),
+	"max-ns-lookups":       intKey(func(s *settings) *int { return &s.resolver.Limits.MaxNSLookups }),
+	"max-upstream-queries": intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
+	"max-depth":            intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
+	"max-servers-per-zone": intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
+}
+
+// parseConfig applies the file's lines to s. The error names the file and
+// the line.
+func parseConfig(r io.Reader, file string, s *settings) error {
+	sc := bufio.NewScanner(r)
+	listened := false
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(line, ":")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if !ok || value == "" {
+			return fmt.Errorf("%s:%d: want \"key: value\", got %q", file, n, line)
+		}
+		set, known := configKeys[key]
+		if !known {
+			return fmt.Errorf("%s:%d: unknown key %q (known: %s)", file, n, key, knownKeys())
+		}
+		if key == "listen" && !listened {
+			s.listen, listened = nil, true
+		}
+		if err := set(s, value); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", file, n, key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+func knownKeys() string {
+	keys := make([]string, 0, len(configKeys))
+	for k := range configKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func setListen(s *settings, v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("want ADDR:PORT: %w", err)
+	}
+	s.listen = append(s.listen, v)
+	return nil
+}
+
+func setAccess(s *settings, v string) error {
+	r, err := listener.ParseAccessRule(v)
+	if err != nil {
+		return err
+	}
+	s.access = append(s.access, r)
+	return nil
+}
+
+func setLogLevel(s *settings, v string) error {
+	if _, err := parseLevel(v); err != nil {
+		return err
+	}
+	s.logLevel = v
+	return nil
+}
+
+func boolKey(field func(*settings) *bool) setter {
+	return func(s *settings, v string) error {
+		switch strings.ToLower(v) {
+		case "yes", "true", "on":
+			*field(s) = true
+		case "no", "false", "off":
+			*field(s) = false
+		default:
+			return fmt.Errorf("%q is not yes or no", v)
+		}
+		return nil
+	}
+}
+
+func intKey(field func(*settings) *int) setter {
+	return func(s *settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v)
+		}
+		*field(s) = n
+		return nil
+	}
+}
+
+func durationKey(field func(*settings) *time.Duration) setter {
+	return func(s *settings, v string) error {
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(s) = d
+		return nil
+	}
+}
+
+// parseDuration reads whole seconds, as unbound.conf writes TTLs, or a Go
+// duration.
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 31); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is neither seconds nor a duration like 1h30m", v)
+	}
+	return d, nil
+}
+
+func setCacheSize(s *settings, v string) error {
+	mult := int64(1)
+	num := strings.ToLower(v)
+	if suffix := num[len(num)-1]; suffix == 'k' || suffix == 'm' || suffix == 'g' {
+		mult = map[byte]int64{'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}[suffix]
+		num = num[:len(num)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return fmt.Errorf("%q is not a size like 64m", v)
+	}
+	s.cacheSize = n * mult
+	return nil
+}

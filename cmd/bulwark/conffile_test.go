@@ -1,0 +1,116 @@
+package main
+
+import (
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-dns/bulwark/resolver/listener"
+)
+
+func TestConfigFileSetsEveryKey(t *testing.T) {
+	text := `# a full file
+listen: 127.0.0.1:5353
+listen: [::1]:5353   # both families
+root-hints: /etc/bulwark/named.root
+trust-anchor: /etc/bulwark/root.key
+validate: no
+qname-minimisation: off
+do-ip6: no
+access-control: 192.168.0.0/16 allow
+access-control: 10.0.0.0/8 deny
+max-ttl: 3600
+min-ttl: 30s
+max-negative-ttl: 15m
+query-timeout: 5
+cache-size: 128m
+log-level: debug
+query-log: yes
+max-referrals: 20
+max-cnames: 8
+max-ns-lookups: 5
+max-upstream-queries: 50
+max-depth: 4
+max-servers-per-zone: 10
+`
+	s := defaultSettings()
+	if err := parseConfig(strings.NewReader(text), "bulwark.conf", &s); err != nil {
+		t.Fatal(err)
+	}
+	want := defaultSettings()
+	want.listen = []string{"127.0.0.1:5353", "[::1]:5353"}
+	want.rootHints, want.trustAnchor = "/etc/bulwark/named.root", "/etc/bulwark/root.key"
+	want.validate, want.resolver.QNameMinimisation, want.resolver.DoIPv6 = false, false, false
+	want.access = []listener.AccessRule{
+		{Prefix: netip.MustParsePrefix("192.168.0.0/16"), Action: listener.Allow},
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Action: listener.Deny},
+	}
+	want.resolver.MaxTTL, want.resolver.MinTTL = time.Hour, 30*time.Second
+	want.resolver.MaxNegativeTTL, want.resolver.QueryTimeout = 15*time.Minute, 5*time.Second
+	want.cacheSize, want.logLevel, want.queryLog = 128<<20, "debug", true
+	want.resolver.Limits.MaxReferrals, want.resolver.Limits.MaxCNAMEs = 20, 8
+	want.resolver.Limits.MaxNSLookups, want.resolver.Limits.MaxUpstreamQueries = 5, 50
+	want.resolver.Limits.MaxDepth, want.resolver.Limits.MaxServersPerZone = 4, 10
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("settings\n got %+v\nwant %+v", s, want)
+	}
+}
+
+func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{name: "LineWithoutColon", text: "validate yes", want: `c.conf:1: want "key: value", got "validate yes"`},
+		{name: "KeyWithoutValue", text: "# x\n\nroot-hints:", want: `c.conf:3: want "key: value", got "root-hints:"`},
+		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nforward-zone: x", want: `c.conf:2: unknown key "forward-zone" (known: access-control, cache-size, `},
+		{name: "BadBool", text: "validate: maybe", want: `c.conf:1: validate: "maybe" is not yes or no`},
+		{name: "BadDuration", text: "max-ttl: a day", want: `c.conf:1: max-ttl: "a day" is neither seconds nor a duration like 1h30m`},
+		{name: "NegativeDuration", text: "min-ttl: -5s", want: `c.conf:1: min-ttl: "-5s" is neither seconds nor a duration like 1h30m`},
+		{name: "BadSize", text: "cache-size: 64x", want: `c.conf:1: cache-size: "64x" is not a size like 64m`},
+		{name: "BadInteger", text: "max-depth: -1", want: `c.conf:1: max-depth: "-1" is not a non-negative integer`},
+		{name: "BadListen", text: "listen: 127.0.0.1", want: `c.conf:1: listen: want ADDR:PORT: address 127.0.0.1: missing port in address`},
+		{name: "BadAccessAction", text: "access-control: 10.0.0.0/8 permit", want: `c.conf:1: access-control: access rule "10.0.0.0/8 permit": action "permit" is not allow, refuse or deny`},
+		{name: "BadLogLevel", text: "log-level: loud", want: `c.conf:1: log-level: log level "loud" is not debug, info, warn or error`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSettings()
+			err := parseConfig(strings.NewReader(tc.text), "c.conf", &s)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagsOverrideTheConfigFile(t *testing.T) {
+	s := defaultSettings()
+	text := "listen: 127.0.0.1:5353\nvalidate: yes\nlog-level: warn\nquery-log: no\nroot-hints: file.root"
+	if err := parseConfig(strings.NewReader(text), "c.conf", &s); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := parseCommandLine([]string{"-listen", "127.0.0.2:53", "-listen", "[::1]:53", "-validate=false", "-query-log"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.apply(&s)
+	if !reflect.DeepEqual(s.listen, []string{"127.0.0.2:53", "[::1]:53"}) || s.validate || !s.queryLog {
+		t.Errorf("flags did not override: listen %v validate %v query-log %v", s.listen, s.validate, s.queryLog)
+	}
+	if s.logLevel != "warn" || s.rootHints != "file.root" {
+		t.Errorf("unset flags overrode the file: log-level %q root-hints %q", s.logLevel, s.rootHints)
+	}
+}
+
+func TestNoListenLineKeepsTheDefaults(t *testing.T) {
+	s := defaultSettings()
+	if err := parseConfig(strings.NewReader("validate: yes\n"), "c.conf", &s); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.listen, defaultListen) {
+		t.Errorf("listen %v, want the defaults %v", s.listen, defaultListen)
+	}
+}

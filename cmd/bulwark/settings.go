@@ -1,0 +1,107 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bulwark-dns/bulwark/resolver"
+	"github.com/bulwark-dns/bulwark/resolver/listener"
+)
+
+// defaultListen are the addresses served when neither -listen nor a
+// listen: line names any.
+var defaultListen = []string{"127.0.0.1:53", "[::1]:53"}
+
+// settings is everything the daemon is told, from the built-in defaults,
+// then the config file, then the command line.
+type settings struct {
+	listen      []string
+	rootHints   string // file; "" means the built-in IANA hints
+	trustAnchor string // file; "" means the built-in root anchors
+	validate    bool
+	access      []listener.AccessRule
+	cacheSize   int64 // bytes; 0 means the cache's default (64 MiB)
+	logLevel    string
+	queryLog    bool
+	resolver    resolver.Config
+}
+
+func defaultSettings() settings {
+	return settings{
+		listen:   append([]string(nil), defaultListen...),
+		validate: true,
+		logLevel: "info",
+		resolver: resolver.DefaultConfig(),
+	}
+}
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// commandLine holds the flags as given; only those set override the
+// config file.
+type commandLine struct {
+	fs          *flag.FlagSet
+	listen      listFlag
+	rootHints   string
+	trustAnchor string
+	validate    bool
+	config      string
+	logLevel    string
+	queryLog    bool
+}
+
+func parseCommandLine(args []string, stderr io.Writer) (*commandLine, error) {
+	c := &commandLine{fs: flag.NewFlagSet("bulwark", flag.ContinueOnError)}
+	fs := c.fs
+	fs.SetOutput(stderr)
+	fs.Var(&c.listen, "listen", "serve UDP and TCP on `ADDR:PORT` (repeatable; replaces the defaults 127.0.0.1:53 and [::1]:53)")
+	fs.StringVar(&c.rootHints, "root-hints", "", "root hints `FILE` in named.root format (default: built-in IANA hints)")
+	fs.StringVar(&c.trustAnchor, "trust-anchor", "", "trust anchor `FILE`: DS or DNSKEY records in zone-file format (default: built-in root KSKs)")
+	fs.BoolVar(&c.validate, "validate", true, "validate DNSSEC; -validate=false answers without validation")
+	fs.StringVar(&c.config, "config", "", "read settings from `FILE` (key: value lines); flags override it")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	fs.BoolVar(&c.queryLog, "query-log", false, "log one line per client query")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: every setting is a flag", fs.Arg(0))
+	}
+	return c, nil
+}
+
+// apply lays the flags that were given over s.
+func (c *commandLine) apply(s *settings) {
+	c.fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			s.listen = append([]string(nil), c.listen...)
+		case "root-hints":
+			s.rootHints = c.rootHints
+		case "trust-anchor":
+			s.trustAnchor = c.trustAnchor
+		case "validate":
+			s.validate = c.validate
+		case "log-level":
+			s.logLevel = c.logLevel
+		case "query-log":
+			s.queryLog = c.queryLog
+		}
+	})
+}
+
+// listenerConfig is the client side of s: the configured access rules
+// come after the loopback default, so an equal prefix overrides it.
+func (s *settings) listenerConfig() listener.Config {
+	return listener.Config{
+		Access:       append(listener.DefaultAccess(), s.access...),
+		QueryTimeout: s.resolver.QueryTimeout + 2*time.Second,
+	}
+}

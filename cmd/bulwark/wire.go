@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
+	"github.com/bulwark-dns/bulwark/validate"
+)
+
+// wallClock is the real time, which only the daemon reads; the packages
+// take it as a Clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// newUpstream is the one place that chooses how Bulwark reaches
+// authoritative servers: the defended Exchanger over real sockets that
+// never use a port we serve clients on as their source.
+func newUpstream(s *settings, log *zap.Logger) transport.Exchanger {
+	var avoid []uint16
+	for _, a := range s.listen {
+		if _, p, err := splitPort(a); err == nil {
+			avoid = append(avoid, p)
+		}
+	}
+	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid})
+	return transport.NewExchanger(nw, transport.Config{}, log.Named("upstream"))
+}
+
+// newValidator returns nil when validation is off.
+func newValidator(s *settings, log *zap.Logger) (*validate.Validator, error) {
+	if !s.validate {
+		log.Warn("DNSSEC validation is off (-validate=false): answers are not checked against the chain of trust")
+		return nil, nil
+	}
+	var anchors []dns.RR
+	if s.trustAnchor != "" {
+		f, err := os.Open(s.trustAnchor)
+		if err != nil {
+			return nil, fmt.Errorf("trust anchor: %w", err)
+		}
+		defer f.Close()
+		if anchors, err = validate.ParseAnchors(f, s.trustAnchor); err != nil {
+			return nil, err
+		}
+	}
+	return validate.New(validate.Config{Clock: wallClock{}, Anchors: anchors})
+}
+
+// loadRootHints reads -root-hints or takes the built-in hints.
+func loadRootHints(s *settings) error {
+	if s.rootHints == "" {
+		return nil
+	}
+	f, err := os.Open(s.rootHints)
+	if err != nil {
+		return fmt.Errorf("root hints: %w", err)
+	}
+	defer f.Close()
+	hints, err := resolver.ParseRootHints(f, s.rootHints)
+	if err != nil {
+		return err
+	}
+	s.resolver.RootHints = hints
+	return nil
+}
+
+// newResolver wires the resolver to its collaborators.
+func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, error) {
+	if err := loadRootHints(s); err != nil {
+		return nil, err
+	}
+	v, err := newValidator(s, log)
+	if err != nil {
+		return nil, err
+	}
+	return resolver.New(s.resolver, resolver.Deps{
+		Exchanger: newUpstream(s, log),
+		Clock:     wallClock{},
+		Logger:    log.Named("resolver"),
+		Cache:     cache.New(s.resolver.CacheConfig(s.cacheSize)),
+		Validator: v,
+		QueryLog:  s.queryLog,
+	})
+}
+
+func parseLevel(v string) (zapcore.Level, error) {
+	switch v {
+	case "debug", "info", "warn", "error":
+		return zapcore.ParseLevel(v)
+	}
+	return 0, fmt.Errorf("log level %q is not debug, info, warn or error", v)
+}
+
+// newLogger logs to w with zap's console encoder: a person starting
+// `bulwark` in a terminal reads it, and the journal adds its own fields.
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := parseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core), nil
+}
+
+func splitPort(addr string) (string, uint16, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	return host, uint16(p), err
+}
