@@ -110,57 +110,61 @@ func summary(rrs []dns.RR) string {
 	return strings.Join(w, " ")
 }
 
+type answerCase struct {
+	name, server, qname string
+	qtype               uint16
+	tcp                 bool
+	rcode               int
+	aa, tc              bool
+	answer, ns, extra   string
+}
+
+var answerCases = []answerCase{
+	{name: "ExactMatchIsAuthoritative", server: "127.53.1.1", qname: "www.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "www.example.test./A"},
+	{name: "SecondServerServesTheSameZone", server: "127.53.1.2", qname: "www.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "www.example.test./A"},
+	{name: "CNAMEChainInsideTheZoneIsFollowed", server: "127.53.1.1", qname: "chain.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "chain.example.test./CNAME alias.example.test./CNAME www.example.test./A"},
+	{name: "CNAMEOutOfZoneStopsAtTheAlias", server: "127.53.1.1", qname: "ext.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "ext.example.test./CNAME"},
+	{name: "CNAMEQueriedForItself", server: "127.53.1.1", qname: "alias.example.test.", qtype: dns.TypeCNAME,
+		aa: true, answer: "alias.example.test./CNAME"},
+	{name: "DNAMESynthesisesACNAMEAndFollowsIt", server: "127.53.1.1", qname: "a.d.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "d.example.test./DNAME a.d.example.test./CNAME a.target.example.test./A"},
+	{name: "WildcardAnswerTakesTheQueryName", server: "127.53.1.1", qname: "foo.wild.example.test.", qtype: dns.TypeA,
+		aa: true, answer: "foo.wild.example.test./A"},
+	{name: "WildcardWithoutTheTypeIsNoData", server: "127.53.1.1", qname: "foo.wild.example.test.", qtype: dns.TypeMX,
+		aa: true, ns: "example.test./SOA"},
+	{name: "ReferralAtDelegationCarriesNSAndGlueWithoutAA", server: "127.53.1.1", qname: "host.sub.example.test.", qtype: dns.TypeA,
+		ns: "sub.example.test./NS", extra: "ns.sub.example.test./A"},
+	{name: "DSAtDelegationIsAnsweredByTheParent", server: "127.53.1.1", qname: "sub.example.test.", qtype: dns.TypeDS,
+		aa: true, ns: "example.test./SOA"},
+	{name: "MissingNameIsNXDomainWithSOA", server: "127.53.1.1", qname: "nope.example.test.", qtype: dns.TypeA,
+		rcode: dns.RcodeNameError, aa: true, ns: "example.test./SOA"},
+	{name: "MissingTypeIsNoDataWithSOA", server: "127.53.1.1", qname: "www.example.test.", qtype: dns.TypeAAAA,
+		aa: true, ns: "example.test./SOA"},
+	{name: "EmptyNonTerminalIsNoData", server: "127.53.1.1", qname: "ent.example.test.", qtype: dns.TypeA,
+		aa: true, ns: "example.test./SOA"},
+	{name: "NameOutsideTheZonesIsRefused", server: "127.53.1.1", qname: "www.other.test.", qtype: dns.TypeA,
+		rcode: dns.RcodeRefused},
+	{name: "MXAnswerCarriesTargetAddress", server: "127.53.1.1", qname: "mx.example.test.", qtype: dns.TypeMX,
+		aa: true, answer: "mx.example.test./MX", extra: "www.example.test./A"},
+	{name: "RootRefersToTheTLDWithGlue", server: "127.53.0.1", qname: "www.example.test.", qtype: dns.TypeA,
+		ns: "test./NS", extra: "ns1.test./A"},
+	{name: "TLDRefersToTheLeafWithGlueForEveryServer", server: "127.53.0.2", qname: "www.example.test.", qtype: dns.TypeA,
+		ns: "example.test./NS example.test./NS", extra: "ns1.example.test./A ns2.example.test./A"},
+	{name: "RootPrimingAnswerCarriesAddresses", server: "127.53.0.1", qname: ".", qtype: dns.TypeNS,
+		aa: true, answer: "./NS", extra: "ns1.root-servers.test./A"},
+	{name: "RootServerNamesAreAuthoritativeInTheirZone", server: "127.53.0.2", qname: "ns1.root-servers.test.", qtype: dns.TypeA,
+		aa: true, answer: "ns1.root-servers.test./A"},
+	{name: "OversizedUDPAnswerIsTruncatedAndEmpty", server: "127.53.1.1", qname: "big.example.test.", qtype: dns.TypeTXT,
+		aa: true, tc: true},
+}
+
 func TestAuthoritativeAnswers(t *testing.T) {
 	h := testHierarchy(t)
-	cases := []struct {
-		name, server, qname string
-		qtype               uint16
-		tcp                 bool
-		rcode               int
-		aa, tc              bool
-		answer, ns, extra   string
-	}{
-		{name: "ExactMatchIsAuthoritative", server: "127.53.1.1", qname: "www.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "www.example.test./A"},
-		{name: "SecondServerServesTheSameZone", server: "127.53.1.2", qname: "www.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "www.example.test./A"},
-		{name: "CNAMEChainInsideTheZoneIsFollowed", server: "127.53.1.1", qname: "chain.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "chain.example.test./CNAME alias.example.test./CNAME www.example.test./A"},
-		{name: "CNAMEOutOfZoneStopsAtTheAlias", server: "127.53.1.1", qname: "ext.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "ext.example.test./CNAME"},
-		{name: "CNAMEQueriedForItself", server: "127.53.1.1", qname: "alias.example.test.", qtype: dns.TypeCNAME,
-			aa: true, answer: "alias.example.test./CNAME"},
-		{name: "DNAMESynthesisesACNAMEAndFollowsIt", server: "127.53.1.1", qname: "a.d.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "d.example.test./DNAME a.d.example.test./CNAME a.target.example.test./A"},
-		{name: "WildcardAnswerTakesTheQueryName", server: "127.53.1.1", qname: "foo.wild.example.test.", qtype: dns.TypeA,
-			aa: true, answer: "foo.wild.example.test./A"},
-		{name: "WildcardWithoutTheTypeIsNoData", server: "127.53.1.1", qname: "foo.wild.example.test.", qtype: dns.TypeMX,
-			aa: true, ns: "example.test./SOA"},
-		{name: "ReferralAtDelegationCarriesNSAndGlueWithoutAA", server: "127.53.1.1", qname: "host.sub.example.test.", qtype: dns.TypeA,
-			ns: "sub.example.test./NS", extra: "ns.sub.example.test./A"},
-		{name: "DSAtDelegationIsAnsweredByTheParent", server: "127.53.1.1", qname: "sub.example.test.", qtype: dns.TypeDS,
-			aa: true, ns: "example.test./SOA"},
-		{name: "MissingNameIsNXDomainWithSOA", server: "127.53.1.1", qname: "nope.example.test.", qtype: dns.TypeA,
-			rcode: dns.RcodeNameError, aa: true, ns: "example.test./SOA"},
-		{name: "MissingTypeIsNoDataWithSOA", server: "127.53.1.1", qname: "www.example.test.", qtype: dns.TypeAAAA,
-			aa: true, ns: "example.test./SOA"},
-		{name: "EmptyNonTerminalIsNoData", server: "127.53.1.1", qname: "ent.example.test.", qtype: dns.TypeA,
-			aa: true, ns: "example.test./SOA"},
-		{name: "NameOutsideTheZonesIsRefused", server: "127.53.1.1", qname: "www.other.test.", qtype: dns.TypeA,
-			rcode: dns.RcodeRefused},
-		{name: "MXAnswerCarriesTargetAddress", server: "127.53.1.1", qname: "mx.example.test.", qtype: dns.TypeMX,
-			aa: true, answer: "mx.example.test./MX", extra: "www.example.test./A"},
-		{name: "RootRefersToTheTLDWithGlue", server: "127.53.0.1", qname: "www.example.test.", qtype: dns.TypeA,
-			ns: "test./NS", extra: "ns1.test./A"},
-		{name: "TLDRefersToTheLeafWithGlueForEveryServer", server: "127.53.0.2", qname: "www.example.test.", qtype: dns.TypeA,
-			ns: "example.test./NS example.test./NS", extra: "ns1.example.test./A ns2.example.test./A"},
-		{name: "RootPrimingAnswerCarriesAddresses", server: "127.53.0.1", qname: ".", qtype: dns.TypeNS,
-			aa: true, answer: "./NS", extra: "ns1.root-servers.test./A"},
-		{name: "RootServerNamesAreAuthoritativeInTheirZone", server: "127.53.0.2", qname: "ns1.root-servers.test.", qtype: dns.TypeA,
-			aa: true, answer: "ns1.root-servers.test./A"},
-		{name: "OversizedUDPAnswerIsTruncatedAndEmpty", server: "127.53.1.1", qname: "big.example.test.", qtype: dns.TypeTXT,
-			aa: true, tc: true},
-	}
+	cases := answerCases
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := exchange(t, h.Net, c.server, query(c.qname, c.qtype, false), c.tcp)

@@ -220,3 +220,27 @@ func TestQueryLogRecordsQueriesAsSent(t *testing.T) {
 		t.Fatal("Reset kept the log")
 	}
 }
+
+func TestKnobsAndZonesMayChangeWhileServing(t *testing.T) {
+	h := testHierarchy(t)
+	srv := h.Server(leaf)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			srv.Update(func(k *Knobs) { k.MangleCase = i%2 == 0 })
+			rr, _ := dns.NewRR("new.example.test. 300 IN A 192.0.2.99")
+			_ = h.ZoneAt("example.test.").Add(rr)
+			h.ZoneAt("example.test.").Remove("new.example.test.", dns.TypeA)
+		}
+	}()
+	for range 200 {
+		if _, err := tryExchange(h.Net, leaf, query("www.example.test.", dns.TypeA, false), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if srv.QueryCount() != 200 {
+		t.Fatalf("count %d, want 200", srv.QueryCount())
+	}
+}

@@ -31,6 +31,8 @@ type Network struct {
 	assoc atomic.Uint32 // numbers associations for synthetic source ports
 }
 
+var _ transport.Network = (*Network)(nil)
+
 // Option configures a Network.
 type Option func(*Network)
 
