@@ -47,6 +47,16 @@ func (d *delegation) addAddrs(rrs []dns.RR) {
 	}
 }
 
+// addAddrsFor attaches the address records at the end of an NS name's
+// lookup to that name, also when a CNAME led there (Unbound follows them).
+func (d *delegation) addAddrsFor(ns string, rrs []dns.RR) {
+	for _, rr := range rrs {
+		if a, ok := rrAddr(rr); ok && !containsAddr(d.addrs[ns], a) {
+			d.addrs[ns] = append(d.addrs[ns], a)
+		}
+	}
+}
+
 func (d *delegation) isNSName(name string) bool {
 	for _, n := range d.nsNames {
 		if n == name {
@@ -70,13 +80,13 @@ func (d *delegation) addresses(v4, v6 bool) []netip.Addr {
 	return out
 }
 
-// unresolved returns NS names whose addresses were never looked up,
-// names outside the zone first: a name inside the zone without glue can
-// only be found by asking the zone's own servers.
-func (d *delegation) unresolved() []string {
+// unresolved returns NS names without a usable address that were never
+// looked up, names outside the zone first: a name inside the zone without
+// glue can only be found by asking the zone's own servers.
+func (d *delegation) unresolved(v4, v6 bool) []string {
 	var out, inside []string
 	for _, n := range d.nsNames {
-		if d.looked[n] || len(d.addrs[n]) > 0 {
+		if d.looked[n] || d.usable(n, v4, v6) {
 			continue
 		}
 		if inBailiwick(n, d.zone) {
@@ -86,6 +96,16 @@ func (d *delegation) unresolved() []string {
 		}
 	}
 	return append(out, inside...)
+}
+
+// usable reports whether the NS name has an address of an allowed family.
+func (d *delegation) usable(name string, v4, v6 bool) bool {
+	for _, a := range d.addrs[name] {
+		if (a.Is4() && v4) || (a.Is6() && v6) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAddr(list []netip.Addr, a netip.Addr) bool {

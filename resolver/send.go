@@ -69,7 +69,7 @@ func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr
 // (one at a time, so that a referral to many glueless names costs little:
 // NXNSAttack). It fails when no name is left.
 func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
-	for _, ns := range q.cut.unresolved() {
+	for _, ns := range q.cut.unresolved(r.cfg.DoIPv4, r.cfg.DoIPv6) {
 		q.cut.looked[ns] = true
 		if err := q.req.budget.spendNSLookup(); err != nil {
 			return q.errorf(err, "servers of %s", q.cut.zone)
@@ -78,7 +78,7 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 		if len(addrs) == 0 {
 			continue
 		}
-		q.cut.addAddrs(addrs)
+		q.cut.addAddrsFor(ns, addrs)
 		return nil
 	}
 	return q.errorf(ErrNoServers, "zone %s", q.cut.zone)
