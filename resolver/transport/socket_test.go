@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,17 +38,27 @@ func (s *localServer) seen() []seen {
 
 func startServer(t *testing.T, network, host string, handle func(w dns.ResponseWriter, q *dns.Msg)) *localServer {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	ls, stop, err := newLocalServer(host, handle)
 	if err != nil {
 		t.Skipf("no %s loopback: %v", network, err)
 	}
-	port := pc.LocalAddr().(*net.UDPAddr).Port
+	t.Cleanup(stop)
+	return ls
+}
+
+// newLocalServer starts UDP and TCP servers on one port of host; stop
+// shuts both down.
+func newLocalServer(host string, handle func(w dns.ResponseWriter, q *dns.Msg)) (ls *localServer, stop func(), err error) {
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, nil, err
+	}
 	ln, err := net.Listen("tcp", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	ls := &localServer{addr: netip.MustParseAddrPort(net.JoinHostPort(host, strconv.Itoa(port)))}
+	ls = &localServer{addr: pc.LocalAddr().(*net.UDPAddr).AddrPort()}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		ap := netip.MustParseAddrPort(w.RemoteAddr().String())
 		_, tcp := w.RemoteAddr().(*net.TCPAddr)
@@ -58,14 +67,18 @@ func startServer(t *testing.T, network, host string, handle func(w dns.ResponseW
 		ls.mu.Unlock()
 		handle(w, q)
 	})
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+	servers := []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}}
+	for _, srv := range servers {
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		go func() { _ = srv.ActivateAndServe() }()
 		<-started
-		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
-	return ls
+	return ls, func() {
+		for _, srv := range servers {
+			_ = srv.Shutdown()
+		}
+	}, nil
 }
 
 func answerA(w dns.ResponseWriter, q *dns.Msg) { _ = w.WriteMsg(answer(q, "192.0.2.1")) }
