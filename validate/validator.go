@@ -66,7 +66,9 @@ type Config struct {
 	// scenarios carry signatures that cannot verify today (as Unbound's
 	// test build fakes them): they skip the signature crypto of RSASHA1
 	// (5), RSASHA1-NSEC3-SHA1 (7) and DSA (3, 6) while still checking key
-	// tag, signer and dates. Without FakeDSA, DSA is unsupported.
+	// tag, signer and dates. DSA hashes with SHA-1, so either switch
+	// covers it, as in Unbound's test build; without them DSA is
+	// unsupported.
 	FakeSHA1, FakeDSA bool
 }
 
