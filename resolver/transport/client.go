@@ -43,7 +43,8 @@ type Config struct {
 	// DisableCaseMix turns 0x20 off for every server. Only the attack
 	// suite's "defense off" runs set it; the config file never does.
 	DisableCaseMix bool
-	// Clock defaults to the system clock.
+	// Clock times the per-server memory; pass the resolver's clock so that
+	// replayed runs age it on virtual time. Default: the system clock.
 	Clock Clock
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 var testServer = netip.MustParseAddrPort("192.0.2.53:53")
@@ -147,5 +149,59 @@ func TestCaseMismatchWithoutTCPIsErrCaseMismatch(t *testing.T) {
 	_, err := ask(t, NewExchanger(fn, Config{}, nil), "abcdefghijklmnop.example.com.")
 	if !errors.Is(err, ErrCaseMismatch) {
 		t.Fatalf("err %v, want ErrCaseMismatch", err)
+	}
+}
+
+func TestNameNotFullyQualifiedIsAnErrorNamingIt(t *testing.T) {
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply { return one(answer(q, "192.0.2.1")) }}
+	_, err := ask(t, NewExchanger(fn, Config{}, nil), "www.example.com")
+	if err == nil || !strings.Contains(err.Error(), "www.example.com") || len(fn.queries()) != 0 {
+		t.Fatalf("err %v after %d queries sent", err, len(fn.queries()))
+	}
+}
+
+func TestConcurrentExchangesShareOneClient(t *testing.T) {
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+		return one(mutated(q, func(m *dns.Msg) { m.Id++ }), answer(q, "192.0.2.1"))
+	}}
+	c := NewExchanger(fn, Config{NearMissMax: 2}, nil)
+	const workers, each = 8, 50
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var err error
+			for range each {
+				if _, err = ask(t, c, "www.example.com."); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := c.Stats(); s.Accepted != workers*each || s.MismatchedID != workers*each {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestRejectedReplyLoggedAtDebugWithServerAndName(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+		return []fakeReply{{data: []byte{1, 2, 3}}, {data: pack(answer(q, "192.0.2.1"))}}
+	}}
+	if _, err := ask(t, NewExchanger(fn, Config{}, zap.New(core)), "www.example.com."); err != nil {
+		t.Fatal(err)
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d log entries, want one for the one rejected reply", len(entries))
+	}
+	f := entries[0].ContextMap()
+	if entries[0].Level != zap.DebugLevel || f["server"] != testServer.String() || f["name"] != "www.example.com." {
+		t.Fatalf("log entry %v %v", entries[0].Level, f)
 	}
 }

@@ -33,15 +33,15 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
 	wq, err := c.newQuery(q, p)
 	if err != nil {
-		return nil, p, err
+		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
 	conn, err := c.net.DialUDP(ctx, q.Server)
 	if err != nil {
-		return nil, p, fmt.Errorf("ask %s for %s over udp: %w", q.Server, q.Name, err)
+		return nil, p, timeoutErr(ctx, q, err)
 	}
 	defer conn.Close()
 	if err := conn.Write(wq.wire); err != nil {
-		return nil, p, fmt.Errorf("ask %s for %s over udp: %w", q.Server, q.Name, err)
+		return nil, p, timeoutErr(ctx, q, err)
 	}
 	c.n.queriesUDP.Add(1)
 	start := time.Now()
@@ -118,7 +118,7 @@ func (c *Client) noteUDPFailure(ctx context.Context, q *Query, p plan, err error
 func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
 	wq, err := c.newQuery(q, p)
 	if err != nil {
-		return nil, p, err
+		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
 	conn, err := c.net.DialTCP(ctx, q.Server)
 	if err != nil {

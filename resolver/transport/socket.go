@@ -113,6 +113,7 @@ func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (Pac
 // DialTCP connects to server; the kernel picks the source port, as the
 // three-way handshake already proves the peer sees our packets.
 func (n *socketNetwork) DialTCP(ctx context.Context, server netip.AddrPort) (StreamConn, error) {
+	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	c, err := n.cfg.Dialer.DialContext(ctx, "tcp", server.String())
 	if err != nil {
 		return nil, fmt.Errorf("dial tcp %s: %w", server, mapErr(err))
