@@ -34,9 +34,12 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	out := new(dns.Msg)
 	out.MsgHdr = in.MsgHdr
 	out.Question = in.Question
-	out.Answer = scrubAnswer(in.Answer, zone, name, qtype)
-	out.Ns = scrubAuthority(in.Ns, zone, name)
-	out.Extra = scrubAdditional(in.Extra, out.Ns, out.Answer, zone, qtype)
+	// RRSIGs go with their RRset whatever section the server put them in,
+	// as Unbound's parser does.
+	sigs := rrsigsIn(in.Answer, in.Ns, in.Extra)
+	out.Answer = scrubAnswer(in.Answer, sigs, zone, name, qtype)
+	out.Ns = scrubAuthority(in.Ns, sigs, zone, name)
+	out.Extra = scrubAdditional(in.Extra, sigs, out.Ns, out.Answer, zone)
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
 	}
@@ -44,7 +47,7 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 }
 
 // scrubAnswer keeps the chain of RRsets that starts at name.
-func scrubAnswer(rrs []dns.RR, zone, name string, qtype uint16) []dns.RR {
+func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) []dns.RR {
 	keep := make([]bool, len(rrs))
 	cur := name
 	for step := 0; step <= maxChainInReply && inBailiwick(cur, zone); step++ {
@@ -69,7 +72,7 @@ func scrubAnswer(rrs []dns.RR, zone, name string, qtype uint16) []dns.RR {
 		}
 		cur = next
 	}
-	return keepWithSigs(rrs, keep)
+	return keepWithSigs(rrs, keep, sigs)
 }
 
 // matchesType reports whether rr answers qtype at its owner.
@@ -106,7 +109,7 @@ func hasUpwardNS(rrs []dns.RR, zone string) bool {
 }
 
 // scrubAuthority keeps denial and delegation records inside zone.
-func scrubAuthority(rrs []dns.RR, zone, name string) []dns.RR {
+func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 	keep := make([]bool, len(rrs))
 	nsOwner := ""
 	for i, rr := range rrs {
@@ -127,13 +130,13 @@ func scrubAuthority(rrs []dns.RR, zone, name string) []dns.RR {
 			keep[i] = true
 		}
 	}
-	return keepWithSigs(rrs, keep)
+	return keepWithSigs(rrs, keep, sigs)
 }
 
 // scrubAdditional keeps addresses of NS names named in authority or
 // answer, and only those inside zone: glue for an NS name elsewhere would
 // let any server speak for any name.
-func scrubAdditional(rrs, ns, answer []dns.RR, zone string, qtype uint16) []dns.RR {
+func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 	targets := map[string]bool{}
 	for _, rr := range append(ns[:len(ns):len(ns)], answer...) {
 		if n, ok := rr.(*dns.NS); ok {
@@ -151,12 +154,25 @@ func scrubAdditional(rrs, ns, answer []dns.RR, zone string, qtype uint16) []dns.
 		isAddr := h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA
 		keep[i] = isAddr && targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
 	}
-	return append(out, keepWithSigs(rrs, keep)...)
+	return append(out, keepWithSigs(rrs, keep, sigs)...)
 }
 
-// keepWithSigs returns the kept records plus the RRSIGs that cover a kept
-// (owner, type).
-func keepWithSigs(rrs []dns.RR, keep []bool) []dns.RR {
+// rrsigsIn returns the RRSIGs of all sections.
+func rrsigsIn(sections ...[]dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, sec := range sections {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeRRSIG {
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
+}
+
+// keepWithSigs returns the kept records, each RRset followed by the
+// RRSIGs from sigs that cover it.
+func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 	type ot struct {
 		owner string
 		t     uint16
@@ -169,13 +185,13 @@ func keepWithSigs(rrs []dns.RR, keep []bool) []dns.RR {
 	}
 	var out []dns.RR
 	for i, rr := range rrs {
-		if sig, ok := rr.(*dns.RRSIG); ok {
-			if kept[ot{strings.ToLower(sig.Hdr.Name), sig.TypeCovered}] {
-				out = append(out, rr)
-			}
-			continue
+		if keep[i] && rr.Header().Rrtype != dns.TypeRRSIG {
+			out = append(out, rr)
 		}
-		if keep[i] {
+	}
+	for _, rr := range sigs {
+		sig := rr.(*dns.RRSIG)
+		if kept[ot{strings.ToLower(sig.Hdr.Name), sig.TypeCovered}] {
 			out = append(out, rr)
 		}
 	}
