@@ -96,10 +96,11 @@ type Stats struct {
 	// Malformed counts datagrams too short, with QR=0, or that failed to
 	// unpack.
 	Malformed uint64
-	// TCEscalations, NearMissEscalations, CaseEscalations and
-	// ReassembledEscalations count exchanges moved from UDP to TCP, by cause.
+	// TCEscalations, NearMissEscalations and CaseEscalations count
+	// exchanges moved from UDP to TCP, by cause.
 	TCEscalations, NearMissEscalations, CaseEscalations uint64
-	// ReassembledDropped counts UDP replies rebuilt from IP fragments.
+	// ReassembledDropped counts UDP replies rebuilt from IP fragments; each
+	// also moves its exchange to TCP.
 	ReassembledDropped uint64
 	// CaseExemptionsLearned counts servers exempted from 0x20 after a TCP
 	// answer that changed the case.

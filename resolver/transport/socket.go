@@ -29,7 +29,9 @@ type SocketConfig struct {
 	// FixedSourcePort, when non-zero, is used as the source port of every
 	// UDP query. It exists only for the attack suite's "defense off" runs,
 	// which show that the tests catch a resolver without port randomisation;
-	// the config file never sets it.
+	// the config file never sets it. Sockets then share the port through
+	// SO_REUSEPORT, so concurrent queries to one server may read each
+	// other's replies (seen as wrong-ID near-misses).
 	FixedSourcePort uint16
 	// Dialer dials TCP; nil means a zero net.Dialer.
 	Dialer *net.Dialer
@@ -98,6 +100,9 @@ func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (Pac
 			return nil, err
 		}
 		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: local, Port: int(port)}, Control: enableFragSize}
+		if n.cfg.FixedSourcePort != 0 {
+			d.Control = shareFixedPort
+		}
 		c, err := d.DialContext(ctx, network, server.String())
 		if err == nil {
 			return &udpConn{conn: c.(*net.UDPConn)}, nil

@@ -49,3 +49,19 @@ func reassembled(oob []byte) bool {
 }
 
 func controlTruncated(flags int) bool { return flags&unix.MSG_CTRUNC != 0 }
+
+// shareFixedPort lets the sockets of the fixed-port test mode bind the same
+// port at once, as one shared socket would be used by a resolver without
+// port randomisation.
+func shareFixedPort(network, address string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
+	}
+	return enableFragSize(network, address, c)
+}

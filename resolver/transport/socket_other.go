@@ -11,3 +11,5 @@ func enableFragSize(string, string, syscall.RawConn) error { return nil }
 func reassembled([]byte) bool { return false }
 
 func controlTruncated(int) bool { return false }
+
+func shareFixedPort(string, string, syscall.RawConn) error { return nil }

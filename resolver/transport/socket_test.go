@@ -277,3 +277,32 @@ func TestSourcePortsComeOnlyFromTheConfiguredRange(t *testing.T) {
 		t.Fatalf("fixed source port gave %d", p)
 	}
 }
+
+func TestFixedSourcePortServesConcurrentQueries(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", answerA)
+	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(probe.LocalAddr().(*net.UDPAddr).Port)
+	probe.Close()
+	nw := NewSocketNetwork(SocketConfig{FixedSourcePort: port})
+	ctx := context.Background()
+	a, err := nw.DialUDP(ctx, srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nw.DialUDP(ctx, srv.addr)
+	if err != nil {
+		t.Fatalf("second socket on the fixed port: %v", err)
+	}
+	b.Close()
+	a.Close() // which of the sockets a reply reaches is up to the kernel
+	c := NewExchanger(nw, Config{}, nil)
+	if _, err := c.Exchange(ctx, Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET}); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.seen(); len(got) != 1 || got[0].port != port {
+		t.Fatalf("server saw %+v, want one query from port %d", got, port)
+	}
+}
