@@ -2,6 +2,10 @@ module github.com/bulwark-dns/bulwark
 
 go 1.26.8
 
+// DNSSEC zones still signed with RSA keys under 1024 bits must validate
+// (as in Unbound and BIND); Go refuses such keys unless told.
+godebug rsa1024min=0
+
 require (
 	github.com/cloudflare/circl v1.6.5 // indirect
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect

@@ -204,9 +204,14 @@ func (r *Resolver) bogusReply(q *query) error {
 		q.stage = stageSend
 		return nil
 	}
+	r.finishBogus(q)
+	return nil
+}
+
+// finishBogus ends the query with SERVFAIL and the validator's reason.
+func (r *Resolver) finishBogus(q *query) {
 	q.res.security = cache.Bogus
 	r.finish(q, dns.RcodeServerFailure)
-	return nil
 }
 
 // rrsOfTypes returns the records of the types ts, and their RRSIGs.

@@ -81,6 +81,10 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 		q.cut.addAddrsFor(ns, addrs)
 		return nil
 	}
+	if q.bogusTries > 0 {
+		r.finishBogus(q) // every server gave data that failed validation
+		return nil
+	}
 	return q.errorf(ErrNoServers, "zone %s", q.cut.zone)
 }
 

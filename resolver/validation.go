@@ -55,5 +55,27 @@ func (f fetcher) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg
 	m.Rcode = res.rcode
 	m.Answer = res.answer
 	m.Ns = res.ns
-	return m, res.zone, nil
+	return m, resultZone(res), nil
+}
+
+// resultZone names the zone a result came from. A result from the cache
+// has no cut; its signer, or its SOA's owner, names the zone.
+func resultZone(res *result) string {
+	if res.zone != "" {
+		return res.zone
+	}
+	for _, rr := range res.answer {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			return sig.SignerName
+		}
+	}
+	for _, rr := range res.ns {
+		switch v := rr.(type) {
+		case *dns.SOA:
+			return v.Hdr.Name
+		case *dns.RRSIG:
+			return v.SignerName
+		}
+	}
+	return ""
 }

@@ -51,9 +51,10 @@ func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *wo
 	case r.Msg.Rcode == dns.RcodeSuccess && referralChild(r.Msg, zone, sname) != "":
 		o = v.referral(ctx, f, r.Msg, zone, referralChild(r.Msg, zone, sname), w)
 		o.verdict = worse(acc, o.verdict)
-	case !dns.IsSubDomain(zone, sname):
-		// The chain left the zone: the resolver asks the target's servers
-		// and validates that reply on its own.
+	case !dns.IsSubDomain(zone, sname) || sname != qname:
+		// A chain whose end has no data here: the resolver asks for the
+		// target on its own and validates that reply, denial included
+		// (Unbound's CNAME_NOANSWER class).
 	default:
 		d := v.denial(ctx, f, r.Msg, zone, sname, r.QType, w)
 		d.verdict = worse(acc, d.verdict)
