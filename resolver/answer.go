@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -61,19 +60,22 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 // that the first client's going away does not fail the others.
 func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.Msg) (*result, error) {
 	k := flightKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, cd: req.CheckingDisabled}
-	if !req.RecursionDesired {
-		return r.fromCacheOnly(k)
-	}
 	if err := r.failures.get(k, r.clock.Now()); err != nil {
 		return nil, err
+	}
+	if !req.RecursionDesired {
+		return r.fromCacheOnly(k)
 	}
 	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
 		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd}
 		res, err := r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
-		if err != nil || res.rcode == dns.RcodeServerFailure {
-			r.failures.put(k, failureErr(err, res), r.clock.Now())
+		switch {
+		case err != nil:
+			r.failures.put(k, edeFor(err), err.Error(), r.clock.Now())
+		case res.rcode == dns.RcodeServerFailure:
+			r.failures.put(k, res.ede, res.reason, r.clock.Now())
 		}
 		return res, err
 	})
@@ -81,14 +83,6 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 		err = errors.New("resolution ended without a result")
 	}
 	return res, err
-}
-
-// failureErr is the error to repeat for a remembered failure.
-func failureErr(err error, res *result) error {
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("%w: %s", ErrBogus, res.reason)
 }
 
 // fromCacheOnly answers an RD=0 query (cache snooping) without sending
@@ -148,7 +142,10 @@ func (r *Resolver) servfail(resp *dns.Msg, opt *dns.OPT, q dns.Question, err err
 
 // edeFor maps a resolution error to an RFC 8914 info code.
 func edeFor(err error) uint16 {
+	var fe *failedError
 	switch {
+	case errors.As(err, &fe):
+		return fe.code
 	case errors.Is(err, ErrNoServers), errors.Is(err, ErrLame), errors.Is(err, transport.ErrTimeout),
 		errors.Is(err, context.DeadlineExceeded):
 		return dns.ExtendedErrorCodeNoReachableAuthority

@@ -24,9 +24,18 @@ type failureCache struct {
 }
 
 type failure struct {
-	err   error
+	err   *failedError
 	until time.Time
 }
+
+// failedError is a remembered failure, answered again with the Extended
+// DNS Error of the original.
+type failedError struct {
+	code uint16
+	text string
+}
+
+func (e *failedError) Error() string { return e.text }
 
 func newFailureCache() *failureCache {
 	l, err := simplelru.NewLRU[flightKey, failure](failureEntries, nil)
@@ -36,7 +45,7 @@ func newFailureCache() *failureCache {
 	return &failureCache{lru: l}
 }
 
-// get returns the error of a recent failure of k.
+// get returns the error of a recent failure of k, or nil.
 func (fc *failureCache) get(k flightKey, now time.Time) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
@@ -47,8 +56,9 @@ func (fc *failureCache) get(k flightKey, now time.Time) error {
 	return f.err
 }
 
-func (fc *failureCache) put(k flightKey, err error, now time.Time) {
+// put remembers that k failed with code and text.
+func (fc *failureCache) put(k flightKey, code uint16, text string, now time.Time) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
-	fc.lru.Add(k, failure{err: err, until: now.Add(failureTTL)})
+	fc.lru.Add(k, failure{err: &failedError{code: code, text: text}, until: now.Add(failureTTL)})
 }
