@@ -146,17 +146,17 @@ func edeFor(err error) uint16 {
 	switch {
 	case errors.As(err, &fe):
 		return fe.code
-	case errors.Is(err, ErrNoServers), errors.Is(err, ErrLame), errors.Is(err, transport.ErrTimeout),
-		errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrNoServers), errors.Is(err, transport.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return dns.ExtendedErrorCodeNoReachableAuthority
-	case errors.Is(err, ErrBogus):
-		return dns.ExtendedErrorCodeDNSBogus
 	}
 	return dns.ExtendedErrorCodeOther
 }
 
+// refuse answers REFUSED. RA stays clear, as Unbound leaves it: the
+// client is told nothing about recursion it may not use.
 func refuse(resp *dns.Msg, opt *dns.OPT, why string) *dns.Msg {
 	resp.Rcode = dns.RcodeRefused
+	resp.RecursionAvailable = false
 	withEDNS(resp, opt, dns.ExtendedErrorCodeProhibited, why)
 	return resp
 }

@@ -16,8 +16,6 @@ var (
 	ErrDepthLimit    = errors.New("sub-query depth limit reached")
 	ErrLoop          = errors.New("dependency loop between name server names")
 	ErrNoServers     = errors.New("no usable name server")
-	ErrLame          = errors.New("all name servers lame or failing")
-	ErrBogus         = errors.New("DNSSEC validation failed")
 )
 
 // budget is the work allowance of one client query, shared by every
