@@ -67,16 +67,16 @@ type query struct {
 
 // result is what a query found.
 type result struct {
-	rcode    int
-	answer   []dns.RR // CNAME/DNAME chain, then the final RRset (with RRSIGs)
-	ns       []dns.RR // SOA and denial proofs of a negative answer
+	rcode  int
+	answer []dns.RR // CNAME/DNAME chain, then the final RRset (with RRSIGs)
+	ns     []dns.RR // SOA and denial proofs of a negative answer
 	// authNS and glue are the zone's NS set and addresses from the final
 	// reply, shown to clients only when minimal responses are off.
 	authNS, glue []dns.RR
-	zone     string   // the cut that gave the last answer
-	security cache.Security
-	ede      uint16
-	reason   string
+	zone         string // the cut that gave the last answer
+	security     cache.Security
+	ede          uint16
+	reason       string
 }
 
 // request is the client query that every sub-query works for.

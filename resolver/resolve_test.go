@@ -236,7 +236,6 @@ func TestIdenticalQuestionsInFlightShareOneUpstreamQuery(t *testing.T) {
 	}
 }
 
-
 func TestFailedResolutionIsRememberedBriefly(t *testing.T) {
 	h := world(t)
 	h.Server("127.53.1.1").SetKnobs(simnet.Knobs{Dead: true})
