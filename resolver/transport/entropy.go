@@ -30,7 +30,6 @@ func (e *entropy) read(p []byte) {
 			e.off = 0
 		}
 		n := copy(p, e.buf[e.off:])
-		clear(e.buf[e.off : e.off+n])
 		e.off += n
 		p = p[n:]
 	}

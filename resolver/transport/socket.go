@@ -139,9 +139,15 @@ func mapErr(err error) error {
 	return err
 }
 
-// readPool holds receive buffers large enough for any datagram: a server
-// may ignore our EDNS size, and a cut datagram must not look malformed.
-var readPool = sync.Pool{New: func() any { b := make([]byte, 65536); return &b }}
+// maxUDPReply is the largest UDP reply read whole. We advertise 1232, so
+// only a server ignoring EDNS sends more; anything beyond this size is
+// sure to have crossed a real network in fragments (T4). Keeping the
+// buffer small keeps thousands of in-flight reads cheap.
+const maxUDPReply = 4096
+
+// readPool holds receive buffers one byte larger than maxUDPReply, so a
+// full buffer shows an oversized datagram on every platform.
+var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
 type udpConn struct {
 	conn *net.UDPConn
@@ -172,10 +178,12 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 		}
 		return Datagram{}, mapErr(err)
 	}
-	data := make([]byte, n)
+	data := make([]byte, min(n, maxUDPReply))
 	copy(data, (*bp)[:n])
-	// Control data cut short might have held the fragment size: assume it did.
-	frag := reassembled(u.oob[:oobn]) || controlTruncated(flags)
+	// Control data cut short might have held the fragment size, and an
+	// oversized datagram was fragmented on any real path: assume the worst,
+	// the Client then asks over TCP.
+	frag := reassembled(u.oob[:oobn]) || controlTruncated(flags) || n > maxUDPReply
 	return Datagram{Data: data, Reassembled: frag}, nil
 }
 
