@@ -6,10 +6,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxChainInReply bounds the CNAME/DNAME links taken from one reply
-// (Unbound iter-scrub-cname 11).
-const maxChainInReply = 11
-
 // scrubbed is an upstream reply after scrub: only what the server was
 // entitled to say about the question.
 type scrubbed struct {
@@ -23,8 +19,8 @@ type scrubbed struct {
 // every upstream reply passes here before any of it is cached or followed
 // (Unbound's scrub_message). zone is the cut whose servers were asked;
 // name and qtype the question. What survives:
-//   - answer: the RRsets of name and of the CNAME/DNAME chain that starts
-//     at it, while the chain stays inside zone;
+//   - answer: the RRset of name, or the first CNAME/DNAME link of a chain
+//     that starts at it, inside zone;
 //   - authority: NS, SOA, DS, NSEC and NSEC3 records inside zone; NS only
 //     for one owner that is an ancestor of name (a referral or the zone's
 //     own NS set);
@@ -46,31 +42,25 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone)}
 }
 
-// scrubAnswer keeps the chain of RRsets that starts at name.
+// scrubAnswer keeps the RRset asked for and the first link of a chain
+// that starts at name: a CNAME at name, or a DNAME above it inside zone
+// with the CNAME synthesised from it. Records for the chain's target are
+// dropped even inside zone: the target may lie below a cut this server
+// does not serve, so it is asked for on its own (as Unbound does,
+// iter_scrub_cname_an).
 func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) []dns.RR {
 	keep := make([]bool, len(rrs))
-	cur := name
-	for step := 0; step <= maxChainInReply && inBailiwick(cur, zone); step++ {
-		next := ""
-		for i, rr := range rrs {
-			h := rr.Header()
-			switch {
-			case equalNames(h.Name, cur) && matchesType(rr, qtype):
-				keep[i] = true
-			case equalNames(h.Name, cur) && h.Rrtype == dns.TypeCNAME:
-				keep[i] = true
-				next = rr.(*dns.CNAME).Target
-			case h.Rrtype == dns.TypeDNAME && strictlyBelow(cur, h.Name) && inBailiwick(h.Name, zone):
-				keep[i] = true
-				if t, ok := dnameTarget(cur, rr.(*dns.DNAME)); ok {
-					next = t
-				}
-			}
+	if !inBailiwick(name, zone) {
+		return nil
+	}
+	for i, rr := range rrs {
+		h := rr.Header()
+		switch {
+		case equalNames(h.Name, name) && (matchesType(rr, qtype) || h.Rrtype == dns.TypeCNAME):
+			keep[i] = true
+		case h.Rrtype == dns.TypeDNAME && strictlyBelow(name, h.Name) && inBailiwick(h.Name, zone):
+			keep[i] = true
 		}
-		if next == "" || equalNames(next, cur) {
-			break
-		}
-		cur = next
 	}
 	return keepWithSigs(rrs, keep, sigs)
 }
