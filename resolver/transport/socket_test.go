@@ -306,3 +306,13 @@ func TestFixedSourcePortServesConcurrentQueries(t *testing.T) {
 		t.Fatalf("server saw %+v, want one query from port %d", got, port)
 	}
 }
+
+func TestSilentServerTimesOutAtTheExchangeCap(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{Timeout: 150 * time.Millisecond}, nil)
+	start := time.Now()
+	_, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
+	if el := time.Since(start); !errors.Is(err, ErrTimeout) || el < 150*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("err %v after %v, want ErrTimeout after about 150ms", err, el)
+	}
+}
