@@ -124,13 +124,15 @@ func (q *query) setCut(d *delegation) {
 }
 
 // nextAsk returns the name and type to send to the cut's servers: with
-// QNAME minimisation one label more than the cut, type A (RFC 9156 §3;
-// A is what servers answer most reliably), else the full question.
+// QNAME minimisation one label more than the cut, type NS, else the full
+// question. NS is what the question is really about (is there a cut
+// here?) and what Knot Resolver sends; Unbound sends A to dodge servers
+// that mishandle NS, which the relaxed fallback (stopMinimising) covers.
 func (r *Resolver) nextAsk(q *query) (string, uint16) {
 	if !q.minimise || q.minSteps >= maxMinimiseSteps || q.minLabels >= dns.CountLabel(q.name) {
 		return q.name, q.qtype
 	}
-	return lastLabels(q.name, q.minLabels), dns.TypeA
+	return lastLabels(q.name, q.minLabels), dns.TypeNS
 }
 
 // stopMinimising sends the full name from now on (the relaxed mode of
