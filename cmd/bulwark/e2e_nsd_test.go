@@ -202,12 +202,15 @@ var digStatus = regexp.MustCompile(`status: ([A-Z]+)`)
 
 // dig asks the daemon and returns the status and the answer records with
 // the TTL left out ("www.example.test. IN A 192.0.2.10").
-func dig(t *testing.T, port int, name, qtype string) (string, []string) {
+func dig(t *testing.T, port int, name, qtype string, tcp bool) (string, []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "dig", "@127.0.0.1", "-p", fmt.Sprint(port),
-		"+time=10", "+tries=1", "+noall", "+comments", "+answer", name, qtype).CombinedOutput()
+	args := []string{"@127.0.0.1", "-p", fmt.Sprint(port), "+time=10", "+tries=1", "+noall", "+comments", "+answer", name, qtype}
+	if tcp {
+		args = append(args, "+tcp")
+	}
+	out, err := exec.CommandContext(ctx, "dig", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dig %s %s: %v\n%s", name, qtype, err, out)
 	}
@@ -243,6 +246,7 @@ func TestDaemonResolvesAnNSDHierarchy(t *testing.T) {
 
 	tests := []struct {
 		name, qname, qtype, status string
+		tcp                        bool
 		want                       []string
 	}{
 		{name: "A", qname: "www.example.test.", qtype: "A", status: "NOERROR", want: []string{"www.example.test. IN A 192.0.2.10"}},
@@ -252,11 +256,12 @@ func TestDaemonResolvesAnNSDHierarchy(t *testing.T) {
 			want: []string{"alias.example.test. IN CNAME web.other.test.", "web.other.test. IN A 192.0.2.20"}},
 		{name: "NXDOMAIN", qname: "missing.example.test.", qtype: "A", status: "NXDOMAIN"},
 		{name: "NODATA", qname: "www.example.test.", qtype: "TXT", status: "NOERROR"},
+		{name: "OverTCP", qname: "mail.example.test.", qtype: "A", tcp: true, status: "NOERROR", want: []string{"mail.example.test. IN A 192.0.2.25"}},
 		{name: "DelegationWithoutGlue", qname: "host.sub.example.test.", qtype: "A", status: "NOERROR", want: []string{"host.sub.example.test. IN A 192.0.2.30"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			status, rrs := dig(t, port, tc.qname, tc.qtype)
+			status, rrs := dig(t, port, tc.qname, tc.qtype, tc.tcp)
 			if status != tc.status || strings.Join(rrs, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("%s %s: %s %q\nwant %s %q\nbulwark log:\n%s", tc.qname, tc.qtype, status, rrs, tc.status, tc.want, out)
 			}

@@ -123,3 +123,23 @@ func TestUnknownFlagExitsWithUsage(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant 2 and the usage", code, stderr)
 	}
 }
+
+func TestOnlyAMissingIPv6LoopbackIsForgiven(t *testing.T) {
+	notAvail := &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)}
+	inUse := &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	tests := []struct {
+		addr string
+		err  error
+		want bool
+	}{
+		{"[::1]:53", notAvail, true},
+		{"[::1]:53", &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("socket", syscall.EAFNOSUPPORT)}, true},
+		{"[::1]:53", inUse, false},
+		{"127.0.0.1:53", notAvail, false},
+	}
+	for _, tc := range tests {
+		if got := isIPv6(tc.addr) && noIPv6(tc.err); got != tc.want {
+			t.Errorf("%s %v: forgiven %v, want %v", tc.addr, tc.err, got, tc.want)
+		}
+	}
+}

@@ -42,6 +42,9 @@ func newUpstream(s *settings, log *zap.Logger) transport.Exchanger {
 func newValidator(s *settings, log *zap.Logger) (*validate.Validator, error) {
 	if !s.validate {
 		log.Warn("DNSSEC validation is off (-validate=false): answers are not checked against the chain of trust")
+		if s.trustAnchor != "" {
+			log.Warn("trust anchor ignored while validation is off", zap.String("trust-anchor", s.trustAnchor))
+		}
 		return nil, nil
 	}
 	var anchors []dns.RR

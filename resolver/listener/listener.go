@@ -140,6 +140,9 @@ var ErrServerClosed = errors.New("listener: server closed")
 // Listen binds UDP and TCP on addr (host:port) and starts serving them.
 // With port 0 both get the same kernel-chosen port. The error wraps the
 // socket error (errors.Is works with syscall.EACCES, EADDRINUSE, ...).
+// Bind specific addresses: a UDP socket on a wildcard address answers
+// from whichever address the kernel routes by, which on a multi-homed
+// host may not be the one the client asked.
 func (s *Server) Listen(ctx context.Context, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
