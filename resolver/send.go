@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"github.com/bulwark-dns/bulwark/cache"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
@@ -106,7 +107,21 @@ func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.R
 		}
 		out = append(out, res.answer...)
 		if len(out) > 0 {
-			break
+			return out
+		}
+	}
+	return r.parentGlue(ns)
+}
+
+// parentGlue returns the addresses of an NS name that a referral on the
+// way carried as glue, for when the name's own zone answers it wrongly
+// (Unbound's parent-side fallback, iter_pcdirect).
+func (r *Resolver) parentGlue(ns string) []dns.RR {
+	var out []dns.RR
+	now := r.clock.Now()
+	for _, t := range r.addrTypes() {
+		if e, ok := r.cache.Get(cache.NewKey(ns, t, dns.ClassINET), now); ok {
+			out = append(out, e.RRs...)
 		}
 	}
 	return out
