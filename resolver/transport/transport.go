@@ -79,6 +79,10 @@ type Query struct {
 	// TCP forces TCP from the start (a server known to be TCP-only, or a
 	// re-ask after a suspected forgery).
 	TCP bool
+	// RTT is the resolver's smoothed estimate of the server's round trip,
+	// 0 when unknown. Hold-On uses it to tell an injected early reply from
+	// the genuine one.
+	RTT time.Duration
 }
 
 // Response is a reply that passed every check of the Exchanger.
@@ -91,6 +95,12 @@ type Response struct {
 	TCP bool
 	// EDNS says the reply was to a query that carried EDNS.
 	EDNS bool
+	// Next, when not nil, waits for another acceptable reply to the same
+	// query on the same association (Hold-On). The resolver calls it when
+	// this reply fails DNSSEC validation: an on-path injector's forgery
+	// arrives first and the genuine reply after it. It returns ErrTimeout
+	// when none comes within the hold-on window.
+	Next func(ctx context.Context) (*Response, error)
 }
 
 // Exchanger asks one question of one server and returns the genuine reply
