@@ -81,8 +81,15 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 	}
 	servers, hintAddrs := countHints(s.resolver.RootHints)
 	anchors := s.trustAnchor
-	if anchors == "" {
+	switch {
+	case !s.validate:
+		anchors = "unused: validation off"
+	case anchors == "":
 		anchors = "built-in root KSKs"
+	}
+	cacheSize := "64m (default)"
+	if s.cacheSize > 0 {
+		cacheSize = fmt.Sprintf("%d bytes", s.cacheSize)
 	}
 	var access []string
 	for _, r := range s.listenerConfig().Access {
@@ -98,7 +105,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Bool("qname-minimisation", s.resolver.QNameMinimisation),
 		zap.Strings("access-control", access),
 		zap.Duration("max-ttl", s.resolver.MaxTTL),
-		zap.Int64("cache-size", s.cacheSize),
+		zap.String("cache-size", cacheSize),
 		zap.Any("limits", s.resolver.Limits),
 		zap.Bool("query-log", s.queryLog))
 }
