@@ -153,6 +153,13 @@ func (ic *infraCache) rtt(a netip.Addr, d time.Duration) {
 	si.srtt = (7*si.srtt + d) / 8
 }
 
+// srtt returns the smoothed RTT of a server, 0 if never measured.
+func (ic *infraCache) srtt(a netip.Addr) time.Duration {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.get(a).srtt
+}
+
 // timedOut records a try that got no acceptable reply.
 func (ic *infraCache) timedOut(a netip.Addr) {
 	ic.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 // stage is a named step of one query's progress (Unbound's iter_state).
@@ -33,6 +34,11 @@ const maxMinimiseSteps = 10
 // maxFailsPerServer bounds the failed tries of one server address for one
 // cut: the first failure is retried over TCP, the second moves on.
 const maxFailsPerServer = 2
+
+// maxHoldOnReplies bounds the later replies to one query taken after the
+// first failed validation: an on-path injector may send a few forgeries
+// before the genuine reply (GFW: three injectors).
+const maxHoldOnReplies = 4
 
 // maxBogusRetries bounds how many other servers are asked after a reply
 // fails validation (Unbound's val-max-restart is 5).
@@ -60,6 +66,8 @@ type query struct {
 	server     netip.Addr
 	reply      scrubbed
 	replyTCP   bool
+	next       func(context.Context) (*transport.Response, error) // Hold-On: later replies
+	heldOn     int                                                  // later replies taken
 	bogusTries int
 
 	res result

@@ -18,7 +18,7 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	}
 	sec, ok := r.validateReply(ctx, q, kind)
 	if !ok {
-		return r.bogusReply(q)
+		return r.bogusReply(ctx, q)
 	}
 	switch kind {
 	case kindAnswer:
@@ -195,9 +195,19 @@ func (r *Resolver) onLame(q *query) error {
 	return nil
 }
 
-// bogusReply asks another server after a reply failed validation, then
-// gives up with the validator's reason.
-func (r *Resolver) bogusReply(q *query) error {
+// bogusReply waits for a later reply to the same query (Hold-On: the
+// forgery of an on-path injector comes first, the genuine reply after),
+// then asks other servers, then gives up with the validator's reason.
+func (r *Resolver) bogusReply(ctx context.Context, q *query) error {
+	if q.next != nil && q.heldOn < maxHoldOnReplies {
+		q.heldOn++
+		if resp, err := q.next(ctx); err == nil {
+			r.log.Warn("reply failed validation, a later one arrived: likely injection",
+				zap.String("name", q.askName), zap.Stringer("server", q.server))
+			q.takeReply(resp)
+			return nil
+		}
+	}
 	q.bogusTries++
 	q.fails[q.server] = maxFailsPerServer
 	if q.bogusTries <= maxBogusRetries {

@@ -37,6 +37,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		Class:  q.qclass,
 		DO:     r.deps.Validator != nil,
 		TCP:    useTCP,
+		RTT:    r.infra.srtt(addr),
 	})
 	if err != nil {
 		r.upstreamFailed(ctx, q, addr, err)
@@ -47,10 +48,17 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		r.infra.answeredOverTCP(addr)
 	}
 	q.server = addr
+	q.heldOn = 0
+	q.takeReply(resp)
+	return nil
+}
+
+// takeReply scrubs a reply and hands it to stepReply.
+func (q *query) takeReply(resp *transport.Response) {
 	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType)
 	q.replyTCP = resp.TCP
+	q.next = resp.Next
 	q.stage = stageReply
-	return nil
 }
 
 // upstreamFailed records a try that produced no usable reply; the next
