@@ -32,10 +32,15 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	out.Question = in.Question
 	// RRSIGs go with their RRset whatever section the server put them in,
 	// as Unbound's parser does.
-	sigs := rrsigsIn(in.Answer, in.Ns, in.Extra)
-	out.Answer = scrubAnswer(in.Answer, sigs, zone, name, qtype)
-	out.Ns = scrubAuthority(in.Ns, sigs, zone, name)
-	out.Extra = scrubAdditional(in.Extra, sigs, out.Ns, out.Answer, zone)
+	qclass := uint16(dns.ClassINET)
+	if len(in.Question) == 1 {
+		qclass = in.Question[0].Qclass
+	}
+	answer, ns, extra := ofClass(in.Answer, qclass), ofClass(in.Ns, qclass), ofClass(in.Extra, qclass)
+	sigs := rrsigsIn(answer, ns, extra)
+	out.Answer = scrubAnswer(answer, sigs, zone, name, qtype)
+	out.Ns = scrubAuthority(ns, sigs, zone, name)
+	out.Extra = scrubAdditional(extra, sigs, out.Ns, out.Answer, zone)
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
 	}
@@ -145,6 +150,19 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 		keep[i] = isAddr && targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
 	}
 	return append(out, keepWithSigs(rrs, keep, sigs)...)
+}
+
+// ofClass drops records of another class than the question's: a CH
+// referral must not steer an IN resolution (iter_class_mixreferral). OPT
+// uses the class field for the payload size and is kept.
+func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
+	out := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		if h := rr.Header(); h.Class == qclass || h.Rrtype == dns.TypeOPT {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // rrsigsIn returns the RRSIGs of all sections.
