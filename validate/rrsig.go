@@ -146,6 +146,9 @@ func (v *Validator) checkSigs(s *rrset, sigs []*dns.RRSIG, keys []zoneKey, zone 
 				return secure(), wildcardOf(s.name, sig)
 			}
 			failed = bogus(edeBogus, "RRSIG for %s by %s key %d does not verify", s, zone, sig.KeyTag)
+			if c, ok := w.failedVerify(s.String()); !ok {
+				return c, ""
+			}
 		}
 	}
 	return failed, ""
@@ -169,7 +172,11 @@ func keysFor(keys []zoneKey, tag uint16, alg uint8, limit int) []zoneKey {
 // "" if its RRSIG labels say it was not (RFC 4035 §5.3.4).
 func wildcardOf(owner string, sig *dns.RRSIG) string {
 	labels := dns.SplitDomainName(owner)
-	if int(sig.Labels) >= len(labels) {
+	n := len(labels)
+	if n > 0 && labels[0] == "*" {
+		n-- // the wildcard's own label is not counted (RFC 4034 §3.1.3)
+	}
+	if int(sig.Labels) >= n {
 		return ""
 	}
 	return "*." + dns.Fqdn(strings.Join(labels[len(labels)-int(sig.Labels):], "."))

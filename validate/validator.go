@@ -34,10 +34,19 @@ type Config struct {
 	// the SHA-1 work per hashed name for no deployed benefit.
 	NSEC3MaxIterations int
 
-	// MaxVerifications caps signature verifications per Validate call,
-	// key-chain work included (KeyTrap, CVE-2023-50387). Default 32 (Knot
-	// KR_VLD_LIMIT_CRYPTO_DEFAULT; PowerDNS 30, BIND 16): a cold chain
-	// three zones deep with a CNAME into a second such chain needs ~12.
+	// MaxVerifyFailures caps the signature verifications per Validate
+	// call, key-chain work included, that fail: KeyTrap (CVE-2023-50387)
+	// makes a resolver pay for many keys that share a tag times many
+	// RRSIGs, and every one of those tries but the last fails. Default 16
+	// (BIND max-validations-per-fetch; PowerDNS max-signature-validations-
+	// per-query 30): an honest reply fails at most one try per key
+	// rollover or two.
+	MaxVerifyFailures int
+	// MaxVerifications caps all signature verifications per Validate call,
+	// successful ones included. Validation stops at the first good RRSIG of
+	// each RRset, so a success costs the sender one signed RRset in the
+	// reply; the cap only bounds what a 64 KB answer can ask for. Default
+	// 160: an ANY answer of 40 RRsets plus a cold chain with CNAMEs.
 	MaxVerifications int
 	// MaxKeysPerTag caps the DNSKEYs tried for one RRSIG key tag or DS.
 	// Default 4: a legitimate collision of two tags is already rare.
@@ -79,7 +88,8 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.NSEC3MaxIterations, 50)
-	def(&c.MaxVerifications, 32)
+	def(&c.MaxVerifyFailures, 16)
+	def(&c.MaxVerifications, 160)
 	def(&c.MaxKeysPerTag, 4)
 	def(&c.MaxSigsPerRRset, 8)
 	def(&c.MaxNSEC3Records, 8)

@@ -66,6 +66,7 @@ func worse(a, b verdict) verdict {
 type work struct {
 	cfg           *Config
 	verifications int
+	failures      int
 	hashes        int
 	depth         int
 	capHit        bool
@@ -78,6 +79,16 @@ func (w *work) spendVerify(what string) (verdict, bool) {
 		return w.capped("%d signature verifications, at %s", w.cfg.MaxVerifications, what), false
 	}
 	w.verifications++
+	return verdict{}, true
+}
+
+// failedVerify accounts for a verification that failed, returning the cap
+// verdict once MaxVerifyFailures of them have been paid for.
+func (w *work) failedVerify(what string) (verdict, bool) {
+	w.failures++
+	if w.failures >= w.cfg.MaxVerifyFailures {
+		return w.capped("%d failed signature verifications, at %s", w.cfg.MaxVerifyFailures, what), false
+	}
 	return verdict{}, true
 }
 
