@@ -20,8 +20,19 @@ const ednsSize = 1232
 // listener has already checked the client's access, the opcode and the
 // message's form; Answer handles RD, DO, CD and the EDNS of the response.
 func (r *Resolver) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+	return r.answerLogged(ctx, req, false)
+}
+
+// Refresh resolves the query again without answering from the record
+// cache, for a caller that prefetches popular answers before they expire
+// (Unbound's prefetch). The fresh data replaces the cached data as usual.
+func (r *Resolver) Refresh(ctx context.Context, req *dns.Msg) *dns.Msg {
+	return r.answerLogged(ctx, req, true)
+}
+
+func (r *Resolver) answerLogged(ctx context.Context, req *dns.Msg, refresh bool) *dns.Msg {
 	start := r.clock.Now()
-	resp := r.answer(ctx, req)
+	resp := r.answer(ctx, req, refresh)
 	if r.deps.QueryLog && len(req.Question) == 1 {
 		r.log.Info("query", zap.String("name", req.Question[0].Name),
 			zap.String("type", dns.TypeToString[req.Question[0].Qtype]),
@@ -31,7 +42,7 @@ func (r *Resolver) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 	return resp
 }
 
-func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+func (r *Resolver) answer(ctx context.Context, req *dns.Msg, refresh bool) *dns.Msg {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.RecursionAvailable = true
@@ -46,7 +57,7 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 	case !req.RecursionDesired && !r.cfg.AllowSnoop:
 		return refuse(resp, opt, "recursion not desired and cache snooping not allowed")
 	}
-	res, err := r.resolveShared(ctx, q, req)
+	res, err := r.resolveShared(ctx, q, req, refresh)
 	if err != nil {
 		return r.servfail(resp, opt, q, err)
 	}
@@ -58,8 +69,8 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg) *dns.Msg {
 // resolveShared resolves the question, joining an identical resolution
 // already in flight. The shared resolution runs on its own deadline so
 // that the first client's going away does not fail the others.
-func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.Msg) (*result, error) {
-	k := flightKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, cd: req.CheckingDisabled}
+func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.Msg, refresh bool) (*result, error) {
+	k := flightKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, cd: req.CheckingDisabled, refresh: refresh}
 	if err := r.failures.get(k, r.clock.Now()); err != nil {
 		return nil, err
 	}
@@ -69,7 +80,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
-		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd}
+		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd, noCache: refresh}
 		res, err := r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
 		switch {
 		case err != nil:

@@ -17,6 +17,7 @@ type flightKey struct {
 	name          string
 	qtype, qclass uint16
 	cd            bool
+	refresh       bool // a prefetch must not join, nor be joined by, a cache hit
 }
 
 type flight struct {

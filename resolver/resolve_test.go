@@ -272,3 +272,18 @@ func TestRecursionNotDesiredIsRefusedWithoutSnooping(t *testing.T) {
 		t.Fatalf("rcode %s, want REFUSED", dns.RcodeToString[m.Rcode])
 	}
 }
+
+func TestRefreshAsksUpstreamEvenWhenCached(t *testing.T) {
+	h := world(t)
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA)
+	before := h.Server("127.53.1.1").QueryCount()
+	req := new(dns.Msg)
+	req.SetQuestion("www.example.test.", dns.TypeA)
+	if m := f.r.Refresh(context.Background(), req); len(m.Answer) != 1 {
+		t.Fatalf("refresh answer %v", m.Answer)
+	}
+	if after := h.Server("127.53.1.1").QueryCount(); after != before+1 {
+		t.Errorf("refresh sent %d upstream queries, want 1", after-before)
+	}
+}
