@@ -94,6 +94,9 @@ func (r *Resolver) stepFindCut(ctx context.Context, q *query) error {
 	if q.qtype == dns.TypeDS && start != "." {
 		start = parentName(start) // DS lives in the parent zone
 	}
+	if q.above != "" && q.above != "." && inBailiwick(start, q.above) {
+		start = parentName(q.above)
+	}
 	cut := r.findCut(start)
 	if cut.fromHints && r.cfg.PrimeRoot && !(q.name == "." && q.qtype == dns.TypeNS) {
 		if err := r.prime(ctx, q); err == nil {

@@ -55,7 +55,12 @@ type query struct {
 	depth  int
 	req    *request
 
-	cut        *delegation
+	cut *delegation
+	// above, for the address lookup of an NS name inside the zone it
+	// serves (a delegation without glue), is that zone: the lookup starts
+	// at the parent's servers, which hold the glue, not at the zone whose
+	// servers it is trying to find.
+	above      string
 	fails      map[netip.Addr]int // failed tries per server, for this cut
 	referrals  int
 	minimise   bool   // QNAME minimisation still on for this query
@@ -67,7 +72,7 @@ type query struct {
 	reply      scrubbed
 	replyTCP   bool
 	next       func(context.Context) (*transport.Response, error) // Hold-On: later replies
-	heldOn     int                                                  // later replies taken
+	heldOn     int                                                // later replies taken
 	bogusTries int
 
 	res result

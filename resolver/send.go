@@ -107,6 +107,9 @@ func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.R
 			return nil
 		}
 		sub := r.newQuery(ns, t, dns.ClassINET, &request{budget: q.req.budget}, q.depth+1)
+		if inBailiwick(ns, q.cut.zone) {
+			sub.above = q.cut.zone
+		}
 		res, err := r.run(ctx, sub)
 		q.req.budget.leave(key)
 		if err != nil {
