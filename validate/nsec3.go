@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
 )
 
 // nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over the validated NSEC3
@@ -157,12 +159,20 @@ func (p *nsec3Proof) nodata(name string, qtype uint16) (verdict, bool) {
 		return *p.capped, false
 	}
 	if m != nil && ncCover != nil {
-		// RFC 5155 §8.6: a DS denial by opt-out is an unsigned delegation.
-		if qtype == dns.TypeDS && optOut(ncCover) {
+		wm := p.match(wildcardAt(ce))
+		switch {
+		case wm == nil && qtype == dns.TypeDS && optOut(ncCover):
+			// RFC 5155 §8.6: a DS denial by opt-out is an unsigned delegation.
 			return insecure(0, "opt-out NSEC3 in %s covers delegation %s", p.zone, nc), true
-		}
-		if wm := p.match(wildcardAt(ce)); wm != nil {
+		case wm == nil && optOut(ncCover):
+			// An unsigned delegation may hide in the opt-out span, and name
+			// may be data below it (RFC 5155 §9.2): no AD, as Unbound.
+			return insecure(0, "opt-out NSEC3 in %s covers %s", p.zone, nc), false
+		case wm != nil:
 			vd, _ := bitmapNODATA(wildcardAt(ce), qtype, wm.TypeBitMap, "NSEC3")
+			if vd.sec == cache.Secure && optOut(ncCover) {
+				vd = insecure(0, "opt-out NSEC3 in %s covers %s, so wildcard %s may not apply", p.zone, nc, wildcardAt(ce))
+			}
 			return vd, false
 		}
 	}
@@ -177,7 +187,12 @@ func (p *nsec3Proof) nodata(name string, qtype uint16) (verdict, bool) {
 func (p *nsec3Proof) wildcard(owner, wildcard string) verdict {
 	parent := canonical(wildcard[2:])
 	nc := lastLabels(owner, dns.CountLabel(parent)+1)
-	if p.cover(nc) != nil {
+	if c := p.cover(nc); c != nil {
+		if optOut(c) {
+			// An unsigned delegation in the span could own nc: the
+			// expansion is unproven but not forged (RFC 5155 §9.2).
+			return insecure(0, "opt-out NSEC3 in %s covers %s, answered from %s", p.zone, nc, wildcard)
+		}
 		return secure()
 	}
 	if p.capped != nil {
