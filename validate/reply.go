@@ -173,9 +173,15 @@ func (v *Validator) referral(ctx context.Context, f Fetcher, msg *dns.Msg, zone,
 		return o
 	}
 	d := v.denial(ctx, f, msg, zone, child, dns.TypeDS, w)
-	switch {
-	case d.sec == cache.Secure && d.noDS:
+	if d.noDS && d.sec != cache.Bogus {
+		// Remember the proof as the child's key status, as Unbound's key
+		// cache does: the child's own replies would otherwise need a DS
+		// query that the parent already answered.
 		d.verdict = insecure(0, "%s proves %s is a delegation without DS", zone, child)
+		v.keys.Add(child, v.insecureEntry(d.verdict, d.ttl))
+		return d
+	}
+	switch {
 	case d.sec == cache.Secure:
 		d.verdict = bogus(edeBogus, "referral from %s to %s, which its NSEC says is no delegation", zone, child)
 	case d.sec == cache.Bogus && d.ede == edeRRSIGsMissing:
