@@ -24,7 +24,7 @@ func (r *Resolver) stepCache(q *query) error {
 		r.finishNegative(q, dns.RcodeNameError, e)
 		return nil
 	}
-	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok {
+	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok && answerable(e) {
 		if e.Negative() {
 			r.finishNegative(q, dns.RcodeSuccess, e)
 			return nil
@@ -34,7 +34,7 @@ func (r *Resolver) stepCache(q *query) error {
 		return nil
 	}
 	if q.qtype != dns.TypeCNAME {
-		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() {
+		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() && answerable(e) {
 			q.addAnswer(e.RRs, e.Sigs, e.Security)
 			return r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
 		}
@@ -63,6 +63,13 @@ func (r *Resolver) cachedDNAME(name string, qclass uint16, now time.Time) (*dns.
 			return nil, cache.Entry{}, false
 		}
 	}
+}
+
+// answerable reports whether cached data may answer a question: referral
+// NS sets and glue steer resolution but are not answers (RFC 2181 §5.4.1);
+// the zone's own servers are asked instead.
+func answerable(e cache.Entry) bool {
+	return e.Negative() || e.Rank >= cache.RankAnswerNonAA
 }
 
 // followCNAME restarts the query at target, within the chain limit.

@@ -175,7 +175,9 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	ns := rrsOfType(m.Ns, dns.TypeNS)
 	r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
-		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAuthorityNonAA, sec)
+		// The DS set is the parent's own signed data, not a hint: it may
+		// answer a DS question (rank of a non-AA answer).
+		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
 	r.cacheGlue(q, m.Extra, ns)
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)

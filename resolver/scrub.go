@@ -193,7 +193,8 @@ func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 	}
 	var out []dns.RR
 	for i, rr := range rrs {
-		if keep[i] && rr.Header().Rrtype != dns.TypeRRSIG {
+		// RRSIGs come from sigs below, except when they were asked for.
+		if keep[i] && (rr.Header().Rrtype != dns.TypeRRSIG || !kept[ot{strings.ToLower(rr.Header().Name), rr.(*dns.RRSIG).TypeCovered}]) {
 			out = append(out, rr)
 		}
 	}

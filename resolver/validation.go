@@ -14,7 +14,9 @@ import (
 // request wants validation. It returns false for a Bogus reply, after
 // recording the validator's reason in the result.
 func (r *Resolver) validateReply(ctx context.Context, q *query, kind responseKind) (cache.Security, bool) {
-	if !q.req.validate || r.deps.Validator == nil || kind == kindLame {
+	// RRSIGs are not signed themselves: a query for them has nothing to
+	// validate (RFC 4035 §3.2.1 answers it like any other type).
+	if !q.req.validate || r.deps.Validator == nil || kind == kindLame || q.askType == dns.TypeRRSIG {
 		return cache.Unchecked, true
 	}
 	res := r.deps.Validator.Validate(ctx, fetcher{r: r, q: q}, validate.Reply{
