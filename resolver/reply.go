@@ -13,6 +13,12 @@ import (
 // stepReply acts on a scrubbed reply according to what it means.
 func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	kind := classify(q.reply, q.cut.zone, q.askName, q.askType)
+	if kind == kindNoData && q.reply.empty && r.otherServerLeft(q) {
+		// A reply with no answer and no authority at all, not even an SOA,
+		// is taken as NODATA only when no other server is left to ask, as
+		// Unbound does (iter_ignore_empty).
+		kind = kindLame
+	}
 	if q.minimising() {
 		return r.minimisedReply(q, kind)
 	}
@@ -34,6 +40,17 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	default:
 		return r.onLame(q)
 	}
+}
+
+// otherServerLeft reports whether the cut has a server not yet failed
+// other than the one that just answered, or NS names still to look up.
+func (r *Resolver) otherServerLeft(q *query) bool {
+	for _, a := range q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6) {
+		if a != q.server && q.fails[a] < maxFailsPerServer {
+			return true
+		}
+	}
+	return len(q.cut.unresolved(r.cfg.DoIPv4, r.cfg.DoIPv6)) > 0
 }
 
 // minimising reports whether the last question was a minimised one.

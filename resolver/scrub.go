@@ -13,6 +13,8 @@ type scrubbed struct {
 	// upward is true when the authority section held an NS set for the
 	// zone itself or above it: a lame server's referral back up the tree.
 	upward bool
+	// empty is true when the reply held no answer and no authority at all.
+	empty bool
 }
 
 // scrub is the only door from the network to the cache and the iterator:
@@ -44,7 +46,7 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
 	}
-	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone)}
+	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone), empty: len(in.Answer) == 0 && len(in.Ns) == 0}
 }
 
 // scrubAnswer keeps the RRset asked for and the first link of a chain
