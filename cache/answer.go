@@ -1,0 +1,276 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// The answer cache holds whole client answers in wire form, so that a hit
+// is a copy and a few patches instead of an unpack, a record-cache walk and
+// a pack. It sits in front of the record cache and never replaces it: the
+// record cache keeps ranks and DNSSEC status per RRset, the answer cache only
+// remembers what was last sent for a question. Entries are keyed by the
+// question in wire form (name lowered) and the flags that change the answer
+// (EDNS present, DO, CD), see AppendAnswerKey.
+
+// Answer key flags: the parts of a query besides the question that change
+// the answer the resolver gives.
+const (
+	KeyEDNS uint8 = 1 << iota // the query carried an OPT record
+	KeyDO                     // DNSSEC OK: signatures are wanted
+	KeyCD                     // checking disabled
+)
+
+// MaxAnswerKey is the longest answer key: a 255-byte name, type, class and
+// the flags byte.
+const MaxAnswerKey = 255 + 5
+
+// AppendAnswerKey appends the key of (qname, qtype, qclass, flags) to dst.
+// qname is in uncompressed wire form, any letter case; ASCII letters are
+// lowered so that 0x20-mixed queries share one entry.
+func AppendAnswerKey(dst, qname []byte, qtype, qclass uint16, flags uint8) []byte {
+	for _, c := range qname {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, byte(qtype>>8), byte(qtype), byte(qclass>>8), byte(qclass), flags)
+}
+
+// AnswerConfig sizes an AnswerCache. The zero value of each field means its
+// default.
+type AnswerConfig struct {
+	// Shards is rounded up to a power of two, then halved while a shard
+	// would get less than 16 KiB. Default 64.
+	Shards int
+	// MaxBytes bounds the held answers by the estimate of answerSize.
+	// Default 16 MiB.
+	MaxBytes int64
+	// MaxStale keeps an expired answer this long for serve-stale (RFC 8767
+	// §4 suggests 1 to 3 days). Zero keeps no expired answer.
+	MaxStale time.Duration
+}
+
+const defaultAnswerBytes = 16 << 20
+
+// answerOverhead is what an entry costs beyond its key and message bytes:
+// the Answer struct, the LRU's list element and map slot.
+const answerOverhead = 200
+
+// Answer is one cached answer. Everything but the refresh claim is
+// immutable once stored, so a hit copies it without holding a lock.
+type Answer struct {
+	key  []byte
+	msg  []byte   // as first sent; ID and question case are patched per hit
+	ttls []uint16 // offsets of every TTL field but the OPT's
+	born int64    // unix nanoseconds when stored
+	life int64    // nanoseconds: the smallest TTL in msg
+	size int64
+	// SecurityKnown is false when the answer was given to a client that
+	// asked for no AD bit, so its AD bit says nothing of the data.
+	securityKnown, secure bool
+	refreshing            atomic.Bool
+}
+
+// AnswerMeta is what the caller knows of an answer beyond its bytes.
+type AnswerMeta struct {
+	// SecurityKnown says Secure is meaningful: the answer was made for a
+	// client that asked for AD (DO or AD set, CD clear).
+	SecurityKnown bool
+	// Secure is whether the data validated.
+	Secure bool
+}
+
+// Len is the answer's size in bytes.
+func (a *Answer) Len() int { return len(a.msg) }
+
+// Security returns the AnswerMeta the answer was stored with.
+func (a *Answer) Security() AnswerMeta {
+	return AnswerMeta{SecurityKnown: a.securityKnown, Secure: a.secure}
+}
+
+// Stale reports whether the answer is past its lifetime at now.
+func (a *Answer) Stale(now time.Time) bool { return now.UnixNano()-a.born >= a.life }
+
+// InLastTenth reports whether a live answer has less than a tenth of its
+// lifetime left, Unbound's prefetch window.
+func (a *Answer) InLastTenth(now time.Time) bool {
+	return now.UnixNano()-a.born >= a.life-a.life/10
+}
+
+// ClaimRefresh reports whether the caller is the first to ask to refresh
+// this answer; it stays claimed until ReleaseRefresh or replacement.
+func (a *Answer) ClaimRefresh() bool { return a.refreshing.CompareAndSwap(false, true) }
+
+// ReleaseRefresh lets the next hit claim the refresh again, after one that
+// brought no replacement.
+func (a *Answer) ReleaseRefresh() { a.refreshing.Store(false) }
+
+// CopyTo copies the answer into dst with every TTL counted down to now, or
+// set to staleTTL once the answer is stale, and returns the bytes written.
+// dst must hold Len bytes.
+func (a *Answer) CopyTo(dst []byte, now time.Time, staleTTL uint32) int {
+	n := copy(dst, a.msg)
+	elapsed := now.UnixNano() - a.born
+	if elapsed < int64(time.Second) {
+		return n
+	}
+	if elapsed >= a.life {
+		for _, off := range a.ttls {
+			binary.BigEndian.PutUint32(dst[off:], staleTTL)
+		}
+		return n
+	}
+	dec := uint32(elapsed / int64(time.Second))
+	for _, off := range a.ttls {
+		binary.BigEndian.PutUint32(dst[off:], binary.BigEndian.Uint32(dst[off:])-dec)
+	}
+	return n
+}
+
+// AnswerCache is the sharded cache of wire answers. It is safe for
+// concurrent use.
+type AnswerCache struct {
+	seed     maphash.Seed
+	mask     uint64
+	maxStale int64
+	shards   []answerShard
+}
+
+type answerShard struct {
+	mu     sync.Mutex
+	lru    *simplelru.LRU[uint64, *Answer] // guarded by mu
+	bytes  int64                           // guarded by mu
+	budget int64                           // read-only
+	_      [64]byte
+}
+
+// NewAnswerCache returns an empty AnswerCache sized by cfg.
+func NewAnswerCache(cfg AnswerConfig) *AnswerCache {
+	if cfg.Shards <= 0 {
+		cfg.Shards = defaultShards
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = defaultAnswerBytes
+	}
+	shards := 1 << bits.Len(uint(min(cfg.Shards, maxShards)-1))
+	for shards > 1 && cfg.MaxBytes/int64(shards) < minShardBytes {
+		shards /= 2
+	}
+	c := &AnswerCache{
+		seed:     maphash.MakeSeed(),
+		mask:     uint64(shards - 1),
+		maxStale: int64(max(cfg.MaxStale, 0)),
+		shards:   make([]answerShard, shards),
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.budget = cfg.MaxBytes / int64(shards)
+		s.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ uint64, a *Answer) { s.bytes -= a.size })
+	}
+	return c
+}
+
+// Get returns the answer under key if it is live or, with MaxStale, stale
+// for less than MaxStale. The shard's LRU is keyed by a seeded 64-bit hash
+// and the key compared in full, so a collision is a miss, never a wrong
+// answer.
+func (c *AnswerCache) Get(key []byte, now time.Time) (*Answer, bool) {
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	s.mu.Lock()
+	a, ok := s.lru.Get(h)
+	if ok && now.UnixNano()-a.born >= a.life+c.maxStale {
+		s.lru.Remove(h)
+		ok = false
+	}
+	s.mu.Unlock()
+	if !ok || !bytes.Equal(a.key, key) {
+		return nil, false
+	}
+	return a, true
+}
+
+// ErrNotCacheable is wrapped by Put's errors.
+var ErrNotCacheable = errors.New("answer not cacheable")
+
+// Put stores msg, a packed answer, under key. Its lifetime is the smallest
+// TTL of its records (the OPT's excepted); an answer with no record or a
+// zero TTL, or larger than a shard's budget, is refused.
+func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error {
+	ttls, minTTL, err := ttlOffsets(msg)
+	if err != nil {
+		return err
+	}
+	if len(ttls) == 0 || minTTL == 0 {
+		return ErrNotCacheable
+	}
+	a := &Answer{
+		key:           bytes.Clone(key),
+		msg:           bytes.Clone(msg),
+		ttls:          ttls,
+		born:          now.UnixNano(),
+		life:          int64(minTTL) * int64(time.Second),
+		securityKnown: meta.SecurityKnown,
+		secure:        meta.Secure,
+	}
+	a.size = int64(len(key)+len(msg)+2*len(ttls)) + answerOverhead
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	if a.size > s.budget {
+		return ErrNotCacheable
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lru.Remove(h)
+	s.lru.Add(h, a)
+	s.bytes += a.size
+	for s.bytes > s.budget {
+		s.lru.RemoveOldest()
+	}
+	return nil
+}
+
+// Len returns the number of answers held, stale ones included.
+func (c *AnswerCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Bytes returns the estimated memory held; it never exceeds MaxBytes.
+func (c *AnswerCache) Bytes() int64 {
+	var n int64
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Flush removes every answer.
+func (c *AnswerCache) Flush() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.lru.Purge()
+		s.mu.Unlock()
+	}
+}
