@@ -41,6 +41,9 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 		if acc = worse(acc, vd); acc.sec == cache.Bogus {
 			return nil, acc
 		}
+		if vd.sec == cache.Secure {
+			v.remember(s, v.now())
+		}
 		for _, rr := range s.rrs {
 			p.ttl = min(p.ttl, rr.Header().Ttl)
 			switch d := rr.(type) {

@@ -76,6 +76,9 @@ func (v *Validator) anchoredKeys(ctx context.Context, f Fetcher, zone string, w 
 // delegatedKeys finds zone's DS at its parent, validating that reply in
 // turn, and then zone's DNSKEYs.
 func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor string, w *work) *keyEntry {
+	if ok, ttl := v.storedNoDS(zone, w); ok {
+		return v.insecureEntry(insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", zone), ttl)
+	}
 	msg, parent, err := f.Fetch(ctx, zone, dns.TypeDS)
 	if err != nil || msg == nil {
 		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DS %s: %v", zone, err))

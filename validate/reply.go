@@ -62,8 +62,33 @@ func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *wo
 	}
 	if len(wilds) > 0 && o.sec == cache.Secure {
 		o.verdict = worse(o.verdict, v.wildcardProofs(ctx, f, r.Msg, zone, wilds, w))
+	} else if answered || sname != qname {
+		v.harvest(ctx, f, r.Msg, zone, w)
 	}
 	return o
+}
+
+// maxHarvest bounds the authority RRsets of a positive reply verified only
+// to be remembered.
+const maxHarvest = 4
+
+// harvest verifies and remembers the NSEC and NSEC3 RRsets that servers
+// add to positive replies (a CNAME's target zone cut, say), so that later
+// DS lookups and Synthesize can use them. What fails to verify is ignored:
+// the answer does not rest on it.
+func (v *Validator) harvest(ctx context.Context, f Fetcher, msg *dns.Msg, zone string, w *work) {
+	n := 0
+	for _, s := range groupRRsets(msg.Ns) {
+		if s.typ != dns.TypeNSEC && s.typ != dns.TypeNSEC3 || len(s.sigs) == 0 {
+			continue
+		}
+		if n++; n > maxHarvest || w.failures > 0 {
+			return
+		}
+		if vd, _ := v.verifyRRset(ctx, f, s, zone, w); vd.sec == cache.Secure {
+			v.remember(s, v.now())
+		}
+	}
 }
 
 // wildClaim is an answer RRset synthesised from a wildcard.

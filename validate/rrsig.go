@@ -76,6 +76,9 @@ func findRRset(sets []*rrset, name string, typ uint16) *rrset {
 func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone string, w *work) (verdict, string) {
 	sigs := v.usableSigs(s)
 	if len(sigs) == 0 {
+		if cut := v.insecureCutAbove(s.name, zone, w); cut != "" {
+			return insecure(0, "%s is below %s, a delegation without DS", s, cut), ""
+		}
 		k := v.zoneKeys(ctx, f, zone, w)
 		if k.sec != cache.Secure {
 			return k.verdict, ""
@@ -96,6 +99,25 @@ func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone s
 		}
 	}
 	return v.checkSigs(s, bySigner, k.keys, signer, w)
+}
+
+// insecureCutAbove returns the highest name between zone (exclusive) and
+// owner (inclusive) that remembered denial records prove to be a
+// delegation without DS, or "". Servers for both sides of a cut answer
+// for the child with the parent as the zone the resolver knows, and
+// Unbound finds the cut the same way, from its negative cache.
+func (v *Validator) insecureCutAbove(owner, zone string, w *work) string {
+	if owner == zone || !dns.IsSubDomain(zone, owner) {
+		return ""
+	}
+	below := dns.CountLabel(owner) - dns.CountLabel(zone)
+	for i := 1; i <= below && i <= maxChainDepth; i++ {
+		n := lastLabels(owner, dns.CountLabel(zone)+i)
+		if ok, _ := v.storedNoDS(n, w); ok {
+			return n
+		}
+	}
+	return ""
 }
 
 // usableSigs keeps the RRSIGs that may cover s per RFC 4035 §5.3.1: signer

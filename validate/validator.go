@@ -62,6 +62,18 @@ type Config struct {
 	// Default 600 (PowerDNS max-nsec3-hash-computations-per-query).
 	MaxNSEC3Hashes int
 
+	// AggressiveNSEC lets Synthesize answer from remembered Secure NSEC
+	// and NSEC3 records (RFC 8198). The zero value is off; the daemon
+	// turns it on by default, as Unbound (aggressive-nsec: yes since
+	// 1.16), Knot and BIND do. DS lookups use the remembered records
+	// either way.
+	AggressiveNSEC bool
+	// DenialZones and DenialsPerZone bound the remembered denial records:
+	// zones (least recently used dropped first) and records per zone
+	// (soonest expiring dropped first). Defaults 256 and 128, about 13 MB
+	// at most.
+	DenialZones, DenialsPerZone int
+
 	// KeyCacheSize bounds the zones whose key status is kept. Default 1024.
 	KeyCacheSize int
 	// BogusTTL is how long a zone whose keys failed stays Bogus before it
@@ -95,6 +107,8 @@ func (c *Config) setDefaults() {
 	def(&c.MaxNSEC3Records, 8)
 	def(&c.MaxNSEC3Hashes, 600)
 	def(&c.KeyCacheSize, 1024)
+	def(&c.DenialZones, 256)
+	def(&c.DenialsPerZone, 128)
 	if c.BogusTTL <= 0 {
 		c.BogusTTL = time.Minute
 	}
@@ -110,6 +124,7 @@ type Validator struct {
 	anchors map[string][]dns.RR // by lower-case owner
 	nta     []string
 	keys    *lru.Cache[string, *keyEntry]
+	denials *denialStore
 	stats   counters
 }
 
@@ -140,6 +155,7 @@ func New(cfg Config) (*Validator, error) {
 		return nil, fmt.Errorf("validate: key cache: %w", err)
 	}
 	v.keys = keys
+	v.denials = newDenialStore(cfg.DenialZones, cfg.DenialsPerZone)
 	return v, nil
 }
 
