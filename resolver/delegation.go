@@ -11,12 +11,12 @@ import (
 
 // delegation is a zone cut: the zone and the servers that answer for it.
 type delegation struct {
-	zone    string
-	nsNames []string                // lower case, at most MaxServersPerZone
-	addrs   map[string][]netip.Addr // per NS name
-	looked  map[string]bool         // NS names whose addresses were looked up
-	// security of the NS set, for the validator's chain.
+	zone      string
+	nsNames   []string                // lower case, at most MaxServersPerZone
+	addrs     map[string][]netip.Addr // per NS name
+	looked    map[string]bool         // NS names whose addresses were looked up
 	fromHints bool
+	fromCache bool // built from cached records, not from a referral just received
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
@@ -134,6 +134,7 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 		return nil
 	}
 	d := newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
+	d.fromCache = true
 	for _, n := range d.nsNames {
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			if a, ok := r.cache.Get(cache.NewKey(n, t, dns.ClassINET), now); ok {

@@ -74,6 +74,9 @@ type query struct {
 	next       func(context.Context) (*transport.Response, error) // Hold-On: later replies
 	heldOn     int                                                // later replies taken
 	bogusTries int
+	// parentRetried: the cached cut proved useless once and the query went
+	// back to the parent for a fresh referral; it does so only once.
+	parentRetried bool
 
 	res result
 }

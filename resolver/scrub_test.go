@@ -137,7 +137,11 @@ func TestClassify(t *testing.T) {
 		{"RefusedIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeRefused, false, nil, nil, nil), kindLame},
 		{"ServfailIsLame", "bank.test.", dns.TypeA, reply(dns.RcodeServerFailure, false, nil, nil, nil), kindLame},
 		{"EmptyReplyIsNoData", "bank.test.", dns.TypeA, reply(0, true, nil, nil, nil), kindNoData},
-		{"TruncatedOverTCPIsLame", "bank.test.", dns.TypeA, func() *dns.Msg { m := reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1"), nil, nil); m.Truncated = true; return m }(), kindLame},
+		{"TruncatedOverTCPIsLame", "bank.test.", dns.TypeA, func() *dns.Msg {
+			m := reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1"), nil, nil)
+			m.Truncated = true
+			return m
+		}(), kindLame},
 		{"JunkAnswerIsNoData", "bank.test.", dns.TypeA, reply(0, true, rrs(t, "evil.example. 300 A 6.6.6.6"), nil, nil), kindNoData},
 	}
 	for _, tc := range tests {

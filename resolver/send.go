@@ -94,6 +94,14 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 		r.finishBogus(q) // every server gave data that failed validation
 		return nil
 	}
+	if q.cut.fromCache && q.cut.zone != "." && !q.parentRetried {
+		// A cached NS set (the child's own, say) whose servers all fail
+		// or cannot be found: ask the parent for the delegation afresh
+		// (iter_dp_turnsuseless).
+		q.parentRetried = true
+		q.setCut(r.findCut(parentName(q.cut.zone)))
+		return nil
+	}
 	return q.errorf(ErrNoServers, "zone %s", q.cut.zone)
 }
 
