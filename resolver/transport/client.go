@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +41,39 @@ type Config struct {
 	// server never seen to answer EDNS before the next query probes it
 	// without EDNS. Default 3.
 	EDNSTimeouts int
-	// DisableCaseMix turns 0x20 off for every server. Only the attack
-	// suite's "defense off" runs set it; the config file never does.
+	// CookieRotate is how often the secret behind the client cookies is
+	// redrawn (RFC 9018 §3 asks for regular rotation). Default 1 hour.
+	CookieRotate time.Duration
+	// UnwantedThreshold is how many replies failing a check (wrong ID,
+	// question or cookie) one server's exchanges may see within
+	// UnwantedWindow before that server is asked over TCP for
+	// PressureTCPFor. Defaults 10, 1 minute, 10 minutes. See noteUnwanted.
+	UnwantedThreshold int
+	UnwantedWindow    time.Duration
+	PressureTCPFor    time.Duration
+	// HoldOnMax bounds the Hold-On window after the first acceptable UDP
+	// reply (see holdon.go); the exchange's deadline bounds it too.
+	// Default 1 s.
+	HoldOnMax time.Duration
+	// InjectionMemory is how long a server on whose replies an injection
+	// was seen has every UDP reply held for the full window. Default 10
+	// minutes.
+	InjectionMemory time.Duration
+
+	// The switches below turn one defense off. Only the attack suite's
+	// "defense off" runs set them, to show that each attack succeeds
+	// without its defense; the config file never does.
+	//
+	// DisableCaseMix turns 0x20 off for every server.
 	DisableCaseMix bool
+	// DisableCookies sends no DNS cookies and checks none.
+	DisableCookies bool
+	// DisableHoldOn returns the first acceptable UDP reply and closes the
+	// socket at once: first reply wins.
+	DisableHoldOn bool
+	// AcceptFragments takes UDP replies the kernel reassembled from IP
+	// fragments instead of moving to TCP.
+	AcceptFragments bool
 	// Clock times the per-server memory; pass the resolver's clock so that
 	// replayed runs age it on virtual time. Default: the system clock.
 	Clock Clock
@@ -69,6 +100,24 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EDNSTimeouts <= 0 {
 		c.EDNSTimeouts = 3
+	}
+	if c.CookieRotate <= 0 {
+		c.CookieRotate = time.Hour
+	}
+	if c.UnwantedThreshold <= 0 {
+		c.UnwantedThreshold = 10
+	}
+	if c.UnwantedWindow <= 0 {
+		c.UnwantedWindow = time.Minute
+	}
+	if c.PressureTCPFor <= 0 {
+		c.PressureTCPFor = 10 * time.Minute
+	}
+	if c.HoldOnMax <= 0 {
+		c.HoldOnMax = time.Second
+	}
+	if c.InjectionMemory <= 0 {
+		c.InjectionMemory = 10 * time.Minute
 	}
 	if c.Clock == nil {
 		c.Clock = systemClock{}
@@ -107,6 +156,36 @@ type Stats struct {
 	CaseExemptionsLearned uint64
 	// EDNSFallbacks counts queries re-asked or probed without EDNS.
 	EDNSFallbacks uint64
+
+	// MismatchedCookie counts UDP replies carrying another client cookie,
+	// or none from a server known to send one.
+	MismatchedCookie uint64
+	// CookieEscalations counts exchanges moved to TCP because a server
+	// known to do cookies answered without one, or twice BADCOOKIE.
+	CookieEscalations uint64
+	// BadCookieRetries counts BADCOOKIE replies retried with the new
+	// server cookie (RFC 7873 §5.3).
+	BadCookieRetries uint64
+	// CookiesForgotten counts servers seen over TCP to have stopped
+	// sending cookies.
+	CookiesForgotten uint64
+	// UnwantedReplies counts replies that failed the ID, question or
+	// cookie check; PressureEscalations counts servers switched to TCP
+	// when their count passed Config.UnwantedThreshold.
+	UnwantedReplies, PressureEscalations uint64
+	// ConflictingReplies counts acceptable UDP replies that differed from
+	// the one accepted first on the same association; InjectionsDetected
+	// counts exchanges that saw at least one (on-path injection).
+	ConflictingReplies, InjectionsDetected uint64
+	// HoldOnWaits counts exchanges whose first reply was held for the
+	// whole window before it was returned (see holdon.go).
+	HoldOnWaits uint64
+	// LateReplies counts datagrams read after a reply was accepted, while
+	// the association was held open; DuplicateReplies are those identical
+	// to the accepted reply. Datagrams that arrive after the socket is
+	// closed are dropped by the kernel and show only in the host's
+	// Udp NoPorts counter (/proc/net/snmp).
+	LateReplies, DuplicateReplies uint64
 }
 
 type counters struct {
@@ -114,6 +193,10 @@ type counters struct {
 	badID, badQuestion, badCase, malformed   atomic.Uint64
 	tcEsc, nearMissEsc, caseEsc, reassembled atomic.Uint64
 	exemptionsLearned, ednsFallbacks         atomic.Uint64
+	badCookie, cookieEsc, badCookieRetries   atomic.Uint64
+	cookiesForgotten, unwanted, pressureEsc  atomic.Uint64
+	conflicts, injections, holdOnWaits       atomic.Uint64
+	lateReplies, duplicates                  atomic.Uint64
 }
 
 // Client is the Exchanger that every upstream reply passes through; it
@@ -125,7 +208,14 @@ type Client struct {
 	log     *zap.Logger
 	rand    *entropy
 	servers *serverTable
+	cookies *cookieJar
 	n       counters
+
+	// watchers are the Hold-On goroutines still holding a socket open;
+	// stop ends them early (Close).
+	watchers sync.WaitGroup
+	life     context.Context
+	stop     context.CancelFunc
 }
 
 // NewExchanger returns a Client sending over nw. A nil log logs nothing.
@@ -134,7 +224,17 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 		log = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
-	return &Client{net: nw, cfg: cfg, log: log, rand: newEntropy(), servers: newServerTable(cfg.ServerTableSize)}
+	life, stop := context.WithCancel(context.Background())
+	return &Client{net: nw, cfg: cfg, log: log, rand: newEntropy(), servers: newServerTable(cfg.ServerTableSize),
+		cookies: newCookieJar(cfg.CookieRotate), life: life, stop: stop}
+}
+
+// Close ends the Hold-On windows still open and waits for their
+// goroutines; every socket is closed when it returns. Exchanges after
+// Close get no Hold-On window.
+func (c *Client) Close() {
+	c.stop()
+	c.watchers.Wait()
 }
 
 // Stats returns a snapshot of the counters.
@@ -146,6 +246,11 @@ func (c *Client) Stats() Stats {
 		Malformed: n.malformed.Load(), TCEscalations: n.tcEsc.Load(), NearMissEscalations: n.nearMissEsc.Load(),
 		CaseEscalations: n.caseEsc.Load(), ReassembledDropped: n.reassembled.Load(),
 		CaseExemptionsLearned: n.exemptionsLearned.Load(), EDNSFallbacks: n.ednsFallbacks.Load(),
+		MismatchedCookie: n.badCookie.Load(), CookieEscalations: n.cookieEsc.Load(),
+		BadCookieRetries: n.badCookieRetries.Load(), CookiesForgotten: n.cookiesForgotten.Load(),
+		UnwantedReplies: n.unwanted.Load(), PressureEscalations: n.pressureEsc.Load(),
+		ConflictingReplies: n.conflicts.Load(), InjectionsDetected: n.injections.Load(),
+		HoldOnWaits: n.holdOnWaits.Load(), LateReplies: n.lateReplies.Load(), DuplicateReplies: n.duplicates.Load(),
 	}
 }
 
@@ -160,10 +265,14 @@ type plan struct {
 	// ednsRejected: the server answered FORMERR/NOTIMP to EDNS (or ignored
 	// it), so a plain answer now teaches that it is EDNS-intolerant.
 	ednsRejected bool
+	// badCookie: the server answered BADCOOKIE once already in this
+	// exchange; a second one moves to TCP.
+	badCookie bool
 }
 
-// maxAttempts bounds one exchange: EDNS UDP, plain UDP, TCP, and one spare.
-const maxAttempts = 4
+// maxAttempts bounds one exchange: EDNS UDP, its BADCOOKIE retry, plain
+// UDP, TCP, and one spare.
+const maxAttempts = 5
 
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
@@ -188,7 +297,7 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 func (c *Client) firstPlan(q Query) plan {
 	info := c.servers.get(q.Server)
 	now := c.cfg.Clock.Now()
-	p := plan{tcp: q.TCP, edns: true, mix: !c.cfg.DisableCaseMix && !now.Before(info.caseExemptUntil)}
+	p := plan{tcp: q.TCP || c.underPressure(info, now), edns: true, mix: !c.cfg.DisableCaseMix && !now.Before(info.caseExemptUntil)}
 	switch {
 	case now.Before(info.plainUntil):
 		p.edns = false

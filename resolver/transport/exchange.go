@@ -24,12 +24,17 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 		bits = buf[:min(len(q.Name)/8+1, len(buf))]
 		c.rand.read(bits)
 	}
-	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits)
+	var cookie []byte
+	if p.edns {
+		cookie = c.cookieFor(q.Server)
+	}
+	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
 }
 
 // udpAttempt sends one UDP query on a fresh association and waits for an
 // acceptable reply until the context ends. It returns the reply, or the plan
 // of the next attempt when the exchange must move on (TCP, plain DNS).
+// An accepted reply's association stays open for the Hold-On window.
 func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
 	wq, err := c.newQuery(q, p)
 	if err != nil {
@@ -39,24 +44,38 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	if err != nil {
 		return nil, p, timeoutErr(ctx, q, err)
 	}
-	defer conn.Close()
 	if err := conn.Write(wq.wire); err != nil {
+		_ = conn.Close()
 		return nil, p, timeoutErr(ctx, q, err)
 	}
 	c.n.queriesUDP.Add(1)
 	start := time.Now()
-	msg, next, err := c.awaitUDP(ctx, q, p, wq, conn)
-	if msg == nil || err != nil {
+	got, next, err := c.awaitUDP(ctx, q, p, wq, conn)
+	if got == nil || err != nil {
+		_ = conn.Close()
 		return nil, next, err
 	}
-	return c.finish(q, p, msg, time.Since(start))
+	resp, next, err := c.finishUDP(q, p, wq, got, time.Since(start))
+	if resp == nil || err != nil {
+		_ = conn.Close()
+		return nil, next, err
+	}
+	return c.holdOn(ctx, q, p, &hold{wq: wq, conn: conn, first: got, start: start}, resp)
+}
+
+// accepted is a UDP reply that passed every check.
+type accepted struct {
+	msg          *dns.Msg
+	data         []byte
+	cookie       cookieVerdict
+	serverCookie []byte
 }
 
 // awaitUDP reads until an acceptable reply arrives ("await valid
 // responses", TuDoor): junk and mismatches are counted and skipped, never a
 // reason to give up early, but a sign of a spoofer who knows the port ends
 // the UDP attempt in favour of TCP.
-func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, conn PacketConn) (*dns.Msg, plan, error) {
+func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, conn PacketConn) (*accepted, plan, error) {
 	nearMisses := 0
 	tcp := p
 	tcp.tcp = true
@@ -66,7 +85,7 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 			c.noteUDPFailure(ctx, q, p, err)
 			return nil, p, timeoutErr(ctx, q, err)
 		}
-		if dg.Reassembled {
+		if dg.Reassembled && !c.cfg.AcceptFragments {
 			c.n.reassembled.Add(1)
 			c.reject(q, "reassembled from fragments", false)
 			return nil, tcp, nil
@@ -75,19 +94,23 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 		c.count(v)
 		switch v {
 		case verdictAccept:
-			msg, err := unpackReply(q, wq, dg.Data)
-			if err == nil {
-				return msg, p, nil
+			got, escalate := c.judgeUDP(q, wq, dg.Data)
+			if got != nil {
+				return got, p, nil
 			}
-			c.n.malformed.Add(1)
-			c.reject(q, "unpack: "+err.Error(), false)
+			if escalate {
+				return nil, tcp, nil
+			}
 			continue
 		case verdictWrongID:
+			c.noteUnwanted(q)
 			if nearMisses++; nearMisses >= c.cfg.NearMissMax {
 				c.n.nearMissEsc.Add(1)
 				c.reject(q, v.String(), false)
 				return nil, tcp, nil
 			}
+		case verdictWrongQuestion:
+			c.noteUnwanted(q)
 		case verdictWrongCase:
 			c.n.caseEsc.Add(1)
 			c.reject(q, v.String(), false)
@@ -96,6 +119,60 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 		}
 		c.reject(q, v.String(), false)
 	}
+}
+
+// judgeUDP unpacks a reply whose header and question matched and checks
+// its cookie. It returns nil for a reply to skip, and escalate when the
+// exchange should move to TCP: a server known to do cookies answered
+// without one, so either it stopped or the reply is forged, and only TCP
+// can tell which.
+func (c *Client) judgeUDP(q *Query, wq *wireQuery, data []byte) (got *accepted, escalate bool) {
+	msg, err := unpackReply(q, wq, data)
+	if err != nil {
+		c.n.malformed.Add(1)
+		c.reject(q, "unpack: "+err.Error(), false)
+		return nil, false
+	}
+	cv, sc := checkCookie(wq, msg)
+	switch {
+	case cv == cookieWrong:
+		c.n.badCookie.Add(1)
+		c.noteUnwanted(q)
+		c.reject(q, "wrong client cookie", false)
+		return nil, false
+	case cv == cookieNone && c.servers.get(q.Server).cookieSeen:
+		c.n.badCookie.Add(1)
+		c.n.cookieEsc.Add(1)
+		c.noteUnwanted(q)
+		c.reject(q, "no cookie from a server that sends cookies", false)
+		return nil, true
+	}
+	return &accepted{msg: msg, data: data, cookie: cv, serverCookie: sc}, false
+}
+
+// finishUDP learns the server cookie of an accepted UDP reply and handles
+// BADCOOKIE (RFC 7873 §5.3): retry once with the fresh server cookie, then
+// TCP. The rest is finish's.
+func (c *Client) finishUDP(q *Query, p plan, wq *wireQuery, got *accepted, rtt time.Duration) (*Response, plan, error) {
+	if got.cookie == cookieValid {
+		c.learnCookie(q, wq, got.serverCookie)
+	}
+	if got.msg.Rcode == dns.RcodeBadCookie && got.cookie == cookieValid {
+		next := p
+		if p.badCookie {
+			c.n.cookieEsc.Add(1)
+			next.tcp = true
+		} else {
+			c.n.badCookieRetries.Add(1)
+			next.badCookie = true
+		}
+		return nil, next, nil
+	}
+	resp, next, err := c.finish(q, p, got.msg, rtt)
+	if resp != nil {
+		resp.ServerCookie = got.cookie == cookieValid
+	}
+	return resp, next, err
 }
 
 // noteUDPFailure remembers EDNS queries that went unanswered, so a server
@@ -150,9 +227,25 @@ func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		if v == verdictWrongCase && p.mix {
 			c.learnCaseExempt(q)
 		}
-		return c.finish(q, p, msg, time.Since(start))
+		c.learnCookieTCP(q, wq, msg)
+		resp, next, err := c.finish(q, p, msg, time.Since(start))
+		if resp != nil {
+			c.noteRTT(q, resp.RTT)
+		}
+		return resp, next, err
 	}
 	return nil, p, fmt.Errorf("ask %s for %s over tcp: %d messages, none a reply: %w", q.Server, q.Name, maxTCPMessages, ErrMalformed)
+}
+
+// learnCookieTCP learns from a TCP reply, which an off-path attacker
+// cannot forge, whether the server (still) does cookies.
+func (c *Client) learnCookieTCP(q *Query, wq *wireQuery, msg *dns.Msg) {
+	switch cv, sc := checkCookie(wq, msg); cv {
+	case cookieValid:
+		c.learnCookie(q, wq, sc)
+	case cookieNone:
+		c.forgetCookie(q)
+	}
 }
 
 func (c *Client) tcpErr(ctx context.Context, q *Query, p plan, err error) error {

@@ -134,6 +134,7 @@ func TestFragmentedReplyDroppedAndAnsweredOverTCP(t *testing.T) {
 		}
 		defer stop()
 		c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+		t.Cleanup(c.Close)
 		q := Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET}
 		r, err := c.Exchange(context.Background(), q)
 		if err != nil {

@@ -22,6 +22,27 @@ type serverInfo struct {
 	ednsTimeouts uint8
 	// ednsSeen: the server once answered a query carrying EDNS.
 	ednsSeen bool
+
+	// cookieSeen: the server returned a valid server cookie, so a UDP reply
+	// without our client cookie is not from it (RFC 7873 §5.3).
+	cookieSeen bool
+	// serverCookie is the last server cookie it gave for cookieClient.
+	serverCookie []byte
+	cookieClient [8]byte
+
+	// unwanted counts replies that failed a check (wrong ID, question or
+	// cookie) since unwantedSince; past the threshold the server is asked
+	// over TCP until tcpUntil (spoofing pressure).
+	unwanted      int
+	unwantedSince time.Time
+	tcpUntil      time.Time
+	// suspectUntil: two different acceptable replies to one query were
+	// seen (on-path injection), so every reply is held until then.
+	suspectUntil time.Time
+	// slowRTT is an RTT estimate that rises at once and falls slowly: an
+	// injector can only make replies arrive earlier, so it cannot drag
+	// the Hold-On window below the genuine reply's arrival quickly.
+	slowRTT time.Duration
 }
 
 // serverTable is a bounded LRU of serverInfo: a resolver talks to an

@@ -88,6 +88,7 @@ func TestSocketNetworkAnswersOverUDPAndTCP(t *testing.T) {
 		t.Run(fam.network, func(t *testing.T) {
 			srv := startServer(t, fam.network, fam.host, answerA)
 			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+			t.Cleanup(c.Close)
 			for _, tcp := range []bool{false, true} {
 				q := Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, TCP: tcp}
 				r, err := c.Exchange(context.Background(), q)
@@ -130,6 +131,7 @@ func TestSocketQueriesSpreadOverPortsAndIDs(t *testing.T) {
 	avoid := []uint16{5353, 8080}
 	nw := checkConnected{Network: NewSocketNetwork(SocketConfig{AvoidPorts: avoid}), t: t}
 	c := NewExchanger(nw, Config{}, nil)
+	t.Cleanup(c.Close)
 	const n = 2000
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -192,6 +194,7 @@ func TestClosedPortGivesErrRefused(t *testing.T) {
 	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	pc.Close()
 	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	t.Cleanup(c.Close)
 	for _, tcp := range []bool{false, true} {
 		q := Query{Server: addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, TCP: tcp}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -299,6 +302,7 @@ func TestFixedSourcePortServesConcurrentQueries(t *testing.T) {
 	b.Close()
 	a.Close() // which of the sockets a reply reaches is up to the kernel
 	c := NewExchanger(nw, Config{}, nil)
+	t.Cleanup(c.Close)
 	if _, err := c.Exchange(ctx, Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET}); err != nil {
 		t.Fatal(err)
 	}
@@ -310,6 +314,7 @@ func TestFixedSourcePortServesConcurrentQueries(t *testing.T) {
 func TestSilentServerTimesOutAtTheExchangeCap(t *testing.T) {
 	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
 	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{Timeout: 150 * time.Millisecond}, nil)
+	t.Cleanup(c.Close)
 	start := time.Now()
 	_, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
 	if el := time.Since(start); !errors.Is(err, ErrTimeout) || el < 150*time.Millisecond || el > 2*time.Second {

@@ -95,6 +95,10 @@ type Response struct {
 	TCP bool
 	// EDNS says the reply was to a query that carried EDNS.
 	EDNS bool
+	// ServerCookie says the reply echoed our client cookie with a server
+	// cookie (RFC 7873): like TCP, proof that the sender saw the query, so
+	// an off-path spoofer did not write it (BIND CVE-2025-40778).
+	ServerCookie bool
 	// Next, when not nil, waits for another acceptable reply to the same
 	// query on the same association (Hold-On). The resolver calls it when
 	// this reply fails DNSSEC validation: an on-path injector's forgery

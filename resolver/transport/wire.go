@@ -11,9 +11,12 @@ import (
 const (
 	headerLen = 12
 	optLen    = 11 // root owner, type, class, TTL, empty RDATA
+	// maxCookieOpt is a COOKIE option at its longest: code, length, an
+	// 8-byte client and a 32-byte server cookie (RFC 7873 §4).
+	maxCookieOpt = 4 + 8 + 32
 	// maxQueryLen bounds a packed query: header, longest name, type and
-	// class, OPT.
-	maxQueryLen = headerLen + 255 + 4 + optLen
+	// class, OPT with a cookie.
+	maxQueryLen = headerLen + 255 + 4 + optLen + maxCookieOpt
 
 	flagQR = 0x80 // byte 2
 	flagTC = 0x02 // byte 2
@@ -31,12 +34,16 @@ type wireQuery struct {
 	// over the echoed name of an accepted reply before it is unpacked so
 	// that compression pointers into it carry the resolver's spelling.
 	plainName []byte
+	// clientCookie is the client cookie sent, nil without one.
+	clientCookie []byte
 }
 
 // packQuery builds the query for q with the given ID. It sets RD=0 (we
-// iterate), CD as asked, and an OPT record advertising udpSize when edns.
-// When caseBits is non-nil the question name's letters are flipped by it.
-func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte) (*wireQuery, error) {
+// iterate), CD as asked, and an OPT record advertising udpSize when edns,
+// carrying cookie (client cookie, then any server cookie) when it is not
+// empty. When caseBits is non-nil the question name's letters are flipped
+// by it.
+func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
 	buf := make([]byte, maxQueryLen+255)
 	binary.BigEndian.PutUint16(buf[0:], id)
 	if q.CD {
@@ -62,6 +69,14 @@ func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte) 
 			binary.BigEndian.PutUint16(buf[off+7:], ednsDO)
 		}
 		off += optLen
+		if len(cookie) >= 8 && len(cookie) <= 40 {
+			binary.BigEndian.PutUint16(buf[off-2:], uint16(4+len(cookie)))
+			binary.BigEndian.PutUint16(buf[off:], dns.EDNS0COOKIE)
+			binary.BigEndian.PutUint16(buf[off+2:], uint16(len(cookie)))
+			copy(buf[off+4:], cookie)
+			off += 4 + len(cookie)
+			w.clientCookie = append([]byte(nil), cookie[:8]...)
+		}
 	}
 	w.wire = buf[:off:off]
 	if caseBits != nil {

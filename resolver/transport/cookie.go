@@ -1,0 +1,120 @@
+package transport
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// cookieJar derives the client cookies Bulwark sends (RFC 7873 §4.1, RFC
+// 9018 §3): HMAC-SHA256 of the server's address under a secret, cut to 8
+// bytes. A different cookie per server means one server cannot hand our
+// cookie to an attacker spoofing another; rotating the secret means a
+// cookie leaked once (a captured query) stops working.
+type cookieJar struct {
+	rotate time.Duration
+
+	mu     sync.Mutex
+	secret [32]byte  // guarded by mu
+	since  time.Time // when secret was drawn; guarded by mu
+}
+
+func newCookieJar(rotate time.Duration) *cookieJar {
+	return &cookieJar{rotate: rotate}
+}
+
+// client returns the client cookie for server at now, drawing a new
+// secret when the old one is older than the rotation period.
+func (j *cookieJar) client(server netip.AddrPort, now time.Time) []byte {
+	j.mu.Lock()
+	if j.since.IsZero() || now.Sub(j.since) >= j.rotate || now.Before(j.since) {
+		_, _ = rand.Read(j.secret[:])
+		j.since = now
+	}
+	mac := hmac.New(sha256.New, j.secret[:])
+	j.mu.Unlock()
+	b, _ := server.Addr().Unmap().MarshalBinary()
+	mac.Write(b)
+	return mac.Sum(nil)[:8]
+}
+
+// cookieVerdict is what a reply's COOKIE option says about it.
+type cookieVerdict uint8
+
+const (
+	cookieNone    cookieVerdict = iota // the reply carries no COOKIE option
+	cookieValid                        // our client cookie and a well-formed server cookie
+	cookieWrong                        // another client cookie, or a malformed option
+	cookieNotSent                      // we sent no cookie; whatever came back is ignored
+)
+
+// checkCookie compares a reply's COOKIE option with the client cookie of
+// the query and returns the server cookie when the option is valid.
+func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
+	if wq.clientCookie == nil {
+		return cookieNotSent, nil
+	}
+	opt := m.IsEdns0()
+	if opt == nil {
+		return cookieNone, nil
+	}
+	for _, o := range opt.Option {
+		c, ok := o.(*dns.EDNS0_COOKIE)
+		if !ok {
+			continue
+		}
+		raw, err := hex.DecodeString(c.Cookie)
+		// RFC 7873 §4: a server cookie is 8 to 32 bytes.
+		if err != nil || len(raw) < 16 || len(raw) > 40 || !bytes.Equal(raw[:8], wq.clientCookie) {
+			return cookieWrong, nil
+		}
+		return cookieValid, raw[8:]
+	}
+	return cookieNone, nil
+}
+
+// cookieFor returns the cookie bytes to send to server: our client cookie,
+// followed by the server cookie it last gave us for that client cookie.
+func (c *Client) cookieFor(server netip.AddrPort) []byte {
+	if c.cfg.DisableCookies {
+		return nil
+	}
+	cc := c.cookies.client(server, c.cfg.Clock.Now())
+	info := c.servers.get(server)
+	if len(info.serverCookie) > 0 && bytes.Equal(info.cookieClient[:], cc) {
+		return append(cc, info.serverCookie...)
+	}
+	return cc
+}
+
+// learnCookie remembers a valid server cookie and that the server does
+// cookies: from then on, a UDP reply without our cookie is not its.
+func (c *Client) learnCookie(q *Query, wq *wireQuery, server []byte) {
+	info := c.servers.get(q.Server)
+	if info.cookieSeen && bytes.Equal(info.serverCookie, server) && bytes.Equal(info.cookieClient[:], wq.clientCookie) {
+		return
+	}
+	c.servers.update(q.Server, func(s *serverInfo) {
+		s.cookieSeen = true
+		s.serverCookie = append([]byte(nil), server...)
+		copy(s.cookieClient[:], wq.clientCookie)
+	})
+}
+
+// forgetCookie is called on a TCP answer without a cookie from a server
+// that had one: it stopped doing cookies. Only TCP may teach this, or a
+// spoofer could switch the check off with one forged reply.
+func (c *Client) forgetCookie(q *Query) {
+	if !c.servers.get(q.Server).cookieSeen {
+		return
+	}
+	c.n.cookiesForgotten.Add(1)
+	c.servers.update(q.Server, func(s *serverInfo) { s.cookieSeen, s.serverCookie = false, nil })
+}

@@ -1,0 +1,230 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Hold-On (Duan et al. 2012) against on-path injection: an injector sees
+// the query, so port, ID, 0x20 and even the cookie are no obstacle, but it
+// cannot stop the genuine reply, which follows its forgery on the same
+// association. After the first acceptable UDP reply the socket therefore
+// stays open for a window; a second, different acceptable reply in it means
+// one of the two was injected.
+//
+// The window ends 1.5 × the expected RTT after the send (without an
+// estimate, HoldOnMax after it) and never after the exchange's deadline.
+// The expected RTT is the larger of the resolver's estimate (Query.RTT) and
+// the transport's own slowRTT, which an injector can only pull down slowly.
+//
+// Whether the client waits: it waits out the window, and on a conflict
+// re-asks over TCP and returns that answer, when the first reply arrived
+// before half the expected RTT (the paper's test: a forgery from a box on
+// the path beats the server) or the server had an injection within
+// InjectionMemory. Otherwise the first reply is returned at once, so a clean
+// path pays no latency; the socket is still watched until the window ends,
+// so Response.Next can hand the resolver a later reply when the first fails
+// validation, and a conflict seen then is counted, logged and makes the
+// server suspect, which holds every later reply from it. The price: the
+// first reply from a server without RTT history, or one whose forgery
+// arrives later than half the RTT, is not held and can be injected once.
+
+// suspectFloor is the shortest window for a suspect server: its RTT
+// estimate may have been dragged down by forgeries, and the genuine reply
+// of a fast path still needs time to arrive behind the injected one.
+const suspectFloor = 50 * time.Millisecond
+
+// maxHeld bounds the later replies one window keeps for Next, and
+// maxWatchReads the datagrams it reads, so a flood costs bounded work.
+const (
+	maxHeld       = 4
+	maxWatchReads = 64
+)
+
+// hold is one association kept open after its first acceptable reply.
+type hold struct {
+	q     Query
+	p     plan
+	wq    *wireQuery
+	conn  PacketConn
+	first *accepted
+	start time.Time
+
+	later  chan heldReply // different acceptable replies, for Next
+	done   chan struct{}  // closed when the watcher has closed conn
+	cancel context.CancelFunc
+}
+
+type heldReply struct {
+	got *accepted
+	rtt time.Duration
+}
+
+// holdOn decides the fate of an accepted UDP reply's association: closed
+// at once, watched in the background while resp goes back with Next set,
+// or waited on before resp (or a TCP plan, on a conflict) is returned.
+func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Response) (*Response, plan, error) {
+	end, wait := c.holdWindow(ctx, q, resp.RTT, h.start)
+	if c.cfg.DisableHoldOn || c.life.Err() != nil || !time.Now().Before(end) {
+		_ = h.conn.Close()
+		c.noteRTT(q, resp.RTT)
+		return resp, p, nil
+	}
+	h.q, h.p = *q, p
+	h.later, h.done = make(chan heldReply, maxHeld), make(chan struct{})
+	wctx, cancel := context.WithDeadline(c.life, end)
+	h.cancel = cancel
+	c.watchers.Add(1)
+	go c.watch(wctx, h)
+	if !wait {
+		c.noteRTT(q, resp.RTT)
+		resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
+		return resp, p, nil
+	}
+	c.n.holdOnWaits.Add(1)
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+		h.cancel()
+		<-h.done
+	}
+	select {
+	case <-h.later:
+		tcp := p
+		tcp.tcp = true
+		return nil, tcp, nil
+	default:
+		c.noteRTT(q, resp.RTT)
+		return resp, p, nil
+	}
+}
+
+// holdWindow returns when the window of a reply that took first ends,
+// and whether the client waits it out (see the comment at the top).
+func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, start time.Time) (time.Time, bool) {
+	info := c.servers.get(q.Server)
+	expect := max(q.RTT, info.slowRTT)
+	suspect := c.cfg.Clock.Now().Before(info.suspectUntil)
+	span := c.cfg.HoldOnMax
+	if expect > 0 {
+		span = min(span, expect*3/2)
+	}
+	if suspect {
+		span = max(span, min(c.cfg.HoldOnMax, suspectFloor))
+	}
+	end := start.Add(span)
+	if d, ok := ctx.Deadline(); ok && d.Before(end) {
+		end = d
+	}
+	return end, suspect || (expect > 0 && first < expect/2)
+}
+
+// watch reads the held association until the window ends, keeping every
+// acceptable reply that differs from the first.
+func (c *Client) watch(ctx context.Context, h *hold) {
+	defer c.watchers.Done()
+	defer close(h.done)
+	defer h.conn.Close()
+	defer h.cancel()
+	seen := false
+	for range maxWatchReads {
+		dg, err := h.conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		c.n.lateReplies.Add(1)
+		if got := c.judgeLate(h, dg); got != nil {
+			c.conflict(&h.q, !seen)
+			seen = true
+			select {
+			case h.later <- heldReply{got: got, rtt: time.Since(h.start)}:
+			default:
+			}
+		}
+	}
+}
+
+// judgeLate applies the checks of the first reply to a later datagram and
+// returns it when it is acceptable and differs from the first.
+func (c *Client) judgeLate(h *hold, dg Datagram) *accepted {
+	if dg.Reassembled && !c.cfg.AcceptFragments {
+		c.n.reassembled.Add(1)
+		return nil
+	}
+	v := matchReply(h.wq, dg.Data)
+	c.count(v)
+	switch v {
+	case verdictAccept:
+	case verdictWrongID, verdictWrongQuestion:
+		c.noteUnwanted(&h.q)
+		return nil
+	default:
+		return nil
+	}
+	if bytes.Equal(dg.Data, h.first.data) {
+		c.n.duplicates.Add(1)
+		return nil
+	}
+	got, _ := c.judgeUDP(&h.q, h.wq, dg.Data)
+	return got
+}
+
+// conflict counts a second, different acceptable reply; the first of an
+// exchange also counts an injection, makes the server suspect and is
+// logged as a warning naming the server and the name.
+func (c *Client) conflict(q *Query, first bool) {
+	c.n.conflicts.Add(1)
+	if !first {
+		return
+	}
+	c.n.injections.Add(1)
+	until := c.cfg.Clock.Now().Add(c.cfg.InjectionMemory)
+	c.servers.update(q.Server, func(s *serverInfo) { s.suspectUntil = until })
+	c.log.Warn("two different replies to one query: on-path injection",
+		zap.Stringer("server", q.Server), zap.String("name", q.Name), zap.Uint16("type", q.Type))
+}
+
+// next is Response.Next of a watched association: the next different
+// acceptable reply, or ErrTimeout when the window ends without one.
+func (c *Client) next(ctx context.Context, h *hold) (*Response, error) {
+	select {
+	case r := <-h.later:
+		return c.heldResponse(h, r), nil
+	case <-h.done:
+		select {
+		case r := <-h.later:
+			return c.heldResponse(h, r), nil
+		default:
+		}
+		return nil, fmt.Errorf("hold on %s for %s: no other reply in the window: %w", h.q.Server, h.q.Name, ErrTimeout)
+	case <-ctx.Done():
+		return nil, timeoutErr(ctx, &h.q, ctx.Err())
+	}
+}
+
+func (c *Client) heldResponse(h *hold, r heldReply) *Response {
+	c.n.accepted.Add(1)
+	c.noteRTT(&h.q, r.rtt)
+	return &Response{Msg: r.got.msg, RTT: r.rtt, EDNS: h.p.edns, ServerCookie: r.got.cookie == cookieValid,
+		Next: func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }}
+}
+
+// noteRTT feeds slowRTT: a larger sample is taken at once, a smaller one
+// moves it an eighth of the way, so forged early replies drag the Hold-On
+// window down only slowly while a genuine slower path is learned at once.
+func (c *Client) noteRTT(q *Query, rtt time.Duration) {
+	if rtt <= 0 {
+		return
+	}
+	c.servers.update(q.Server, func(s *serverInfo) {
+		if rtt > s.slowRTT {
+			s.slowRTT = rtt
+			return
+		}
+		s.slowRTT -= (s.slowRTT - rtt) / 8
+	})
+}

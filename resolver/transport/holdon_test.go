@@ -1,0 +1,102 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// injected plays an on-path injector: its forgery, then the genuine reply,
+// on the same association; TCP gets the genuine reply only.
+func injected() *fakeNet {
+	return &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+		if tcp {
+			return one(answer(q, "192.0.2.1"))
+		}
+		return one(answer(q, "6.6.6.6"), answer(q, "192.0.2.1"))
+	}}
+}
+
+func TestHoldOnEarlyReplyThenConflictReAsksOverTCP(t *testing.T) {
+	c := NewExchanger(injected(), Config{}, nil)
+	defer c.Close()
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 100 * time.Millisecond })
+	if err != nil || !r.TCP || firstA(t, r) != "192.0.2.1" {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+	s := c.Stats()
+	if s.InjectionsDetected != 1 || s.ConflictingReplies != 1 || s.HoldOnWaits != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	// The server is now suspect: even without an RTT every reply is held.
+	if r, err := ask(t, c, "www.example.com."); err != nil || !r.TCP {
+		t.Fatalf("second ask: err %v, reply %+v", err, r)
+	}
+}
+
+func TestHoldOnWithoutRTTReturnsFirstAndNextGivesTheOther(t *testing.T) {
+	c := NewExchanger(injected(), Config{}, nil)
+	defer c.Close()
+	r, err := ask(t, c, "www.example.com.")
+	if err != nil || r.TCP || firstA(t, r) != "6.6.6.6" || r.Next == nil {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r2, err := r.Next(ctx)
+	if err != nil || firstA(t, r2) != "192.0.2.1" {
+		t.Fatalf("next: err %v, reply %+v", err, r2)
+	}
+	if _, err := r2.Next(ctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("third reply: %v", err)
+	}
+	if s := c.Stats(); s.InjectionsDetected != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestHoldOnDuplicateReplyIsNoConflict(t *testing.T) {
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+		a := answer(q, "192.0.2.1")
+		return one(a, a)
+	}}
+	c := NewExchanger(fn, Config{}, nil)
+	defer c.Close()
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 40 * time.Millisecond })
+	if err != nil || r.TCP {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+	if s := c.Stats(); s.InjectionsDetected != 0 || s.DuplicateReplies != 1 || s.HoldOnWaits != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestHoldOnDisabledFirstReplyWins(t *testing.T) {
+	c := NewExchanger(injected(), Config{DisableHoldOn: true}, nil)
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 100 * time.Millisecond })
+	if err != nil || firstA(t, r) != "6.6.6.6" || r.Next != nil {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+}
+
+func TestHoldOnPlausibleReplyReturnedAtOnce(t *testing.T) {
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply { return one(answer(q, "192.0.2.1")) }}
+	c := NewExchanger(fn, Config{}, nil)
+	defer c.Close()
+	// A reply is "early" only against a known RTT; the fake answers in
+	// microseconds, so an RTT of 1 µs makes it plausible.
+	begin := time.Now()
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = time.Microsecond })
+	if err != nil || r.TCP || time.Since(begin) > 50*time.Millisecond {
+		t.Fatalf("err %v, reply %+v after %v", err, r, time.Since(begin))
+	}
+	if s := c.Stats(); s.HoldOnWaits != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
