@@ -1,0 +1,197 @@
+package validate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+func aggressive(c *Config) { c.AggressiveNSEC = true }
+
+type synthCase struct {
+	name  string
+	seen  []string // "qname/TYPE" replies validated first
+	qname string
+	qtype uint16
+	ok    bool
+	rcode int
+}
+
+var synthCases = []synthCase{
+	{name: "NXDOMAINFromTheSameProof", seen: []string{"nope.example.test./A"}, qname: "nope.example.test.", qtype: dns.TypeAAAA, ok: true, rcode: dns.RcodeNameError},
+	{name: "NODATAFromAMatchingRecord", seen: []string{"www.example.test./TXT"}, qname: "www.example.test.", qtype: dns.TypeMX, ok: true, rcode: dns.RcodeSuccess},
+	{name: "TypeInTheBitmapIsNotDenied", seen: []string{"www.example.test./TXT"}, qname: "www.example.test.", qtype: dns.TypeA},
+	{name: "CNAMEInTheBitmapIsNotDenied", seen: []string{"alias.example.test./TXT"}, qname: "alias.example.test.", qtype: dns.TypeMX},
+	{name: "NameNoRecordSpeaksForIsNotDenied", seen: []string{"nope.example.test./A"}, qname: "zzz.example.test.", qtype: dns.TypeA},
+	{name: "NothingSeenNothingSynthesised", qname: "nope.example.test.", qtype: dns.TypeA},
+	{name: "NameUnderAnExistingWildcardIsNotDenied", seen: []string{"x.wild.example.test./TXT", "nope.example.test./A"}, qname: "y.wild.example.test.", qtype: dns.TypeA},
+	{name: "DelegationNSECDeniesOnlyDS", seen: []string{"www.insecure.example.test./A"}, qname: "insecure.example.test.", qtype: dns.TypeA},
+}
+
+// synthWorld validates c.seen in a fresh validator and returns it.
+func synthWorld(t testing.TB, w *world, anchors []dns.RR, seen []string, mod func(*Config)) *Validator {
+	t.Helper()
+	v := newValidator(t, anchors, mod)
+	for _, s := range seen {
+		name, typ := splitSeen(s)
+		r := w.reply(name, typ)
+		if name == "www.insecure.example.test." {
+			r = Reply{Zone: leafName, QName: name, QType: typ, Msg: w.zones[leafName].answer(name, typ)}
+		}
+		if got := v.Validate(context.Background(), w, r); got.Security == cache.Bogus {
+			t.Fatalf("%s: %+v", s, got)
+		}
+	}
+	return v
+}
+
+func splitSeen(s string) (string, uint16) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[:i], dns.StringToType[s[i+1:]]
+		}
+	}
+	return s, 0
+}
+
+func TestSynthesizeFromRememberedDenials(t *testing.T) {
+	for _, mode := range []string{"NSEC", "NSEC3"} {
+		w, anchors := buildWorld(t, worldOpts{nsec3: mode == "NSEC3"})
+		for _, c := range synthCases {
+			t.Run(mode+"/"+c.name, func(t *testing.T) {
+				v := synthWorld(t, w, anchors, c.seen, aggressive)
+				m, sec, ok := v.Synthesize(c.qname, c.qtype)
+				if ok != c.ok {
+					t.Fatalf("Synthesize(%s, %s) = %v, want %v; reply %v", c.qname, dns.TypeToString[c.qtype], ok, c.ok, m)
+				}
+				if !ok {
+					return
+				}
+				if sec != cache.Secure || m.Rcode != c.rcode || len(m.Answer) != 0 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+					t.Fatalf("got %v %v, want secure rcode %d with the SOA first", sec, m, c.rcode)
+				}
+				// The synthesised reply must stand on its own: a validator
+				// that never saw the original proves it again.
+				fresh := newValidator(t, anchors, nil)
+				got := fresh.Validate(context.Background(), w, Reply{Zone: leafName, QName: c.qname, QType: c.qtype, Msg: m})
+				if got.Security != cache.Secure {
+					t.Fatalf("synthesised reply does not validate: %+v\n%v", got, m)
+				}
+			})
+		}
+	}
+}
+
+func TestSynthesizeRefusesOptOutSpans(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{nsec3: true, optOut: true})
+	v := synthWorld(t, w, anchors, []string{"nope.example.test./A"}, aggressive)
+	if m, _, ok := v.Synthesize("nope.example.test.", dns.TypeAAAA); ok {
+		t.Fatalf("synthesised from an opt-out span: %v", m)
+	}
+}
+
+func TestSynthesizeIsOffByDefaultAndUnderNegativeAnchors(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{})
+	for name, mod := range map[string]func(*Config){
+		"ZeroConfig":     nil,
+		"NegativeAnchor": func(c *Config) { aggressive(c); c.NegativeAnchors = []string{"example.test."} },
+	} {
+		v := synthWorld(t, w, anchors, []string{"nope.example.test./A"}, mod)
+		if m, _, ok := v.Synthesize("nope.example.test.", dns.TypeAAAA); ok {
+			t.Fatalf("%s: synthesised %v", name, m)
+		}
+	}
+}
+
+func TestSynthesizedTTLsCountDownAndExpire(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{})
+	clock := &fixedClock{testNow}
+	v := synthWorld(t, w, anchors, []string{"nope.example.test./A"}, func(c *Config) { aggressive(c); c.Clock = clock })
+	clock.t = testNow.Add(100 * time.Second)
+	m, _, ok := v.Synthesize("nope.example.test.", dns.TypeTXT)
+	if !ok {
+		t.Fatal("nothing synthesised")
+	}
+	for _, rr := range m.Ns {
+		if rr.Header().Ttl != 200 { // SOA minimum 300, NSEC TTL 300 (signZone), 100 s gone
+			t.Fatalf("TTL %d, want 200: %v", rr.Header().Ttl, rr)
+		}
+	}
+	clock.t = testNow.Add(time.Hour)
+	if _, _, ok := v.Synthesize("nope.example.test.", dns.TypeTXT); ok {
+		t.Fatal("synthesised from expired records")
+	}
+}
+
+func TestRememberedNoDSProofSavesTheDSQuery(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{})
+	v := synthWorld(t, w, anchors, []string{"www.insecure.example.test./A"}, nil)
+	before := w.fetches
+	got := v.Validate(context.Background(), w, w.reply("www.insecure.example.test.", dns.TypeA))
+	if got.Security != cache.Insecure || w.fetches != before {
+		t.Fatalf("child answer: %+v after %d fetches, want insecure without fetching", got, w.fetches-before)
+	}
+}
+
+// TestUnsignedDataBelowAProvenCutIsInsecure: the parent's servers answer
+// for the unsigned child; only a remembered no-DS proof tells them apart
+// from stripped signatures.
+func TestUnsignedDataBelowAProvenCutIsInsecure(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{})
+	child := w.zones["insecure.example.test."].answer("nope.insecure.example.test.", dns.TypeA)
+	r := Reply{Zone: leafName, QName: "nope.insecure.example.test.", QType: dns.TypeA, Msg: child}
+	cold := newValidator(t, anchors, nil)
+	if got := cold.Validate(context.Background(), w, r); got.Security != cache.Bogus {
+		t.Fatalf("without the proof: %+v, want bogus", got)
+	}
+	warm := newValidator(t, anchors, nil)
+	warm.Validate(context.Background(), w, Reply{Zone: leafName, QName: "insecure.example.test.", QType: dns.TypeDS,
+		Msg: w.zones[leafName].answer("insecure.example.test.", dns.TypeDS)})
+	child = w.zones["insecure.example.test."].answer("nope.insecure.example.test.", dns.TypeA)
+	r.Msg = child
+	if got := warm.Validate(context.Background(), w, r); got.Security != cache.Insecure {
+		t.Fatalf("with the proof: %+v, want insecure", got)
+	}
+}
+
+func TestDenialStoreStaysWithinItsBounds(t *testing.T) {
+	st := newDenialStore(2, 3)
+	for i, zone := range []string{"a.", "b.", "c."} {
+		for j := range 5 {
+			owner := string(rune('a'+j)) + "." + zone
+			n := &dns.NSEC{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: uint32(100 + j)}, NextDomain: zone}
+			st.add(zone, &rrset{name: owner, typ: dns.TypeNSEC, rrs: []dns.RR{n}}, testNow.Add(time.Duration(i)*time.Second))
+		}
+	}
+	if st.zones.Len() != 2 {
+		t.Fatalf("%d zones kept, want 2", st.zones.Len())
+	}
+	_, live, _ := st.snapshot("x.c.", testNow)
+	if len(live) != 3 {
+		t.Fatalf("%d records kept for c., want 3", len(live))
+	}
+	for _, r := range live {
+		if r.expires.Before(testNow.Add(102 * time.Second)) {
+			t.Fatalf("kept %v, which expires first", r.rr)
+		}
+	}
+}
+
+func BenchmarkSynthesize(b *testing.B) {
+	for _, mode := range []string{"NSEC", "NSEC3"} {
+		b.Run(mode, func(b *testing.B) {
+			w, anchors := buildWorld(b, worldOpts{nsec3: mode == "NSEC3"})
+			v := synthWorld(b, w, anchors, []string{"nope.example.test./A", "www.example.test./TXT"}, aggressive)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, ok := v.Synthesize("nope.example.test.", dns.TypeAAAA); !ok {
+					b.Fatal("nothing synthesised")
+				}
+			}
+		})
+	}
+}
