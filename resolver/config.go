@@ -50,6 +50,13 @@ type Config struct {
 	// REFUSED, as Unbound's default access-control "allow" does. Default off.
 	AllowSnoop bool
 
+	// HardenUnverifiedGlue ignores glue for NS names outside the delegated
+	// zone (sibling glue, RFC 9471) and looks those names up instead, so a
+	// parent cannot vouch for addresses in a zone it does not serve.
+	// Default off, as in Unbound (harden-unverified-glue): it costs a
+	// query per sibling name.
+	HardenUnverifiedGlue bool
+
 	// MinimalResponses leaves out authority and additional records that the
 	// client did not need (Unbound's minimal-responses). Default on.
 	MinimalResponses bool

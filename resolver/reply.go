@@ -198,10 +198,24 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	}
 	r.cacheGlue(q, m.Extra, ns)
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
-	d.addAddrs(m.Extra)
+	d.addAddrs(r.usableGlue(m.Extra, child))
 	q.setCut(d)
 	q.stage = stageSend
 	return nil
+}
+
+// usableGlue returns the glue a referral to child may use.
+func (r *Resolver) usableGlue(extra []dns.RR, child string) []dns.RR {
+	if !r.cfg.HardenUnverifiedGlue {
+		return extra
+	}
+	var out []dns.RR
+	for _, rr := range extra {
+		if inBailiwick(rr.Header().Name, child) {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // onLame remembers the server as lame for the zone and tries another.

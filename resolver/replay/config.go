@@ -44,14 +44,12 @@ var fixedBehaviour = map[string][]string{
 	"target-fetch-policy":       {"0 0 0 0 0"}, // no address prefetch for other NS names
 	"trust-anchor-signaling":    {"no"},        // no RFC 8145 signalling queries
 	"iter-scrub-promiscuous":    nil,
-	"iter-scrub-ns":             nil,
 	"rrset-roundrobin":          {"no"},
 	"aggressive-nsec":           nil,
-	"harden-glue":               nil,
+	"harden-glue":               {"yes"}, // Bulwark always scrubs glue
 	"harden-referral-path":      nil,
 	"harden-algo-downgrade":     nil,
 	"harden-unknown-additional": nil,
-	"harden-unverified-glue":    nil,
 	"harden-below-nxdomain":     nil,
 	"harden-dnssec-stripped":    nil,
 	"ede":                       {"yes"},
@@ -105,6 +103,10 @@ func (st *setup) apply(o Option) error {
 		return setBool(&st.cfg.DoIPv6, v)
 	case "stub-prime":
 		return setBool(&st.cfg.PrimeRoot, v)
+	case "harden-unverified-glue":
+		return setBool(&st.cfg.HardenUnverifiedGlue, v)
+	case "iter-scrub-ns":
+		return setInt(&st.cfg.Limits.MaxServersPerZone, v)
 	case "access-control":
 		return st.accessControl(v)
 	case "module-config":
@@ -140,6 +142,15 @@ func setBool(dst *bool, v string) error {
 	default:
 		return fmt.Errorf("%q is not yes or no", v)
 	}
+	return nil
+}
+
+func setInt(dst *int, v string) error {
+	n, err := strconv.Atoi(strings.Trim(v, `"`))
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q is not a positive number", v)
+	}
+	*dst = n
 	return nil
 }
 
