@@ -37,9 +37,14 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 		if s.typ != dns.TypeSOA && s.typ != dns.TypeNSEC && s.typ != dns.TypeNSEC3 {
 			continue
 		}
-		vd, _ := v.verifyRRset(ctx, f, s, zone, w)
+		vd, wild := v.verifyRRset(ctx, f, s, zone, w)
 		if acc = worse(acc, vd); acc.sec == cache.Bogus {
 			return nil, acc
+		}
+		if wild != "" && s.typ != dns.TypeSOA {
+			// A denial record expanded from a wildcard speaks for the
+			// wildcard's owner, not for the name it was copied to.
+			continue
 		}
 		if vd.sec == cache.Secure {
 			v.remember(s, v.now())

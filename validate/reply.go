@@ -85,7 +85,7 @@ func (v *Validator) harvest(ctx context.Context, f Fetcher, msg *dns.Msg, zone s
 		if n++; n > maxHarvest || w.failures > 0 {
 			return
 		}
-		if vd, _ := v.verifyRRset(ctx, f, s, zone, w); vd.sec == cache.Secure {
+		if vd, wild := v.verifyRRset(ctx, f, s, zone, w); vd.sec == cache.Secure && wild == "" {
 			v.remember(s, v.now())
 		}
 	}
