@@ -108,6 +108,11 @@ func (v *Validator) verifyAnswer(ctx context.Context, f Fetcher, answer []*rrset
 		if acc.sec == cache.Bogus {
 			return acc, nil
 		}
+		if wc != "" && s.typ == dns.TypeDNAME {
+			// RFC 6672 §3.3 / RFC 4592 §4.4: a DNAME owned by a wildcard
+			// does not redirect the names below its expansions.
+			return bogus(edeBogus, "DNAME %s expanded from wildcard %s", s.name, wc), nil
+		}
 		if wc != "" {
 			wilds = append(wilds, wildClaim{s.name, wc})
 		}
