@@ -117,8 +117,9 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 		resp.Answer, resp.Ns = nil, nil
 	}
 	if !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
-		resp.Ns = dnssecFiltered(res.authNS, do, qtype)
-		resp.Extra = dnssecFiltered(res.glue, do, qtype)
+		ns, extra := r.fullSections(res)
+		resp.Ns = dnssecFiltered(ns, do, qtype)
+		resp.Extra = dnssecFiltered(extra, do, qtype)
 	}
 	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled
 }
