@@ -58,4 +58,3 @@ func (r *Resolver) cachedZoneNS(res *result, now time.Time) []dns.RR {
 		}
 	}
 }
-
