@@ -3,10 +3,12 @@
 // message passes before the resolver sees it, and the fitting of the reply
 // to the client's transport (EDNS buffer size, truncation).
 //
-// It must not resolve, cache or validate anything, and never talks to
-// upstream servers: a well-formed query from an allowed client goes to the
-// Handler, and the Handler's reply is only fitted to the transport. It reads
-// the wall clock for socket deadlines only.
+// It must not resolve or validate anything, and never talks to upstream
+// servers: a well-formed query from an allowed client is answered from the
+// answer cache (cache.AnswerCache) when a live answer is there, else it goes
+// to the Handler, whose reply is fitted to the transport and remembered in
+// the answer cache. It reads the wall clock for socket deadlines only; answer
+// TTLs run on the injected Clock.
 package listener
 
 import (
@@ -15,12 +17,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/cache"
 )
 
 // Handler answers one client query that passed the listener's checks. The
@@ -28,6 +33,15 @@ import (
 type Handler interface {
 	Answer(ctx context.Context, req *dns.Msg) *dns.Msg
 }
+
+// Refresher is a Handler that can also resolve past its own caches; the
+// Server prefers it for prefetch and for refreshing stale answers.
+type Refresher interface {
+	Refresh(ctx context.Context, req *dns.Msg) *dns.Msg
+}
+
+// Clock tells the Server the time for answer-cache TTLs.
+type Clock interface{ Now() time.Time }
 
 // Config tunes a Server. The zero value means the defaults.
 type Config struct {
@@ -58,6 +72,28 @@ type Config struct {
 
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
+
+	// Answers, when set, answers plain queries (see parsePlainQuery) from
+	// whole cached answers without calling the Handler, and is filled from
+	// the Handler's NOERROR and NXDOMAIN replies. Serve-stale is the cache's
+	// MaxStale: a stale hit is answered with TTL 30 s (RFC 8767 §4) and
+	// refreshed in the background. Nil sends every query to the Handler.
+	Answers *cache.AnswerCache
+	// Clock is required with Answers.
+	Clock Clock
+	// Prefetch refreshes an answer in the background when a hit finds it
+	// in the last tenth of its lifetime, once per answer, as Unbound's
+	// prefetch does. Default off.
+	Prefetch bool
+	// MaxRefreshes bounds the background refreshes (prefetch and stale)
+	// running at once; a hit that finds none free refreshes nothing.
+	// Default 16.
+	MaxRefreshes int
+
+	// Workers is the number of UDP sockets bound to each address with
+	// SO_REUSEPORT, each with its own read loop, so that the kernel spreads
+	// clients over them. Default GOMAXPROCS.
+	Workers int
 }
 
 // Defaults of Config.
@@ -66,6 +102,7 @@ const (
 	DefaultMaxTCPConns    = 256
 	DefaultTCPIdleTimeout = 10 * time.Second
 	DefaultQueryTimeout   = 10 * time.Second
+	DefaultMaxRefreshes   = 16
 )
 
 func (c Config) withDefaults() Config {
@@ -87,6 +124,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.MaxRefreshes <= 0 {
+		c.MaxRefreshes = DefaultMaxRefreshes
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
 	return c
 }
 
@@ -98,8 +141,12 @@ type Server struct {
 	log    *zap.Logger
 	access accessList
 	slots  chan struct{} // one token per query being answered
-	conns  chan struct{} // one token per open TCP connection
-	stats  counters
+	// refreshes holds one token per background refresh.
+	refreshes chan struct{}
+	answers   *cache.AnswerCache // nil: no fast path
+	clock     Clock
+	conns     chan struct{} // one token per open TCP connection
+	stats     counters
 
 	// base is the parent of every Handler context; cancelled when Shutdown
 	// stops waiting.
@@ -112,33 +159,43 @@ type Server struct {
 
 	mu      sync.Mutex // guards the fields below
 	closing bool
-	udp     []*net.UDPConn
+	udp     []*net.UDPConn // every worker socket
+	bound   []*net.UDPConn // the first socket of each Listen
 	tcp     []net.Listener
 	active  map[net.Conn]struct{}
 }
 
-// New returns a Server that answers through h once Listen is called.
+// New returns a Server that answers through h once Listen is called. It
+// panics when cfg has Answers without a Clock, a wiring mistake that would
+// otherwise leave every answer's TTL unknown.
 func New(cfg Config, h Handler) *Server {
 	cfg = cfg.withDefaults()
+	if cfg.Answers != nil && cfg.Clock == nil {
+		panic("listener: Config.Answers needs Config.Clock")
+	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:    cfg,
-		h:      h,
-		log:    cfg.Logger,
-		access: newAccessList(cfg.Access),
-		slots:  make(chan struct{}, cfg.MaxInFlight),
-		conns:  make(chan struct{}, cfg.MaxTCPConns),
-		base:   base,
-		cancel: cancel,
-		active: map[net.Conn]struct{}{},
+		cfg:       cfg,
+		h:         h,
+		log:       cfg.Logger,
+		access:    newAccessList(cfg.Access),
+		refreshes: make(chan struct{}, cfg.MaxRefreshes),
+		answers:   cfg.Answers,
+		clock:     cfg.Clock,
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+		conns:     make(chan struct{}, cfg.MaxTCPConns),
+		base:      base,
+		cancel:    cancel,
+		active:    map[net.Conn]struct{}{},
 	}
 }
 
 // ErrServerClosed is returned by Listen after Shutdown.
 var ErrServerClosed = errors.New("listener: server closed")
 
-// Listen binds UDP and TCP on addr (host:port) and starts serving them.
-// With port 0 both get the same kernel-chosen port. The error wraps the
+// Listen binds UDP and TCP on addr (host:port) and starts serving them:
+// Workers UDP sockets sharing the port with SO_REUSEPORT, one TCP socket.
+// With port 0 all get the same kernel-chosen port. The error wraps the
 // socket error (errors.Is works with syscall.EACCES, EADDRINUSE, ...).
 // Bind specific addresses: a UDP socket on a wildcard address answers
 // from whichever address the kernel routes by, which on a multi-homed
@@ -148,52 +205,75 @@ func (s *Server) Listen(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %q: %w", addr, err)
 	}
-	var lc net.ListenConfig
 	for attempt := 0; ; attempt++ {
-		pc, ln, err := listenPair(ctx, &lc, host, port)
+		pcs, ln, err := listenGroup(ctx, host, port, s.cfg.Workers)
 		if err != nil && port == "0" && attempt < 5 && errors.Is(err, errTCPPortTaken) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		return s.start(pc, ln)
+		return s.start(pcs, ln)
 	}
 }
 
 var errTCPPortTaken = errors.New("tcp port taken")
 
-// listenPair opens the UDP socket, then TCP on the port UDP got.
-func listenPair(ctx context.Context, lc *net.ListenConfig, host, port string) (*net.UDPConn, net.Listener, error) {
+// listenGroup opens the first UDP socket, then TCP on the port UDP got,
+// then the other UDP sockets on that port. TCP has no SO_REUSEPORT, so a
+// port the kernel handed out that another reuse-port socket of ours already
+// holds fails here and is retried rather than shared.
+func listenGroup(ctx context.Context, host, port string, workers int) ([]*net.UDPConn, net.Listener, error) {
+	lc := net.ListenConfig{Control: reusePort}
 	pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, nil, err
 	}
-	udp := pc.(*net.UDPConn)
-	got := strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port)
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, got))
+	pcs := []*net.UDPConn{pc.(*net.UDPConn)}
+	closeAll := func() {
+		for _, c := range pcs {
+			c.Close()
+		}
+	}
+	got := strconv.Itoa(pcs[0].LocalAddr().(*net.UDPAddr).Port)
+	var plain net.ListenConfig
+	ln, err := plain.Listen(ctx, "tcp", net.JoinHostPort(host, got))
 	if err != nil {
-		udp.Close()
+		closeAll()
 		if port == "0" {
 			return nil, nil, fmt.Errorf("%w: %w", errTCPPortTaken, err)
 		}
 		return nil, nil, err
 	}
-	return udp, ln, nil
+	for len(pcs) < workers {
+		pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, got))
+		if err != nil {
+			closeAll()
+			ln.Close()
+			return nil, nil, fmt.Errorf("udp worker socket on %s: %w", net.JoinHostPort(host, got), err)
+		}
+		pcs = append(pcs, pc.(*net.UDPConn))
+	}
+	return pcs, ln, nil
 }
 
-func (s *Server) start(pc *net.UDPConn, ln net.Listener) error {
+func (s *Server) start(pcs []*net.UDPConn, ln net.Listener) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		pc.Close()
+		for _, pc := range pcs {
+			pc.Close()
+		}
 		ln.Close()
 		return ErrServerClosed
 	}
-	s.udp = append(s.udp, pc)
+	s.bound = append(s.bound, pcs[0])
+	s.udp = append(s.udp, pcs...)
 	s.tcp = append(s.tcp, ln)
-	s.wg.Add(2)
-	go s.serveUDP(pc)
+	s.wg.Add(len(pcs) + 1)
+	for _, pc := range pcs {
+		go s.serveUDP(pc)
+	}
 	go s.serveTCP(ln)
 	return nil
 }
@@ -203,8 +283,8 @@ func (s *Server) start(pc *net.UDPConn, ln net.Listener) error {
 func (s *Server) Addrs() []netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]netip.AddrPort, 0, len(s.udp))
-	for _, pc := range s.udp {
+	out := make([]netip.AddrPort, 0, len(s.bound))
+	for _, pc := range s.bound {
 		out = append(out, pc.LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	return out

@@ -20,11 +20,6 @@ const (
 	tcpMaxSize   = dns.MaxMsgSize
 )
 
-// droppedPorts are source ports of UDP services (echo, daytime, chargen,
-// time) and port 0 that a spoofed query could bounce our answer into, as
-// BIND's ns_client_dropport drops them.
-var droppedPorts = map[uint16]bool{0: true, 7: true, 13: true, 19: true, 37: true}
-
 // clientEDNS is what the client's OPT record asked for, read before the
 // Handler may touch the request.
 type clientEDNS struct {
@@ -59,7 +54,7 @@ func (s *Server) process(raw []byte, client netip.AddrPort, udp bool) []byte {
 	s.stats.queries.Add(1)
 	// Replies to replies (QR=1) would let two servers loop; a message
 	// shorter than a header has no ID to answer to.
-	if (udp && droppedPorts[client.Port()]) || len(raw) < headerLen || raw[2]&0x80 != 0 {
+	if (udp && droppedPort(client.Port())) || len(raw) < headerLen || raw[2]&0x80 != 0 {
 		s.stats.dropped.Add(1)
 		return nil
 	}
@@ -84,10 +79,16 @@ func (s *Server) process(raw []byte, client netip.AddrPort, udp bool) []byte {
 		resp = checkQuery(raw, req)
 	}
 	edns := readEDNS(req)
-	if resp == nil {
-		resp = s.answer(req)
+	if resp != nil {
+		return s.encode(raw, resp, edns, udp)
 	}
-	return s.encode(raw, resp, edns, udp)
+	resp = s.resolve(req, false)
+	out, whole := s.pack(raw, resp, edns, udp)
+	s.stats.countRcode(resp.Rcode)
+	if whole {
+		s.fill(raw, resp, out)
+	}
+	return out
 }
 
 func opcodeOf(raw []byte) int { return int(raw[2]>>3) & 0xF }
@@ -131,9 +132,9 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 	return m
 }
 
-// answer calls the Handler under a deadline and turns a panic or a nil
-// reply into SERVFAIL.
-func (s *Server) answer(req *dns.Msg) (resp *dns.Msg) {
+// answer calls the Handler's method under a deadline and turns a panic or
+// a nil reply into SERVFAIL.
+func (s *Server) answer(req *dns.Msg, handle func(context.Context, *dns.Msg) *dns.Msg) (resp *dns.Msg) {
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
 	defer cancel()
 	q := req.Question[0]
@@ -145,7 +146,7 @@ func (s *Server) answer(req *dns.Msg) (resp *dns.Msg) {
 			resp = servfail(req)
 		}
 	}()
-	resp = s.h.Answer(ctx, req)
+	resp = handle(ctx, req)
 	if resp == nil {
 		resp = servfail(req)
 	}
@@ -159,9 +160,17 @@ func servfail(req *dns.Msg) *dns.Msg {
 	return m
 }
 
-// encode fits resp to the client's EDNS and transport and packs it. A
-// reply that cannot be packed becomes SERVFAIL.
+// encode packs resp as pack does and counts its rcode.
 func (s *Server) encode(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) []byte {
+	out, _ := s.pack(raw, resp, edns, udp)
+	s.stats.countRcode(resp.Rcode)
+	return out
+}
+
+// pack fits resp to the client's EDNS and transport and packs it; whole
+// reports that nothing was cut. A reply that cannot be packed becomes
+// SERVFAIL, in resp too.
+func (s *Server) pack(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out []byte, whole bool) {
 	resp.Id = binary.BigEndian.Uint16(raw[0:2])
 	resp.Response = true
 	resp.Compress = true
@@ -173,15 +182,15 @@ func (s *Server) encode(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) []
 	out, err := resp.Pack()
 	if err != nil {
 		s.log.Warn("reply does not pack; answering SERVFAIL", zap.Error(err))
-		resp = reject(raw, nil, dns.RcodeServerFailure)
+		*resp = *reject(raw, nil, dns.RcodeServerFailure)
 		fitEDNS(resp, edns)
 		out, _ = resp.Pack()
+		return out, false
 	}
 	if len(out) > limit {
-		out = s.truncate(resp, limit)
+		return s.truncate(resp, limit), false
 	}
-	s.stats.countRcode(resp.Rcode)
-	return out
+	return out, true
 }
 
 // fitEDNS gives the reply exactly one OPT when the client sent one and none

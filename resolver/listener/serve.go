@@ -8,19 +8,33 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
-// serveUDP is the one read loop of a UDP socket; each query is answered in
-// its own goroutine while a slot is free.
+// serveUDP is the read loop of one worker socket. It reads batches with
+// recvmmsg, answers cache hits in the loop itself and sends their replies
+// as one sendmmsg batch; a miss is copied out and answered in its own
+// goroutine while a slot is free, so a slow resolution never holds the
+// loop.
 func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
-	buf := make([]byte, 65535)
+	v4 := pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil
+	bc := newBatchConn(pc, v4)
+	in, out := make([]ipv4.Message, udpBatch), make([]ipv4.Message, udpBatch)
+	bufs := make([][]byte, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
+		bufs[i] = make([]byte, ednsBufferSize)
+		out[i].Buffers = [][]byte{bufs[i]}
+	}
 	for {
-		n, from, err := pc.ReadFromUDPAddrPort(buf)
+		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
 			if s.isClosing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -28,23 +42,96 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 			s.log.Warn("udp read", zap.Stringer("addr", pc.LocalAddr()), zap.Error(err))
 			continue
 		}
-		if !s.acquire() {
-			s.stats.queries.Add(1)
-			s.stats.dropped.Add(1)
-			continue
-		}
-		pkt := append([]byte(nil), buf[:n]...)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.release()
-			if out := s.process(pkt, from, true); out != nil {
-				if _, err := pc.WriteToUDPAddrPort(out, from); err != nil {
-					s.log.Debug("udp write", zap.Stringer("client", from), zap.Error(err))
-				}
+		hits := 0
+		for i := range in[:n] {
+			m := &in[i]
+			from := udpAddrPort(m.Addr, v4)
+			raw := m.Buffers[0][:m.N]
+			if m.Flags&syscall.MSG_TRUNC != 0 {
+				// Larger than any query: not worth a FORMERR.
+				s.stats.queries.Add(1)
+				s.stats.dropped.Add(1)
+				continue
 			}
-		}()
+			if k, ok := s.serveHit(raw, from, bufs[hits], true); ok {
+				out[hits].Buffers[0] = bufs[hits][:k]
+				out[hits].Addr = m.Addr
+				hits++
+				continue
+			}
+			s.dispatchUDP(pc, raw, from)
+		}
+		s.writeBatch(bc, out[:hits])
 	}
+}
+
+const (
+	// udpBatch is the most datagrams one recvmmsg or sendmmsg moves.
+	udpBatch = 64
+	// udpReadSize holds any real query; a longer datagram is dropped.
+	udpReadSize = 4096
+)
+
+// batchConn is the recvmmsg/sendmmsg view of a UDP socket; ipv4 and ipv6
+// share the Message type.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func newBatchConn(pc *net.UDPConn, v4 bool) batchConn {
+	if v4 {
+		return ipv4.NewPacketConn(pc)
+	}
+	return ipv6.NewPacketConn(pc)
+}
+
+// udpAddrPort is the client's address as the socket's family writes it:
+// an IPv4 socket wants 4-byte addresses, a dual-stack IPv6 socket keeps
+// IPv4-mapped ones.
+func udpAddrPort(a net.Addr, v4 bool) netip.AddrPort {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	if v4 {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return ap
+}
+
+// writeBatch sends the hits' replies; a datagram the kernel refuses is
+// skipped, as a lost reply would be.
+func (s *Server) writeBatch(bc batchConn, ms []ipv4.Message) {
+	for len(ms) > 0 {
+		n, err := bc.WriteBatch(ms, 0)
+		if err != nil {
+			s.log.Debug("udp batch write", zap.Error(err))
+			n = max(n, 1)
+		}
+		ms = ms[n:]
+	}
+}
+
+// dispatchUDP answers a miss in its own goroutine while a slot is free.
+func (s *Server) dispatchUDP(pc *net.UDPConn, raw []byte, from netip.AddrPort) {
+	if !s.acquire() {
+		s.stats.queries.Add(1)
+		s.stats.dropped.Add(1)
+		return
+	}
+	pkt := append([]byte(nil), raw...)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.release()
+		if out := s.process(pkt, from, true); out != nil {
+			if _, err := pc.WriteToUDPAddrPort(out, from); err != nil {
+				s.log.Debug("udp write", zap.Stringer("client", from), zap.Error(err))
+			}
+		}
+	}()
 }
 
 // serveTCP accepts connections while fewer than MaxTCPConns are open.
@@ -105,6 +192,14 @@ func (w *tcpWriter) write(msg []byte) error {
 	frame := make([]byte, 2+len(msg))
 	binary.BigEndian.PutUint16(frame, uint16(len(msg)))
 	copy(frame[2:], msg)
+	return w.writeFrame(frame)
+}
+
+// tcpHitSize bounds the answers a TCP connection serves from the answer
+// cache in its read loop; larger ones take the slow path.
+const tcpHitSize = 4096
+
+func (w *tcpWriter) writeFrame(frame []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// A client that stops reading must not hold a goroutine forever.
@@ -127,6 +222,7 @@ func (s *Server) serveConn(c net.Conn) {
 	var pending sync.WaitGroup
 	defer pending.Wait()
 	r := bufio.NewReader(c)
+	hitBuf := make([]byte, 2+tcpHitSize)
 	for {
 		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
 		// Checked after the deadline is set, so that Shutdown's wake-up
@@ -137,6 +233,13 @@ func (s *Server) serveConn(c net.Conn) {
 		msg, err := readFrame(r)
 		if err != nil {
 			return
+		}
+		if n, ok := s.serveHit(msg, client, hitBuf[2:], false); ok {
+			binary.BigEndian.PutUint16(hitBuf, uint16(n))
+			if err := w.writeFrame(hitBuf[:2+n]); err != nil {
+				s.log.Debug("tcp write", zap.Stringer("client", client), zap.Error(err))
+			}
+			continue
 		}
 		if !s.acquire() {
 			s.stats.queries.Add(1)
