@@ -118,7 +118,7 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	}
 	if !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
 		ns, extra := r.fullSections(res)
-		resp.Ns = dnssecFiltered(ns, do, qtype)
+		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
 		resp.Extra = dnssecFiltered(extra, do, qtype)
 	}
 	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled

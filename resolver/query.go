@@ -85,7 +85,9 @@ type query struct {
 type result struct {
 	rcode  int
 	answer []dns.RR // CNAME/DNAME chain, then the final RRset (with RRSIGs)
-	ns     []dns.RR // SOA and denial proofs of a negative answer
+	// ns holds the SOA and denial proofs of a negative answer, and the
+	// NSEC/NSEC3 proofs that come with wildcard expansions on the way.
+	ns []dns.RR
 	// authNS and glue are the zone's NS set and addresses from the final
 	// reply, shown to clients only when minimal responses are off.
 	authNS, glue []dns.RR

@@ -97,6 +97,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 		}
 	}
 	q.addAnswer(rrs, sigs, sec)
+	q.addProofs(m)
 	q.res.zone = q.cut.zone
 	q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
 	q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
@@ -115,10 +116,18 @@ func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 		return err
 	}
 	q.addAnswer(links, nil, sec)
+	q.addProofs(m)
 	if equalNames(target, q.name) {
 		return q.errorf(ErrCNAMELimit, "CNAME to itself")
 	}
 	return r.followCNAME(q, target)
+}
+
+// addProofs keeps the NSEC and NSEC3 records of a positive reply: they
+// prove a wildcard expansion and go to a DO client with the answer
+// (RFC 4035 §3.1.3.3).
+func (q *query) addProofs(m *dns.Msg) {
+	q.res.ns = append(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
 }
 
 // chainLinks returns the first link of the chain at q.name (a CNAME, or a
