@@ -98,6 +98,11 @@ func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, s
 	default:
 		o.verdict, o.noDS = p.nsecNODATA(sname, qtype)
 	}
+	if o.sec == cache.Bogus && o.ede == edeNSECMissing {
+		// Denial records are there but prove something else: Unbound
+		// keeps EDE 12 for replies without any.
+		o.ede = edeBogus
+	}
 	return o
 }
 
@@ -117,6 +122,11 @@ func (v *Validator) wildcardProofs(ctx context.Context, f Fetcher, msg *dns.Msg,
 			r = p.nsecWildcard(c.owner, c.wildcard)
 		default:
 			r = bogus(edeNSECMissing, "no NSEC or NSEC3 proves %s does not exist, answered from %s", c.owner, c.wildcard)
+		}
+		if r.sec == cache.Bogus {
+			// An unproven expansion is a forged answer, not a missing
+			// denial: EDE 6, as Unbound.
+			r.ede = edeBogus
 		}
 		if r.sec != cache.Secure {
 			return r
