@@ -35,6 +35,10 @@ max-ns-lookups: 5
 max-upstream-queries: 50
 max-depth: 4
 max-servers-per-zone: 10
+workers: 1
+serve-expired: yes
+serve-expired-ttl: 2h
+prefetch: yes
 `
 	s := defaultSettings()
 	if err := parseConfig(strings.NewReader(text), "bulwark.conf", &s); err != nil {
@@ -54,6 +58,7 @@ max-servers-per-zone: 10
 	want.resolver.Limits.MaxReferrals, want.resolver.Limits.MaxCNAMEs = 20, 8
 	want.resolver.Limits.MaxNSLookups, want.resolver.Limits.MaxUpstreamQueries = 5, 50
 	want.resolver.Limits.MaxDepth, want.resolver.Limits.MaxServersPerZone = 4, 10
+	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -112,5 +117,36 @@ func TestNoListenLineKeepsTheDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s.listen, defaultListen) {
 		t.Errorf("listen %v, want the defaults %v", s.listen, defaultListen)
+	}
+}
+
+func TestCacheSizeIsSplitBetweenRecordsAndAnswers(t *testing.T) {
+	tests := []struct {
+		name             string
+		size             int64
+		records, answers int64
+	}{
+		{name: "Default", size: 0, records: 48 << 20, answers: 16 << 20},
+		{name: "Configured", size: 400 << 20, records: 300 << 20, answers: 100 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSettings()
+			s.cacheSize = tc.size
+			if r, a := s.cacheSizes(); r != tc.records || a != tc.answers {
+				t.Errorf("records %d answers %d, want %d and %d", r, a, tc.records, tc.answers)
+			}
+		})
+	}
+}
+
+func TestQueryLogTurnsTheAnswerCacheOff(t *testing.T) {
+	s := defaultSettings()
+	if s.answerCache() == nil {
+		t.Fatal("no answer cache by default")
+	}
+	s.queryLog = true
+	if s.answerCache() != nil {
+		t.Error("answer cache on with the query log: hits would go unlogged")
 	}
 }

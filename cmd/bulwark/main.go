@@ -84,6 +84,8 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	}
 	lcfg := s.listenerConfig()
 	lcfg.Logger = log.Named("listener")
+	lcfg.Answers = s.answerCache()
+	lcfg.Clock = wallClock{}
 	srv := listener.New(lcfg, res)
 	if err := listenAll(ctx, srv, s, log); err != nil {
 		srv.Shutdown(context.Background())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwark-dns/bulwark/cache"
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/listener"
 )
@@ -23,10 +24,18 @@ type settings struct {
 	trustAnchor string // file; "" means the built-in root anchors
 	validate    bool
 	access      []listener.AccessRule
-	cacheSize   int64 // bytes; 0 means the cache's default (64 MiB)
-	logLevel    string
-	queryLog    bool
-	resolver    resolver.Config
+	cacheSize   int64 // bytes; 0 means defaultCacheSize
+	// workers is the number of UDP sockets and read loops per listen
+	// address; 0 means GOMAXPROCS.
+	workers int
+	// serveExpired answers from expired answers for up to
+	// serveExpiredTTL while refreshing them (RFC 8767).
+	serveExpired    bool
+	serveExpiredTTL time.Duration
+	prefetch        bool
+	logLevel        string
+	queryLog        bool
+	resolver        resolver.Config
 }
 
 func defaultSettings() settings {
@@ -35,7 +44,40 @@ func defaultSettings() settings {
 		validate: true,
 		logLevel: "info",
 		resolver: resolver.DefaultConfig(),
+		// RFC 8767 §4 suggests 1 to 3 days.
+		serveExpiredTTL: 24 * time.Hour,
 	}
+}
+
+// defaultCacheSize is the memory bound of both caches together when
+// cache-size is not set.
+const defaultCacheSize = 64 << 20
+
+// cacheSizes splits cache-size: a quarter to the answer cache, the rest to
+// the record cache. Answers are small and each one stands for several
+// RRsets the record cache must hold anyway, so the record cache gets most
+// (Unbound's defaults give both 4 MiB; its rrset cache is told to be twice
+// the message cache).
+func (s *settings) cacheSizes() (records, answers int64) {
+	total := s.cacheSize
+	if total <= 0 {
+		total = defaultCacheSize
+	}
+	return total - total/4, total / 4
+}
+
+// answerCache is the listener's cache of whole answers, or nil with the
+// query log on: a hit never reaches the resolver, which logs the queries.
+func (s *settings) answerCache() *cache.AnswerCache {
+	if s.queryLog {
+		return nil
+	}
+	var stale time.Duration
+	if s.serveExpired {
+		stale = s.serveExpiredTTL
+	}
+	_, bytes := s.cacheSizes()
+	return cache.NewAnswerCache(cache.AnswerConfig{MaxBytes: bytes, MaxStale: stale})
 }
 
 // listFlag collects a repeatable flag.
@@ -103,5 +145,7 @@ func (s *settings) listenerConfig() listener.Config {
 	return listener.Config{
 		Access:       append(listener.DefaultAccess(), s.access...),
 		QueryTimeout: s.resolver.QueryTimeout + 2*time.Second,
+		Prefetch:     s.prefetch,
+		Workers:      s.workers,
 	}
 }

@@ -87,9 +87,10 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 	case anchors == "":
 		anchors = "built-in root KSKs"
 	}
-	cacheSize := "64m (default)"
-	if s.cacheSize > 0 {
-		cacheSize = fmt.Sprintf("%d bytes", s.cacheSize)
+	records, answers := s.cacheSizes()
+	cacheSize := fmt.Sprintf("%d bytes: %d records, %d answers", records+answers, records, answers)
+	if s.cacheSize <= 0 {
+		cacheSize = "64m (default): 48m records, 16m answers"
 	}
 	var access []string
 	for _, r := range s.listenerConfig().Access {
@@ -107,6 +108,9 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Duration("max-ttl", s.resolver.MaxTTL),
 		zap.String("cache-size", cacheSize),
 		zap.Any("limits", s.resolver.Limits),
+		zap.Int("workers", srv.Workers()),
+		zap.Bool("prefetch", s.prefetch),
+		zap.String("serve-expired", serveExpired(s)),
 		zap.Bool("query-log", s.queryLog))
 }
 
@@ -120,4 +124,11 @@ func countHints(hints []dns.RR) (servers, addrs int) {
 		}
 	}
 	return servers, addrs
+}
+
+func serveExpired(s *settings) string {
+	if !s.serveExpired {
+		return "no"
+	}
+	return "up to " + s.serveExpiredTTL.String() + " past expiry"
 }

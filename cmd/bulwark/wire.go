@@ -88,11 +88,12 @@ func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	records, _ := s.cacheSizes()
 	return resolver.New(s.resolver, resolver.Deps{
 		Exchanger: newUpstream(s, log),
 		Clock:     wallClock{},
 		Logger:    log.Named("resolver"),
-		Cache:     cache.New(s.resolver.CacheConfig(s.cacheSize)),
+		Cache:     cache.New(s.resolver.CacheConfig(records)),
 		Validator: v,
 		QueryLog:  s.queryLog,
 	})

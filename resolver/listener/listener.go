@@ -290,6 +290,9 @@ func (s *Server) Addrs() []netip.AddrPort {
 	return out
 }
 
+// Workers is the number of UDP sockets, and read loops, per address.
+func (s *Server) Workers() int { return s.cfg.Workers }
+
 func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
