@@ -130,24 +130,23 @@ func (q *query) addProofs(m *dns.Msg) {
 	q.res.ns = append(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
 }
 
-// chainLinks returns the first link of the chain at q.name (a CNAME, or a
-// DNAME and the CNAME synthesised from it) and its target.
+// chainLinks returns the first link of the chain at q.name and its
+// target: a DNAME above the name with the CNAME synthesised from it (a
+// DNAME wins over the CNAME the server sent, which is unsigned and may
+// disagree, RFC 6672 §3.4), else a CNAME at the name.
 func (r *Resolver) chainLinks(q *query, answer []dns.RR) (string, []dns.RR, error) {
 	for _, rr := range answer {
-		switch v := rr.(type) {
-		case *dns.CNAME:
-			if equalNames(v.Hdr.Name, q.name) {
-				return v.Target, append([]dns.RR{v}, sigsFor(answer, v.Hdr.Name, dns.TypeCNAME)...), nil
-			}
-		case *dns.DNAME:
-			if !strictlyBelow(q.name, v.Hdr.Name) {
-				continue
-			}
-			target, ok := dnameTarget(q.name, v)
+		if d, ok := rr.(*dns.DNAME); ok && strictlyBelow(q.name, d.Hdr.Name) {
+			target, ok := dnameTarget(q.name, d)
 			if !ok {
-				return "", nil, q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", v.Hdr.Name)
+				return "", nil, q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", d.Hdr.Name)
 			}
-			return target, dnameLinks(q.name, v, target, sigsFor(answer, v.Hdr.Name, dns.TypeDNAME)), nil
+			return target, dnameLinks(q.name, d, target, sigsFor(answer, d.Hdr.Name, dns.TypeDNAME)), nil
+		}
+	}
+	for _, rr := range answer {
+		if c, ok := rr.(*dns.CNAME); ok && equalNames(c.Hdr.Name, q.name) {
+			return c.Target, append([]dns.RR{c}, sigsFor(answer, c.Hdr.Name, dns.TypeCNAME)...), nil
 		}
 	}
 	return "", nil, q.errorf(fmt.Errorf("%w: chain does not start at the name", errNoReply), "CNAME from %s", q.server)
