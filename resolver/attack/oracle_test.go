@@ -1,0 +1,36 @@
+package attack
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
+)
+
+// watchQueries is the oracle: it polls an authoritative server's query log
+// and calls f with every new UDP query, which reveals the resolver's
+// source port, ID and 0x20 case exactly as an on-path observer (or a SAD
+// DNS side channel) would. It returns when ctx ends.
+func watchQueries(ctx context.Context, s *simnet.Server, f func(simnet.QueryRecord)) {
+	seen := s.QueryCount()
+	tick := time.NewTicker(500 * time.Microsecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		qs := s.Queries()
+		for _, q := range qs[min(seen, len(qs)):] {
+			if !q.TCP {
+				f(q)
+			}
+		}
+		seen = len(qs)
+	}
+}
+
+// serverAP is the address the forgeries claim to come from.
+func serverAP(s *simnet.Server) netip.AddrPort { return netip.AddrPortFrom(s.Addr(), 53) }
