@@ -71,7 +71,7 @@ func (v *Validator) anchoredKeys(ctx context.Context, f Fetcher, zone string, w 
 		}
 	}
 	if usable, _ := v.usableDS(ds); len(usable) == 0 && !v.anySupported(trusted) {
-		return v.unsupportedAnchor(ctx, f, zone, ds, trusted)
+		return v.unsupportedAnchor(ctx, f, zone, ds)
 	}
 	return v.fetchKeys(ctx, f, zone, ds, trusted, w)
 }
@@ -87,60 +87,24 @@ func (v *Validator) anySupported(keys []*dns.DNSKEY) bool {
 
 // unsupportedAnchor handles an anchor whose algorithms or digests are all
 // unsupported: the zone is Insecure (RFC 4035 §5.2), but only once its
-// DNSKEY RRset is there with the anchored key in it. An anchor is primed
-// as Unbound and Knot Resolver do, so a zone whose keys cannot be fetched
-// is Bogus whatever its algorithm.
-func (v *Validator) unsupportedAnchor(ctx context.Context, f Fetcher, zone string, ds []*dns.DS, trusted []*dns.DNSKEY) *keyEntry {
+// DNSKEY RRset has been fetched. An anchor is primed as Unbound and Knot
+// Resolver do, so a zone whose keys cannot be had is Bogus whatever its
+// algorithm. The keys need not match the anchor: nothing they sign could
+// be checked anyway.
+func (v *Validator) unsupportedAnchor(ctx context.Context, f Fetcher, zone string, ds []*dns.DS) *keyEntry {
 	msg, _, err := f.Fetch(ctx, zone, dns.TypeDNSKEY)
 	if err != nil || msg == nil {
 		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DNSKEY %s: %v", zone, err))
 	}
-	set := findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY)
-	if set == nil {
+	if findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY) == nil {
 		return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY RRset for %s", zone))
 	}
-	for _, rr := range set.rrs {
-		k, ok := rr.(*dns.DNSKEY)
-		if ok && anchorMatches(k, ds, trusted) {
-			code := edeUnsupportedAlg
-			if len(trusted) == 0 && allAlgsSupported(v, ds) {
-				code = edeUnsupportedDigest
-			}
-			return v.insecureEntry(insecure(code, "%s: trust anchor uses only unsupported algorithms or digests", zone), 0)
-		}
+	code := edeUnsupportedAlg
+	_, what := v.usableDS(ds)
+	if what == "digest" {
+		code = edeUnsupportedDigest
 	}
-	return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY of %s matches its trust anchor", zone))
-}
-
-// anchorMatches reports whether k is a key an anchor names: by digest when
-// it can be computed, else by key tag and algorithm.
-func anchorMatches(k *dns.DNSKEY, ds []*dns.DS, trusted []*dns.DNSKEY) bool {
-	for _, d := range ds {
-		if k.Algorithm != d.Algorithm || k.KeyTag() != d.KeyTag {
-			continue
-		}
-		if !digestSupported(d.DigestType) {
-			return true
-		}
-		if got := k.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
-			return true
-		}
-	}
-	for _, t := range trusted {
-		if k.Flags == t.Flags && k.Algorithm == t.Algorithm && k.PublicKey == t.PublicKey {
-			return true
-		}
-	}
-	return false
-}
-
-func allAlgsSupported(v *Validator, ds []*dns.DS) bool {
-	for _, d := range ds {
-		if !v.algSupported(d.Algorithm) {
-			return false
-		}
-	}
-	return true
+	return v.insecureEntry(insecure(code, "%s: trust anchor uses only unsupported %ss", zone, what), 0)
 }
 
 // delegatedKeys finds zone's DS at its parent, validating that reply in

@@ -1,0 +1,113 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
+)
+
+// Behaviours the Unbound and Deckard replay scenarios pin down, on zones
+// signed here.
+
+func TestUnsupportedAnchorIsPrimedBeforeItIsInsecure(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		noDNSKEY bool
+		want     cache.Security
+		ede      uint16
+	}{
+		{"DNSKEYPresentIsInsecure", false, cache.Insecure, edeUnsupportedAlg},
+		{"DNSKEYMissingIsBogus", true, cache.Bogus, edeDNSKEYMissing},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, _ := buildWorld(t, worldOpts{})
+			anchor := rrs(t, "example.test. 3600 IN DS 2854 253 2 46e4ffc6e9a4793b488954bd3f0cc6af0dfb201b46e4ffc6e9a4793b488954bd")
+			if c.noDNSKEY {
+				delete(w.zones[leafName].sets, setKey{leafName, dns.TypeDNSKEY})
+			}
+			got := newValidator(t, anchor, nil).Validate(context.Background(), w, w.reply("www.example.test.", dns.TypeA))
+			if got.Security != c.want || got.EDE != c.ede {
+				t.Fatalf("got %+v, want %v EDE %d", got, c.want, c.ede)
+			}
+		})
+	}
+}
+
+// zsk signs as the leaf's data key, for records the signer never made.
+func leafWithKeys(t *testing.T) (*world, []dns.RR, *testKey) {
+	t.Helper()
+	ksk, zsk := newKey(t, leafName, dns.ECDSAP256SHA256, true), newKey(t, leafName, dns.ECDSAP256SHA256, false)
+	w, anchors := buildWorld(t, worldOpts{leafKeys: []*testKey{ksk, zsk}})
+	return w, anchors, zsk
+}
+
+// signedAs signs rr as if owned by wildcard and moves it (and the RRSIG)
+// to owner: what a server sends for an expansion.
+func signedAs(t *testing.T, k *testKey, rr dns.RR, wildcard, owner string) []dns.RR {
+	t.Helper()
+	rr.Header().Name = wildcard
+	sig := k.sign(t, []dns.RR{rr}, leafName, goodWindow)
+	rr.Header().Name, sig.Hdr.Name = owner, owner
+	return []dns.RR{rr, sig}
+}
+
+func TestDenialExpandedFromAWildcardProvesNothing(t *testing.T) {
+	w, anchors, zsk := leafWithKeys(t)
+	r := Reply{Zone: leafName, QName: "www.insecure.example.test.", QType: dns.TypeA,
+		Msg: w.zones[leafName].answer("www.insecure.example.test.", dns.TypeA)}
+	nsec := &dns.NSEC{Hdr: dns.RR_Header{Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300},
+		NextDomain: "ns.example.test.", TypeBitMap: []uint16{dns.TypeNS, dns.TypeRRSIG, dns.TypeNSEC}}
+	r.Msg.Ns = append(rrsOfType(r.Msg.Ns, dns.TypeNS), signedAs(t, zsk, nsec, "*.example.test.", "insecure.example.test.")...)
+	got := newValidator(t, anchors, nil).Validate(context.Background(), w, r)
+	if got.Security != cache.Bogus {
+		t.Fatalf("got %+v, want bogus: the wildcard's NSEC cannot deny the delegation's DS", got)
+	}
+	if strings.Contains(got.Reason, "verify") {
+		t.Fatalf("failed for the wrong reason: %s", got.Reason)
+	}
+}
+
+func TestDNAMEExpandedFromAWildcardIsBogus(t *testing.T) {
+	w, anchors, zsk := leafWithKeys(t)
+	dname := &dns.DNAME{Hdr: dns.RR_Header{Rrtype: dns.TypeDNAME, Class: dns.ClassINET, Ttl: 300}, Target: "example.net."}
+	m := new(dns.Msg)
+	m.SetQuestion("www.sub.example.test.", dns.TypeA)
+	m.Answer = append(signedAs(t, zsk, dname, "*.example.test.", "sub.example.test."),
+		rrs(t, "www.sub.example.test. 300 IN CNAME www.example.net.")...)
+	got := newValidator(t, anchors, nil).Validate(context.Background(), w,
+		Reply{Zone: leafName, QName: "www.sub.example.test.", QType: dns.TypeA, Msg: m})
+	if got.Security != cache.Bogus || got.EDE != edeBogus {
+		t.Fatalf("got %+v, want bogus EDE 6", got)
+	}
+}
+
+// TestManySignedRRsetsFitTheWorkCaps: an ANY answer of 40 signed RRsets
+// costs 40 successful verifications, which the KeyTrap cap must not stop.
+func TestManySignedRRsetsFitTheWorkCaps(t *testing.T) {
+	var data []string
+	for i := range 40 {
+		data = append(data, fmt.Sprintf("many.example.test. 3600 IN TYPE%d \\# 1 01", 4001+i))
+	}
+	ksk, zsk := newKey(t, leafName, dns.ECDSAP256SHA256, true), newKey(t, leafName, dns.ECDSAP256SHA256, false)
+	leaf := signZone(t, leafName, rrs(t, append(leafData, data...)...), signOpts{keys: []*testKey{ksk, zsk}})
+	w, anchors := buildWorld(t, worldOpts{leaf: leaf, leafKeys: []*testKey{ksk, zsk}})
+	m := new(dns.Msg)
+	m.SetQuestion("many.example.test.", dns.TypeANY)
+	for i := range 40 {
+		m.Answer = append(m.Answer, leaf.withSigs("many.example.test.", uint16(4001+i))...)
+	}
+	v := newValidator(t, anchors, nil)
+	got := v.Validate(context.Background(), w, Reply{Zone: leafName, QName: "many.example.test.", QType: dns.TypeANY, Msg: m})
+	if got.Security != cache.Secure || got.Verifications > v.cfg.MaxVerifications {
+		t.Fatalf("got %+v, want secure within %d verifications", got, v.cfg.MaxVerifications)
+	}
+}
+
+func rrsOfType(section []dns.RR, t uint16) []dns.RR {
+	return without(section, func(rr dns.RR) bool { return rr.Header().Rrtype != t })
+}
