@@ -117,7 +117,7 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 		resp.Answer, resp.Ns = nil, nil
 	}
 	if !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
-		ns, extra := r.fullSections(res)
+		ns, extra := fullSections(res)
 		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
 		resp.Extra = dnssecFiltered(extra, do, qtype)
 	}
