@@ -111,3 +111,55 @@ func TestManySignedRRsetsFitTheWorkCaps(t *testing.T) {
 func rrsOfType(section []dns.RR, t uint16) []dns.RR {
 	return without(section, func(rr dns.RR) bool { return rr.Header().Rrtype != t })
 }
+
+// flakyWorld serves a broken copy of one RRset until the validator
+// rejects it, like a zone with one server that has stale signatures.
+type flakyWorld struct {
+	*world
+	name    string
+	qtype   uint16
+	bad     bool
+	rejects int
+	others  bool // whether another server is left to ask
+}
+
+func (f *flakyWorld) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
+	m, zone, err := f.world.Fetch(ctx, name, qtype)
+	if err == nil && f.bad && canonical(name) == f.name && qtype == f.qtype {
+		m = m.Copy()
+		flipSig(m.Answer)
+		flipSig(m.Ns)
+	}
+	return m, zone, err
+}
+
+func (f *flakyWorld) Reject(name string, qtype uint16) bool {
+	f.rejects++
+	if f.others {
+		f.bad = false
+	}
+	return f.others
+}
+
+func TestBogusKeysAreFetchedAgainFromAnotherServer(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		qname  string
+		qtype  uint16
+		others bool
+		want   cache.Security
+	}{
+		{"DNSKEYFromAGoodServer", leafName, dns.TypeDNSKEY, true, cache.Secure},
+		{"DSFromAGoodServer", leafName, dns.TypeDS, true, cache.Secure},
+		{"NoOtherServer", leafName, dns.TypeDNSKEY, false, cache.Bogus},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w, anchors := buildWorld(t, worldOpts{})
+			f := &flakyWorld{world: w, name: c.qname, qtype: c.qtype, bad: true, others: c.others}
+			got := newValidator(t, anchors, nil).Validate(context.Background(), f, w.reply("www.example.test.", dns.TypeA))
+			if got.Security != c.want || f.rejects != 1 {
+				t.Fatalf("got %+v after %d rejects, want %v after 1", got, f.rejects, c.want)
+			}
+		})
+	}
+}

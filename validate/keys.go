@@ -113,20 +113,16 @@ func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor s
 	if ok, ttl := v.storedNoDS(zone, w); ok {
 		return v.insecureEntry(insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", zone), ttl)
 	}
-	msg, parent, err := f.Fetch(ctx, zone, dns.TypeDS)
-	if err != nil || msg == nil {
-		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DS %s: %v", zone, err))
+	o, parent, bad := v.fetchDS(ctx, f, zone, anchor, w)
+	for try := 0; bad != nil && !bad.transient && try < maxRefetch; try++ {
+		if !reject(f, zone, dns.TypeDS) {
+			break
+		}
+		o, parent, bad = v.fetchDS(ctx, f, zone, anchor, w)
 	}
-	parent = canonical(parent)
-	// The DS must come from a zone between the anchor and the child: the
-	// child's own servers, or a zone above the anchor, cannot vouch for it.
-	if parent == zone || !dns.IsSubDomain(parent, zone) || !dns.IsSubDomain(anchor, parent) {
-		return v.bogusEntry(bogus(edeBogus, "DS %s answered by zone %s, not by its parent", zone, parent))
-	}
-	o := v.validateReply(ctx, f, Reply{Zone: parent, QName: zone, QType: dns.TypeDS, Msg: msg}, w)
 	switch {
-	case o.sec == cache.Bogus:
-		return v.bogusEntry(o.verdict)
+	case bad != nil:
+		return v.bogusEntry(*bad)
 	case o.sec != cache.Secure:
 		return v.insecureEntry(o.verdict, 0)
 	case len(o.ds) > 0:
@@ -135,6 +131,48 @@ func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor s
 		return v.insecureEntry(insecure(0, "%s proves no DS for %s", parent, zone), o.ttl)
 	}
 	return v.bogusEntry(bogus(edeBogus, "%s: no DS for %s and it is not a delegation", parent, zone))
+}
+
+// Rejecter is an optional interface of a Fetcher. Reject says that the
+// reply it last gave for name/qtype failed validation: the Fetcher should
+// forget it (cache included) and avoid the server that sent it, so that
+// the validator's next Fetch asks elsewhere, as Unbound's blacklist does
+// for a bad DNSKEY or DS. It returns false when there is nobody else to ask.
+type Rejecter interface {
+	Reject(name string, qtype uint16) bool
+}
+
+// maxRefetch bounds the fresh fetches of one DNSKEY or DS RRset after a
+// Bogus one (Unbound's val-max-restart is 5; the resolver retries the
+// client's own reply on top of this).
+const maxRefetch = 2
+
+func reject(f Fetcher, name string, qtype uint16) bool {
+	r, ok := f.(Rejecter)
+	return ok && r.Reject(name, qtype)
+}
+
+// fetchDS asks zone's parent for its DS RRset and validates the reply; bad
+// is set when it is Bogus.
+func (v *Validator) fetchDS(ctx context.Context, f Fetcher, zone, anchor string, w *work) (outcome, string, *verdict) {
+	msg, parent, err := f.Fetch(ctx, zone, dns.TypeDS)
+	if err != nil || msg == nil {
+		vd := bogus(edeDNSKEYMissing, "fetch DS %s: %v", zone, err)
+		vd.transient = ctx.Err() != nil
+		return outcome{}, "", &vd
+	}
+	parent = canonical(parent)
+	// The DS must come from a zone between the anchor and the child: the
+	// child's own servers, or a zone above the anchor, cannot vouch for it.
+	if parent == zone || !dns.IsSubDomain(parent, zone) || !dns.IsSubDomain(anchor, parent) {
+		vd := bogus(edeBogus, "DS %s answered by zone %s, not by its parent", zone, parent)
+		return outcome{}, parent, &vd
+	}
+	o := v.validateReply(ctx, f, Reply{Zone: parent, QName: zone, QType: dns.TypeDS, Msg: msg}, w)
+	if o.sec == cache.Bogus {
+		return o, parent, &o.verdict
+	}
+	return o, parent, nil
 }
 
 // fetchKeys asks for zone's DNSKEY RRset and validates it against ds and
@@ -148,9 +186,23 @@ func (v *Validator) fetchKeys(ctx context.Context, f Fetcher, zone string, ds []
 		}
 		return v.insecureEntry(insecure(code, "%s: DS uses only unsupported %ss", zone, unsupported), 0)
 	}
+	e := v.fetchDNSKEY(ctx, f, zone, ds, trusted, w)
+	for try := 0; e.sec == cache.Bogus && !e.transient && try < maxRefetch; try++ {
+		if !reject(f, zone, dns.TypeDNSKEY) {
+			break
+		}
+		e = v.fetchDNSKEY(ctx, f, zone, ds, trusted, w)
+	}
+	return e
+}
+
+// fetchDNSKEY fetches and validates zone's DNSKEY RRset once.
+func (v *Validator) fetchDNSKEY(ctx context.Context, f Fetcher, zone string, ds []*dns.DS, trusted []*dns.DNSKEY, w *work) *keyEntry {
 	msg, _, err := f.Fetch(ctx, zone, dns.TypeDNSKEY)
 	if err != nil || msg == nil {
-		return v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DNSKEY %s: %v", zone, err))
+		e := v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DNSKEY %s: %v", zone, err))
+		e.transient = ctx.Err() != nil
+		return e
 	}
 	set := findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY)
 	if set == nil {
