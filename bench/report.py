@@ -1,0 +1,95 @@
+"""Turns bench/run's result lines into bench/RESULTS.md: medians per test
+and server, and the ratio Bulwark/Unbound."""
+import datetime
+import platform
+import statistics
+import subprocess
+import sys
+
+COLS = ["qps", "us_per_q", "p50_ms", "p99_ms", "avg_ms", "upstream_per_name", "rss_kb"]
+
+
+def num(v):
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def medians(path):
+    runs = {}
+    order = []
+    for line in open(path):
+        f = line.split()
+        if len(f) < 3:
+            continue
+        key = (f[0], f[1])
+        if f[0] not in order:
+            order.append(f[0])
+        vals = [num(v) for v in f[2:]] + [None] * len(COLS)
+        runs.setdefault(key, []).append(vals[: len(COLS)])
+    out = {}
+    for key, rows in runs.items():
+        med = []
+        for i in range(len(COLS)):
+            xs = [r[i] for r in rows if r[i] is not None]
+            med.append(statistics.median(xs) if xs else None)
+        out[key] = (med, len(rows))
+    return order, out
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main():
+    results, commands, rounds, duration = sys.argv[1:5]
+    order, med = medians(results)
+    print("# Bulwark vs Unbound: bench/run results\n")
+    print(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+    print(f"- machine: {sh('nproc')} cores, {cpu}, kernel {platform.release()}")
+    print(f"- Unbound: {sh('unbound -V | head -1')}; NSD: {sh('nsd -v 2>&1 | head -1')}; "
+          f"dnsperf: {sh('dnsperf -H 2>&1 | grep Version')}")
+    commit = sh("git rev-parse --short HEAD")
+    print(f"- Bulwark: commit {commit}")
+    print(f"- medians of {rounds} alternating rounds (A B A B), {duration} s per cache-hit run\n")
+    print("Tests: `capped` = resolver on core 1 with a cgroup quota of 50% of it, dnsperf on core 0; "
+          "`uncapped` = same pinning, no quota; `50k` = fixed 50,000 qps (dnsperf -Q); "
+          "`cold-flat` = 10,000 names of one zone from a cold cache; `cold-deleg` = 10,000 names over "
+          "2,000 delegated zones; `rss100k` = RSS after 100,000 names. `plain` = validation off, "
+          "`dnssec` = validation on over a signed copy (ECDSA P-256, same trust anchor). "
+          "qps for cold runs is names/s. µs/q is the server's utime+stime per answered query from "
+          "/proc/PID/stat. p50/p99 come from dnsperf -v per-query latencies (only 50k and cold runs, "
+          "since -v slows dnsperf); avg is dnsperf's average latency.\n")
+    print("| test | metric | Bulwark | Unbound | Bulwark/Unbound |")
+    print("|---|---|---|---|---|")
+    for label in order:
+        b = med.get((label, "bulwark"))
+        u = med.get((label, "unbound"))
+        if not b or not u:
+            continue
+        for i, col in enumerate(COLS):
+            bv, uv = b[0][i], u[0][i]
+            if bv is None and uv is None:
+                continue
+            ratio = f"{bv / uv:.2f}×" if bv is not None and uv else "–"
+            print(f"| {label} | {col} | {fmt(bv)} | {fmt(uv)} | {ratio} |")
+    print("\n## Commands\n")
+    print("Run as root: `bench/run` (ROUNDS, DURATION, VALIDATION=no to skip the signed phase). "
+          "Exact commands it ran ($WORK is its temporary directory):\n")
+    print("```")
+    print(open(commands).read().rstrip())
+    print("```")
+
+
+main()
