@@ -178,6 +178,15 @@ func referralChild(msg *dns.Msg, zone, sname string) string {
 	return child
 }
 
+func hasDenial(section []dns.RR) bool {
+	for _, rr := range section {
+		if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+			return true
+		}
+	}
+	return false
+}
+
 func dsRecords(s *rrset) []*dns.DS {
 	if s == nil {
 		return nil
@@ -201,6 +210,11 @@ func (v *Validator) referral(ctx context.Context, f Fetcher, msg *dns.Msg, zone,
 			o.ds = dsRecords(ds)
 		}
 		return o
+	}
+	if !hasDenial(msg.Ns) {
+		// A referral without DS or proof (minimal responses, a stripped
+		// one): ask the parent for the DS as the chain of trust would.
+		return outcome{verdict: v.zoneKeys(ctx, f, child, w).verdict}
 	}
 	d := v.denial(ctx, f, msg, zone, child, dns.TypeDS, w)
 	if d.noDS && d.sec != cache.Bogus {

@@ -74,10 +74,16 @@ var replyCases = []replyCase{
 		}},
 	{name: "WildcardWithoutDenialIsBogus", qname: "x.wild.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeBogus,
 		mutate: func(m *dns.Msg) { m.Ns = nil }},
-	{name: "UnsignedReferralWithoutNoDSProofIsBogus", qname: "www.insecure.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeNSECMissing,
+	{name: "UnsignedReferralWithoutProofAsksTheParentForDS", qname: "www.insecure.example.test.", qtype: dns.TypeA, want: cache.Insecure,
 		mutate: func(m *dns.Msg) {
 			m.Ns = without(m.Ns, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeNS })
 		}},
+	{name: "SignedReferralStrippedOfDSIsStillBogus", qname: "www.signed.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeDNSKEYMissing,
+		mutate: func(m *dns.Msg) {
+			m.Ns = without(m.Ns, func(rr dns.RR) bool { return rr.Header().Rrtype != dns.TypeNS })
+		}},
+	{name: "UnsignedReferralWithForgedProofIsBogus", qname: "www.insecure.example.test.", qtype: dns.TypeA, want: cache.Bogus, ede: edeBogus,
+		mutate: func(m *dns.Msg) { flipSig(m.Ns) }},
 }
 
 // replyFor builds the reply a case validates: referral cases ask the
