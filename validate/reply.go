@@ -178,6 +178,35 @@ func referralChild(msg *dns.Msg, zone, sname string) string {
 	return child
 }
 
+// bareReferral validates a referral without DS or denial records (minimal
+// responses, or stripped): the parent is asked for the child's DS as the
+// chain of trust would. The child's keys are not fetched yet: the
+// resolver has not followed the referral, and the child's answer will
+// need them anyway.
+func (v *Validator) bareReferral(ctx context.Context, f Fetcher, zone, child string, w *work) outcome {
+	if e, ok := v.keys.Get(child); ok && v.now().Before(e.expires) {
+		return outcome{verdict: e.verdict}
+	}
+	anchor, _ := v.closestAnchor(zone)
+	if ok, ttl := v.storedNoDS(child, w); ok {
+		vd := insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", child)
+		v.keys.Add(child, v.insecureEntry(vd, ttl))
+		return outcome{verdict: vd}
+	}
+	o, parent, bad := v.fetchDS(ctx, f, child, anchor, w)
+	switch {
+	case bad != nil:
+		return outcome{verdict: *bad}
+	case o.sec == cache.Secure && o.noDS:
+		vd := insecure(0, "%s proves %s is a delegation without DS", parent, child)
+		v.keys.Add(child, v.insecureEntry(vd, o.ttl))
+		return outcome{verdict: vd}
+	case o.sec == cache.Secure && len(o.ds) == 0:
+		return outcome{verdict: bogus(edeBogus, "%s: no DS for %s and it is not a delegation", parent, child)}
+	}
+	return outcome{verdict: o.verdict}
+}
+
 func hasDenial(section []dns.RR) bool {
 	for _, rr := range section {
 		if t := rr.Header().Rrtype; t == dns.TypeNSEC || t == dns.TypeNSEC3 {
@@ -212,9 +241,7 @@ func (v *Validator) referral(ctx context.Context, f Fetcher, msg *dns.Msg, zone,
 		return o
 	}
 	if !hasDenial(msg.Ns) {
-		// A referral without DS or proof (minimal responses, a stripped
-		// one): ask the parent for the DS as the chain of trust would.
-		return outcome{verdict: v.zoneKeys(ctx, f, child, w).verdict}
+		return v.bareReferral(ctx, f, zone, child, w)
 	}
 	d := v.denial(ctx, f, msg, zone, child, dns.TypeDS, w)
 	if d.noDS && d.sec != cache.Bogus {
