@@ -163,3 +163,15 @@ func TestBogusKeysAreFetchedAgainFromAnotherServer(t *testing.T) {
 		})
 	}
 }
+
+func TestNXDOMAINForAnEmptyNonTerminalBecomesNODATA(t *testing.T) {
+	for _, nsec3 := range []bool{false, true} {
+		w, anchors := buildWorld(t, worldOpts{nsec3: nsec3})
+		r := w.reply("ent.example.test.", dns.TypeA)
+		r.Msg.Rcode = dns.RcodeNameError
+		got := newValidator(t, anchors, nil).Validate(context.Background(), w, r)
+		if got.Security != cache.Secure || r.Msg.Rcode != dns.RcodeSuccess {
+			t.Fatalf("NSEC3 %v: got %+v rcode %s, want secure NOERROR", nsec3, got, dns.RcodeToString[r.Msg.Rcode])
+		}
+	}
+}

@@ -86,6 +86,15 @@ func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, s
 			zone, sname, dns.TypeToString[qtype])}
 	}
 	o := outcome{ttl: p.ttl}
+	if msg.Rcode == dns.RcodeNameError && p.provesExists(sname) {
+		// The server's own proof shows the name exists (an empty
+		// non-terminal, say): Unbound turns such an NXDOMAIN into the
+		// NODATA it proves, and so does Validate, in place.
+		if o.verdict, o.noDS = p.nodata(sname, qtype); o.sec == cache.Secure {
+			msg.Rcode = dns.RcodeSuccess
+		}
+		return o
+	}
 	switch {
 	case msg.Rcode == dns.RcodeNameError && p.n3 != nil:
 		o.verdict = p.n3.nxdomain(sname)
@@ -104,6 +113,30 @@ func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, s
 		o.ede = edeBogus
 	}
 	return o
+}
+
+// provesExists reports whether the proofs show that name exists: a record
+// matches it, or (NSEC) one covering it has a next name below it.
+func (p *proofs) provesExists(name string) bool {
+	if p.n3 != nil {
+		return p.n3.match(name) != nil
+	}
+	if p.nsecMatching(name) != nil {
+		return true
+	}
+	c := p.nsecCovering(name)
+	if c == nil {
+		return false
+	}
+	next := canonical(c.NextDomain)
+	return next != name && dns.IsSubDomain(name, next)
+}
+
+func (p *proofs) nodata(name string, qtype uint16) (verdict, bool) {
+	if p.n3 != nil {
+		return p.n3.nodata(name, qtype)
+	}
+	return p.nsecNODATA(name, qtype)
 }
 
 // wildcardProofs checks that each wildcard-expanded answer RRset was
