@@ -30,6 +30,8 @@ func (r *Resolver) stepCache(q *query) error {
 			return nil
 		}
 		q.addAnswer(e.RRs, e.Sigs, e.Security)
+		q.res.authNS = rrsOfTypes(e.Ns, dns.TypeNS)
+		q.res.glue = rrsOfTypes(e.Ns, dns.TypeA, dns.TypeAAAA)
 		r.finish(q, dns.RcodeSuccess)
 		return nil
 	}

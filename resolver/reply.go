@@ -99,15 +99,33 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	q.addAnswer(rrs, sigs, sec)
 	q.addProofs(m)
 	q.res.zone = q.cut.zone
-	q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
-	q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
+	if !r.cfg.MinimalResponses {
+		r.keepReferralSections(q, m, rrs, sigs, sec)
+	}
 	r.finish(q, dns.RcodeSuccess)
 	return nil
 }
 
-// onCNAME takes the chain the reply holds and restarts at its end. The
-// chain's later links were cached by cacheAnswer if the server may speak
-// for them, so the restart finds them without another query.
+// keepReferralSections keeps the zone's NS set and glue that came with an
+// answer, for clients when minimal responses are off, and caches them with
+// the answer's RRset so that a cached answer shows them too (Unbound's
+// message cache).
+func (r *Resolver) keepReferralSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, sec cache.Security) {
+	q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
+	q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
+	if len(q.res.authNS)+len(q.res.glue) == 0 || len(rrs) == 0 {
+		return
+	}
+	rank := cache.RankAnswerNonAA
+	if m.Authoritative {
+		rank = cache.RankAnswerAA
+	}
+	ns := append(append([]dns.RR{}, q.res.authNS...), q.res.glue...)
+	r.cache.Put(cache.NewKey(q.name, q.qtype, q.qclass), cache.Entry{RRs: rrs, Sigs: sigs, Ns: ns, Rank: rank, Security: sec}, r.clock.Now())
+}
+
+// onCNAME takes the first link of the chain and restarts the query at its
+// target (scrub kept nothing beyond the first link).
 func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 	m := q.reply.msg
 	r.cacheAnswer(q, m, sec)
@@ -175,7 +193,7 @@ func sigsFor(rrs []dns.RR, owner string, t uint16) []dns.RR {
 // onNegative ends the query with NXDOMAIN or NODATA and caches it.
 func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	m := q.reply.msg
-	e := cache.Entry{Ns: m.Ns, Rcode: rcode, Rank: cache.RankAuthorityAA, Security: sec}
+	e := cache.Entry{Ns: negativeAuthority(m.Ns), Rcode: rcode, Rank: cache.RankAuthorityAA, Security: sec}
 	key := cache.NewKey(q.name, q.qtype, q.qclass)
 	if rcode == dns.RcodeNameError {
 		key.Type = cache.TypeNXDomain
@@ -184,6 +202,19 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	q.res.zone = q.cut.zone
 	r.finishNegative(q, rcode, e)
 	return nil
+}
+
+// negativeAuthority keeps what a negative answer needs: the SOA, with its
+// TTL lowered to the negative TTL (RFC 2308 §3: min of the SOA's TTL and
+// MINIMUM), and the NSEC/NSEC3 proofs, with their RRSIGs.
+func negativeAuthority(ns []dns.RR) []dns.RR {
+	out := rrsOfTypes(ns, dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3)
+	for _, rr := range out {
+		if soa, ok := rr.(*dns.SOA); ok {
+			soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+		}
+	}
+	return out
 }
 
 // onReferral moves the query down to the child zone the reply names.
