@@ -131,13 +131,24 @@ func synthesized(s *rrset, answer []*rrset) bool {
 		if d.typ != dns.TypeDNAME || d.name == s.name || !dns.IsSubDomain(d.name, s.name) {
 			continue
 		}
-		dn := d.rrs[0].(*dns.DNAME)
-		if strings.TrimSuffix(s.name, d.name)+canonical(dn.Target) == target ||
-			d.name == "." && s.name+canonical(dn.Target)[1:] == target {
+		if dnameSubstitute(s.name, d.name, canonical(d.rrs[0].(*dns.DNAME).Target)) == target {
 			return true
 		}
 	}
 	return false
+}
+
+// dnameSubstitute replaces the owner suffix of name by target (RFC 6672
+// §2.2), either of which may be the root.
+func dnameSubstitute(name, owner, target string) string {
+	prefix := name // "a.b." below the root
+	if owner != "." {
+		prefix = strings.TrimSuffix(name, owner) // keeps the dot before owner
+	}
+	if target == "." {
+		return prefix
+	}
+	return prefix + target
 }
 
 // chainEnd follows CNAMEs from qname through the answer and returns the
