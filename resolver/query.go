@@ -77,6 +77,9 @@ type query struct {
 	// parentRetried: the cached cut proved useless once and the query went
 	// back to the parent for a fresh referral; it does so only once.
 	parentRetried bool
+	// parentLocated: a DS NODATA came from the child side and the parent's
+	// cut was looked up; it is done once.
+	parentLocated bool
 
 	res result
 }

@@ -34,6 +34,9 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	case kindNXDomain:
 		return r.onNegative(q, dns.RcodeNameError, sec)
 	case kindNoData:
+		if r.dsFromChild(ctx, q) {
+			return nil
+		}
 		return r.onNegative(q, dns.RcodeSuccess, sec)
 	case kindReferral:
 		return r.onReferral(q, sec)
@@ -202,6 +205,34 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	q.res.zone = q.cut.zone
 	r.finishNegative(q, rcode, e)
 	return nil
+}
+
+// dsFromChild handles a DS NODATA that came from the child zone itself
+// (its SOA is the name's): the server asked serves both sides of the cut,
+// and only the parent can answer DS. The parent's cut is looked up between
+// the name and the cut asked, and the query moves there, once (Unbound's
+// DS "locate NS", iter_ds_locate_ns).
+func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
+	soa := rrsOfType(q.reply.msg.Ns, dns.TypeSOA)
+	if q.qtype != dns.TypeDS || q.parentLocated || len(soa) == 0 || !equalNames(soa[0].Header().Name, q.name) {
+		return false
+	}
+	q.parentLocated = true
+	for n := parentName(q.name); strictlyBelow(n, q.cut.zone); n = parentName(n) {
+		sub := r.newQuery(n, dns.TypeNS, dns.ClassINET, &request{budget: q.req.budget}, q.depth+1)
+		res, err := r.run(ctx, sub)
+		if err != nil || !hasRRset(res.answer, n, dns.TypeNS) {
+			continue
+		}
+		d := r.cachedDelegation(n)
+		if d == nil {
+			d = newDelegation(n, res.answer, r.cfg.Limits.MaxServersPerZone)
+		}
+		q.setCut(d)
+		q.stage = stageSend
+		return true
+	}
+	return false
 }
 
 // negativeAuthority keeps what a negative answer needs: the SOA, with its
