@@ -166,7 +166,13 @@ func New(cfg Config) (*Validator, error) {
 //
 // The status covers the answer section and the denial records (SOA, NSEC,
 // NSEC3) of the authority section; a referral's NS and glue are never
-// signed and are not covered.
+// signed and are not covered. An NXDOMAIN whose own NSEC or NSEC3 proves
+// the name exists (an empty non-terminal) is validated as the NODATA it
+// proves and its rcode set to NOERROR in r.Msg, as Unbound does: callers
+// that classified the reply before must look at the rcode again.
+//
+// Secure NSEC, NSEC3 and negative-answer SOA records are remembered for
+// DS lookups and Synthesize.
 func (v *Validator) Validate(ctx context.Context, f Fetcher, r Reply) Result {
 	w := &work{cfg: &v.cfg}
 	o := v.validateReply(ctx, f, r, w)
