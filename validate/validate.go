@@ -1,7 +1,9 @@
 // Package validate owns DNSSEC validation (RFC 4033-4035, 5155, 6840):
 // trust anchors, the chain of trust from an anchor down to a zone's
-// DNSKEYs, RRSIG verification, NSEC and NSEC3 denial proofs, and the key
-// cache that keeps validated keys with their security status.
+// DNSKEYs, RRSIG verification, NSEC and NSEC3 denial proofs, the key cache
+// that keeps validated keys with their security status, and the store of
+// validated NSEC/NSEC3 records that DS lookups and Synthesize (RFC 8198
+// aggressive use) answer from.
 //
 // It must not do network I/O itself: DNSKEY and DS records are asked for
 // through the Fetcher that the resolver passes in, and time comes from the
