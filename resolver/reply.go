@@ -22,6 +22,9 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	if q.minimising() {
 		return r.minimisedReply(q, kind)
 	}
+	if (kind == kindNoData || kind == kindCNAME) && r.dsFromChild(ctx, q) {
+		return nil
+	}
 	sec, ok := r.validateReply(ctx, q, kind)
 	if !ok {
 		return r.bogusReply(ctx, q)
@@ -34,9 +37,6 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	case kindNXDomain:
 		return r.onNegative(q, dns.RcodeNameError, sec)
 	case kindNoData:
-		if r.dsFromChild(ctx, q) {
-			return nil
-		}
 		return r.onNegative(q, dns.RcodeSuccess, sec)
 	case kindReferral:
 		return r.onReferral(q, sec)
@@ -207,14 +207,14 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	return nil
 }
 
-// dsFromChild handles a DS NODATA that came from the child zone itself
-// (its SOA is the name's): the server asked serves both sides of the cut,
-// and only the parent can answer DS. The parent's cut is looked up between
-// the name and the cut asked, and the query moves there, once (Unbound's
-// DS "locate NS", iter_ds_locate_ns).
+// dsFromChild handles a DS reply that came from the child zone itself: a
+// NODATA with the name's own SOA or none, or a CNAME at the name. The
+// server asked serves both sides of the cut, and only the parent can
+// answer DS. The parent's cut is looked up between the name and the cut
+// asked, and the query moves there, once (Unbound's DS "locate NS",
+// iter_ds_locate_ns*).
 func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
-	soa := rrsOfType(q.reply.msg.Ns, dns.TypeSOA)
-	if q.qtype != dns.TypeDS || q.parentLocated || len(soa) == 0 || !equalNames(soa[0].Header().Name, q.name) {
+	if q.qtype != dns.TypeDS || q.parentLocated || !childSideDS(q.reply.msg, q.name) {
 		return false
 	}
 	q.parentLocated = true
@@ -233,6 +233,15 @@ func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 		return true
 	}
 	return false
+}
+
+// childSideDS reports whether a DS reply for name came from name's zone.
+func childSideDS(m *dns.Msg, name string) bool {
+	if hasRRset(m.Answer, name, dns.TypeCNAME) {
+		return true
+	}
+	soa := rrsOfType(m.Ns, dns.TypeSOA)
+	return len(m.Answer) == 0 && (len(soa) == 0 || equalNames(soa[0].Header().Name, name))
 }
 
 // negativeAuthority keeps what a negative answer needs: the SOA, with its
