@@ -5,10 +5,13 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/cache"
 )
 
 // FuzzValidate feeds arbitrary reply bytes to a validator anchored on a
-// signed test hierarchy: it must never panic, nor work past its caps.
+// signed test hierarchy: it must never panic, nor work past its caps, and
+// whatever it remembers must synthesise only replies that validate.
 func FuzzValidate(f *testing.F) {
 	w, anchors := buildWorld(f, worldOpts{nsec3: true})
 	for _, q := range []struct {
@@ -22,7 +25,8 @@ func FuzzValidate(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	v := newValidator(f, anchors, nil)
+	v := newValidator(f, anchors, aggressive)
+	check := newValidator(f, anchors, nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := new(dns.Msg)
 		if m.Unpack(data) != nil || len(m.Question) != 1 {
@@ -32,6 +36,12 @@ func FuzzValidate(f *testing.F) {
 		got := v.Validate(context.Background(), w, Reply{Zone: leafName, QName: q.Name, QType: q.Qtype, Msg: m})
 		if got.Verifications > v.cfg.MaxVerifications || got.NSEC3Hashes > v.cfg.MaxNSEC3Hashes {
 			t.Fatalf("work above the caps: %+v", got)
+		}
+		if syn, _, ok := v.Synthesize(q.Name, q.Qtype); ok {
+			r := Reply{Zone: leafName, QName: q.Name, QType: q.Qtype, Msg: syn}
+			if again := check.Validate(context.Background(), w, r); again.Security == cache.Bogus {
+				t.Fatalf("synthesised a bogus reply: %+v\n%v", again, syn)
+			}
 		}
 	})
 }
