@@ -80,7 +80,8 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
-		rq := &request{budget: newBudget(r.cfg.Limits), validate: r.deps.Validator != nil && !k.cd, noCache: refresh}
+		rq := newRequest(r.cfg.Limits)
+		rq.validate, rq.noCache = r.deps.Validator != nil && !k.cd, refresh
 		res, err := r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
 		switch {
 		case err != nil:
@@ -99,7 +100,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 // fromCacheOnly answers an RD=0 query (cache snooping) without sending
 // anything upstream.
 func (r *Resolver) fromCacheOnly(k flightKey) (*result, error) {
-	q := r.newQuery(k.name, k.qtype, k.qclass, &request{budget: newBudget(r.cfg.Limits)}, 0)
+	q := r.newQuery(k.name, k.qtype, k.qclass, newRequest(r.cfg.Limits), 0)
 	if err := r.stepCache(q); err != nil || q.stage != stageDone {
 		return nil, errors.New("not in cache")
 	}

@@ -49,6 +49,14 @@ func (r *Resolver) stepCache(q *query) error {
 			return r.followCNAME(q, target)
 		}
 	}
+	if q.req.validate && r.deps.Validator != nil {
+		// RFC 8198: validated NSEC/NSEC3 records already seen may prove
+		// the name or type absent without asking.
+		if m, sec, ok := r.deps.Validator.Synthesize(q.name, q.qtype); ok {
+			r.finishNegative(q, m.Rcode, cache.Entry{Ns: m.Ns, Security: sec})
+			return nil
+		}
+	}
 	q.stage = stageFindCut
 	return nil
 }
@@ -126,7 +134,8 @@ func (r *Resolver) stepFindCut(ctx context.Context, q *query) error {
 // lands in the cache where findCut picks it up.
 func (r *Resolver) prime(ctx context.Context, q *query) error {
 	sub := r.newQuery(".", dns.TypeNS, dns.ClassINET, q.req, q.depth+1)
-	sub.req = &request{budget: q.req.budget, noCache: true}
+	sub.req = q.req.sub()
+	sub.req.noCache = true
 	_, err := r.run(ctx, sub)
 	return err
 }

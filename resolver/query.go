@@ -103,8 +103,19 @@ type result struct {
 // request is the client query that every sub-query works for.
 type request struct {
 	budget   *budget
-	validate bool // false for CD=1 and when validation is off
+	rejected *rejections // shared by the client query and its sub-queries
+	validate bool        // false for CD=1 and when validation is off
 	noCache  bool
+}
+
+func newRequest(l Limits) *request {
+	return &request{budget: newBudget(l), rejected: newRejections()}
+}
+
+// sub returns the request of a sub-query: same budget and rejections,
+// no validation of its own (the validator checks what it fetched).
+func (rq *request) sub() *request {
+	return &request{budget: rq.budget, rejected: rq.rejected}
 }
 
 func (r *Resolver) newQuery(name string, qtype, qclass uint16, req *request, depth int) *query {

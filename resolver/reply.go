@@ -219,7 +219,7 @@ func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 	}
 	q.parentLocated = true
 	for n := parentName(q.name); strictlyBelow(n, q.cut.zone); n = parentName(n) {
-		sub := r.newQuery(n, dns.TypeNS, dns.ClassINET, &request{budget: q.req.budget}, q.depth+1)
+		sub := r.newQuery(n, dns.TypeNS, dns.ClassINET, q.req.sub(), q.depth+1)
 		res, err := r.run(ctx, sub)
 		if err != nil || !hasRRset(res.answer, n, dns.TypeNS) {
 			continue

@@ -16,7 +16,7 @@ import (
 // When no server address is known it resolves an NS name first.
 func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	addr, timeout, ok := r.infra.choose(q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
-		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer })
+		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer || q.req.rejected.avoided(a) })
 	if !ok {
 		return r.resolveMoreServers(ctx, q)
 	}
@@ -114,7 +114,7 @@ func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.R
 			r.log.Debug("name server loop", zap.String("ns", ns), zap.Error(err))
 			return nil
 		}
-		sub := r.newQuery(ns, t, dns.ClassINET, &request{budget: q.req.budget}, q.depth+1)
+		sub := r.newQuery(ns, t, dns.ClassINET, q.req.sub(), q.depth+1)
 		if inBailiwick(ns, q.cut.zone) {
 			sub.above = q.cut.zone
 		}

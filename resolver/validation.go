@@ -46,11 +46,12 @@ type fetcher struct {
 }
 
 func (f fetcher) Fetch(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, error) {
-	sub := f.r.newQuery(name, qtype, dns.ClassINET, &request{budget: f.q.req.budget}, f.q.depth+1)
+	sub := f.r.newQuery(name, qtype, dns.ClassINET, f.q.req.sub(), f.q.depth+1)
 	res, err := f.r.run(ctx, sub)
 	if err != nil {
 		return nil, "", err
 	}
+	f.q.req.rejected.answered(name, qtype, sub.server)
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.Response = true
@@ -80,4 +81,18 @@ func resultZone(res *result) string {
 		}
 	}
 	return ""
+}
+
+// Reject forgets a DNSKEY or DS reply that failed validation and keeps
+// its server out of this client query, so that the validator's next fetch
+// asks another server (Unbound's blacklist, black_* scenarios).
+func (f fetcher) Reject(name string, qtype uint16) bool {
+	srv, ok := f.q.req.rejected.reject(name, qtype)
+	if !ok {
+		return false
+	}
+	f.r.cache.Delete(cache.NewKey(name, qtype, dns.ClassINET))
+	f.r.log.Debug("rejected a key reply that failed validation", zap.String("name", name),
+		zap.String("type", dns.TypeToString[qtype]), zap.Stringer("server", srv))
+	return true
 }

@@ -22,6 +22,7 @@ type setup struct {
 	// insecure are the domain-insecure names (negative trust anchors).
 	insecure          []string
 	fakeSHA1, fakeDSA bool
+	aggressiveNSEC    bool // Unbound's default is yes
 	// start is the virtual clock's start; sigTime, when set, freezes the
 	// validator's clock (Unbound val-override-date).
 	start   time.Time
@@ -45,7 +46,6 @@ var fixedBehaviour = map[string][]string{
 	"trust-anchor-signaling":    {"no"},        // no RFC 8145 signalling queries
 	"iter-scrub-promiscuous":    nil,
 	"rrset-roundrobin":          {"no"},
-	"aggressive-nsec":           nil,
 	"harden-glue":               {"yes"}, // Bulwark always scrubs glue
 	"harden-referral-path":      nil,
 	"harden-algo-downgrade":     nil,
@@ -61,7 +61,7 @@ var fixedBehaviour = map[string][]string{
 
 // buildSetup maps the scenario's CONFIG onto resolver options.
 func buildSetup(sc *Scenario) setup {
-	st := setup{cfg: resolver.DefaultConfig(), validate: true, start: defaultStart}
+	st := setup{cfg: resolver.DefaultConfig(), validate: true, start: defaultStart, aggressiveNSEC: true}
 	var stubs []netip.Addr
 	for _, o := range sc.Config {
 		if o.Block != "" && o.Block != "server" && o.Block != "stub-zone" {
@@ -103,6 +103,8 @@ func (st *setup) apply(o Option) error {
 		return setBool(&st.cfg.DoIPv6, v)
 	case "stub-prime":
 		return setBool(&st.cfg.PrimeRoot, v)
+	case "aggressive-nsec":
+		return setBool(&st.aggressiveNSEC, v)
 	case "harden-unverified-glue":
 		return setBool(&st.cfg.HardenUnverifiedGlue, v)
 	case "iter-scrub-ns":

@@ -18,6 +18,7 @@ func newValidator(st setup, clock validate.Clock) (*validate.Validator, string) 
 		NegativeAnchors: st.insecure,
 		FakeSHA1:        st.fakeSHA1,
 		FakeDSA:         st.fakeDSA,
+		AggressiveNSEC:  st.aggressiveNSEC,
 	})
 	if err != nil {
 		return nil, "validator: " + err.Error()
