@@ -118,7 +118,12 @@ func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor s
 		if !reject(f, zone, dns.TypeDS) {
 			break
 		}
-		o, parent, bad = v.fetchDS(ctx, f, zone, anchor, w)
+		// The first failure says what was wrong; a refetch that finds
+		// nobody else to ask only says that.
+		o2, parent2, bad2 := v.fetchDS(ctx, f, zone, anchor, w)
+		if bad2 == nil || bad2.transient {
+			o, parent, bad = o2, parent2, bad2
+		}
 	}
 	switch {
 	case bad != nil:
@@ -157,7 +162,9 @@ func reject(f Fetcher, name string, qtype uint16) bool {
 func (v *Validator) fetchDS(ctx context.Context, f Fetcher, zone, anchor string, w *work) (outcome, string, *verdict) {
 	msg, parent, err := f.Fetch(ctx, zone, dns.TypeDS)
 	if err != nil || msg == nil {
-		vd := bogus(edeDNSKEYMissing, "fetch DS %s: %v", zone, err)
+		// Unbound reports a DS lookup that got no answer as a network
+		// error, a DNSKEY one as missing keys.
+		vd := bogus(edeNetworkError, "fetch DS %s: %v", zone, err)
 		vd.transient = ctx.Err() != nil
 		return outcome{}, "", &vd
 	}
@@ -191,7 +198,9 @@ func (v *Validator) fetchKeys(ctx context.Context, f Fetcher, zone string, ds []
 		if !reject(f, zone, dns.TypeDNSKEY) {
 			break
 		}
-		e = v.fetchDNSKEY(ctx, f, zone, ds, trusted, w)
+		if again := v.fetchDNSKEY(ctx, f, zone, ds, trusted, w); again.sec != cache.Bogus || again.transient {
+			e = again
+		}
 	}
 	return e
 }

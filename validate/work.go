@@ -16,6 +16,7 @@ const (
 	edeDNSKEYMissing       uint16 = 9
 	edeRRSIGsMissing       uint16 = 10
 	edeNSECMissing         uint16 = 12
+	edeNetworkError        uint16 = 23
 	edeUnsupportedNSEC3Itr uint16 = 27
 )
 
