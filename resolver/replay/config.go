@@ -42,8 +42,8 @@ var logOnlyKeys = map[string]bool{"verbosity": true, "log-servfail": true, "val-
 // value list accepts every value: the option names a hardening Bulwark has
 // no switch for and the answers show whether it behaves as asked.
 var fixedBehaviour = map[string][]string{
-	"target-fetch-policy":       {"0 0 0 0 0"}, // no address prefetch for other NS names
-	"trust-anchor-signaling":    {"no"},        // no RFC 8145 signalling queries
+	"target-fetch-policy":       nil,    // Bulwark looks NS addresses up lazily, one at a time, whatever the scenario asks
+	"trust-anchor-signaling":    {"no"}, // no RFC 8145 signalling queries
 	"iter-scrub-promiscuous":    nil,
 	"rrset-roundrobin":          {"no"},
 	"harden-glue":               {"yes"}, // Bulwark always scrubs glue
