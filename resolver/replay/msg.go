@@ -76,19 +76,25 @@ func ednsOptions(b []byte) []dns.EDNS0 {
 
 // reply builds the wire answer of a template entry to query q, applying
 // ADJUST. It returns nil when the entry says not to answer.
+//
+// Unbound's testbound hands a reply straight to the query it matched,
+// never comparing IDs, so its scenarios often leave copy_id out; here the
+// reply crosses the real transport, which checks ID and case, so in the
+// Unbound dialect every reply gets the query's ID and case.
 func (e *Entry) reply(q *dns.Msg, d Dialect) []byte {
 	if e.Adjust["do_not_answer"] {
 		return nil
 	}
+	copyID := e.Adjust["copy_id"] || d == Unbound
 	if raw := e.rawForm(); raw != nil {
 		out := append([]byte(nil), raw...)
-		if (e.Adjust["copy_id"] || e.Adjust["raw_id"]) && len(out) >= 2 {
+		if (copyID || e.Adjust["raw_id"]) && len(out) >= 2 {
 			binary.BigEndian.PutUint16(out, q.Id)
 		}
 		return out
 	}
 	m := e.msg(d)
-	if e.Adjust["copy_id"] {
+	if copyID {
 		m.Id = q.Id
 		copyQueryCase(m, q, d)
 	}
