@@ -149,11 +149,14 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 // hints when nothing is cached.
 func (r *Resolver) findCut(name string) *delegation {
 	for n := strings.ToLower(name); ; n = parentName(n) {
-		if d := r.cachedDelegation(n); d != nil {
-			return d
-		}
-		if n == "." {
+		d := r.cachedDelegation(n)
+		if n == "." && (d == nil || len(d.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6)) == 0) {
+			// A primed root NS set without glue is no use: the hints know
+			// where the root servers are (iter_primenoglue).
 			return r.hintsDelegation()
+		}
+		if d != nil {
+			return d
 		}
 	}
 }
