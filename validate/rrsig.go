@@ -291,6 +291,9 @@ func (v *Validator) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) err
 	case dns.ED448:
 		return verifyED448(sig, key, rrs)
 	}
+	if bigExponent(key) {
+		return verifyRSABigExponent(sig, key, rrs)
+	}
 	return sig.Verify(key, rrs)
 }
 
