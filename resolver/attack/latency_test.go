@@ -14,7 +14,7 @@ func TestHoldOnAddsNoLatencyOnACleanPath(t *testing.T) {
 	clean := func(*env, simnetQR) []packet { return nil }
 	var mean [2]time.Duration
 	for i, cfg := range []transport.Config{{}, {DisableHoldOn: true}} {
-		e := newEnv(t, 77+byte(i), cfg, transport.SocketConfig{})
+		e := newEnv(t, 90+byte(i), cfg, transport.SocketConfig{})
 		tl := oracleRun(t, e, 30, 20*time.Millisecond, clean)
 		mean[i] = tl.latency
 		t.Logf("RESULT HOLDON-CLEAN hold_on=%v: %v | hold_on_waits=%d late_replies=%d", i == 0, tl, e.ex.Stats().HoldOnWaits, e.ex.Stats().LateReplies)
