@@ -175,3 +175,19 @@ func TestNXDOMAINForAnEmptyNonTerminalBecomesNODATA(t *testing.T) {
 		}
 	}
 }
+
+func TestUnfetchableDNSKEYIsInsecureOnlyWhenStrippingIsAllowed(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		w, anchors := buildWorld(t, worldOpts{})
+		delete(w.zones[leafName].sets, setKey{leafName, dns.TypeDNSKEY})
+		v := newValidator(t, anchors, func(c *Config) { c.AllowStripped = allow })
+		got := v.Validate(context.Background(), w, w.reply("www.example.test.", dns.TypeA))
+		want, ede := cache.Bogus, edeDNSKEYMissing
+		if allow {
+			want, ede = cache.Insecure, 0
+		}
+		if got.Security != want || got.EDE != ede {
+			t.Fatalf("AllowStripped %v: got %+v, want %v with EDE %d", allow, got, want, ede)
+		}
+	}
+}

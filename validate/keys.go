@@ -208,14 +208,18 @@ func (v *Validator) fetchKeys(ctx context.Context, f Fetcher, zone string, ds []
 // fetchDNSKEY fetches and validates zone's DNSKEY RRset once.
 func (v *Validator) fetchDNSKEY(ctx context.Context, f Fetcher, zone string, ds []*dns.DS, trusted []*dns.DNSKEY, w *work) *keyEntry {
 	msg, _, err := f.Fetch(ctx, zone, dns.TypeDNSKEY)
-	if err != nil || msg == nil {
-		e := v.bogusEntry(bogus(edeDNSKEYMissing, "fetch DNSKEY %s: %v", zone, err))
+	var set *rrset
+	if err == nil && msg != nil {
+		set = findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY)
+	}
+	if set == nil {
+		vd := bogus(edeDNSKEYMissing, "no DNSKEY RRset for %s (fetch error: %v)", zone, err)
+		if v.cfg.AllowStripped && ctx.Err() == nil {
+			return v.insecureEntry(insecure(0, "%s, and stripped DNSSEC is allowed", vd.reason), 0)
+		}
+		e := v.bogusEntry(vd)
 		e.transient = ctx.Err() != nil
 		return e
-	}
-	set := findRRset(groupRRsets(msg.Answer), zone, dns.TypeDNSKEY)
-	if set == nil {
-		return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY RRset for %s", zone))
 	}
 	all, algs := v.usableKeys(set)
 	sep := v.matchAnchors(all, ds, trusted)

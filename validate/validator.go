@@ -83,6 +83,13 @@ type Config struct {
 	// look. Default 1 day.
 	MaxKeyTTL time.Duration
 
+	// AllowStripped makes a zone whose DNSKEY RRset cannot be fetched
+	// Insecure instead of Bogus: Unbound's harden-dnssec-stripped: no, for
+	// networks whose middleboxes drop DNSKEY answers. The zero value keeps
+	// the hardening (an attacker who can drop packets could otherwise turn
+	// any signed zone Insecure).
+	AllowStripped bool
+
 	// FakeSHA1 and FakeDSA exist only for the replay runner, whose recorded
 	// scenarios carry signatures that cannot verify today (as Unbound's
 	// test build fakes them): they skip the signature crypto of RSASHA1
