@@ -3,6 +3,7 @@ package replay
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -186,7 +187,25 @@ func parseRR(line, origin string, ttl uint32) (dns.RR, error) {
 	if !ok || rr == nil {
 		return nil, fmt.Errorf("record %q: nothing parsed", line)
 	}
+	sortTypeBitmap(rr)
 	return rr, nil
+}
+
+// sortTypeBitmap puts an NSEC or NSEC3 type list in order: scenarios list
+// types as written (SOA NS ...), ldns sorts them when it builds the wire
+// form, and miekg/dns refuses to pack them unsorted.
+func sortTypeBitmap(rr dns.RR) {
+	switch v := rr.(type) {
+	case *dns.NSEC:
+		v.TypeBitMap = sortedTypes(v.TypeBitMap)
+	case *dns.NSEC3:
+		v.TypeBitMap = sortedTypes(v.TypeBitMap)
+	}
+}
+
+func sortedTypes(ts []uint16) []uint16 {
+	slices.Sort(ts)
+	return slices.Compact(ts)
 }
 
 // parseQuestion parses "name [class] type" in either order of class and
