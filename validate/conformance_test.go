@@ -191,3 +191,29 @@ func TestUnfetchableDNSKEYIsInsecureOnlyWhenStrippingIsAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestStrippedAlgorithmIsCaughtOnlyWhenHardened(t *testing.T) {
+	a, c := newKey(t, leafName, dns.ECDSAP256SHA256, true), newKey(t, leafName, dns.ED25519, true)
+	z := newKey(t, leafName, dns.ECDSAP256SHA256, false)
+	w, anchors := buildWorld(t, worldOpts{leafKeys: []*testKey{a, c, z}, leafDS: []*testKey{a, c}, leafDNSKEYs: []*testKey{a, c}})
+	for _, harden := range []bool{false, true} {
+		for _, strip := range []bool{false, true} {
+			r := w.reply("www.example.test.", dns.TypeA)
+			if strip {
+				r.Msg.Answer = without(r.Msg.Answer, func(rr dns.RR) bool {
+					s, ok := rr.(*dns.RRSIG)
+					return ok && s.Algorithm == dns.ED25519
+				})
+			}
+			v := newValidator(t, anchors, func(c *Config) { c.HardenAlgoDowngrade = harden })
+			got := v.Validate(context.Background(), w, r)
+			want := cache.Secure
+			if harden && strip {
+				want = cache.Bogus
+			}
+			if got.Security != want {
+				t.Errorf("harden %v, ED25519 signature stripped %v: got %+v, want %v", harden, strip, got, want)
+			}
+		}
+	}
+}

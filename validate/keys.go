@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,8 +21,11 @@ type zoneKey struct {
 // that may sign its data, Insecure, or Bogus with the reason.
 type keyEntry struct {
 	verdict
-	keys    []zoneKey
-	expires time.Time
+	keys []zoneKey
+	// needAlgs lists the algorithms that must each sign an RRset, with
+	// Config.HardenAlgoDowngrade; nil means any one key will do.
+	needAlgs []uint8
+	expires  time.Time
 }
 
 // zoneKeys returns the validated keys of zone, from the key cache when
@@ -227,7 +231,8 @@ func (v *Validator) fetchDNSKEY(ctx context.Context, f Fetcher, zone string, ds 
 		return v.bogusEntry(bogus(edeDNSKEYMissing, "no DNSKEY of %s matches its DS or trust anchor", zone))
 	}
 	sigs := v.usableSigs(set)
-	vd, _ := v.checkSigs(set, sigs, sep, zone, w)
+	need := v.neededAlgs(ds, trusted)
+	vd := v.checkAllAlgs(set, sigs, sep, zone, need, w)
 	if vd.sec != cache.Secure {
 		vd.reason = "DNSKEY " + zone + ": " + vd.reason
 		return v.bogusEntry(vd)
@@ -248,7 +253,56 @@ func (v *Validator) fetchDNSKEY(ctx context.Context, f Fetcher, zone string, ds 
 		}
 	}
 	ttl := time.Duration(set.rrs[0].Header().Ttl) * time.Second
-	return &keyEntry{verdict: secure(), keys: keys, expires: v.now().Add(min(ttl, v.cfg.MaxKeyTTL))}
+	return &keyEntry{verdict: secure(), keys: keys, needAlgs: need, expires: v.now().Add(min(ttl, v.cfg.MaxKeyTTL))}
+}
+
+// neededAlgs returns, with Config.HardenAlgoDowngrade, the supported
+// algorithms the DS set or anchor lists, each of which must sign.
+func (v *Validator) neededAlgs(ds []*dns.DS, trusted []*dns.DNSKEY) []uint8 {
+	if !v.cfg.HardenAlgoDowngrade {
+		return nil
+	}
+	var need []uint8
+	add := func(a uint8) {
+		if v.algSupported(a) && !slices.Contains(need, a) {
+			need = append(need, a)
+		}
+	}
+	for _, d := range ds {
+		add(d.Algorithm)
+	}
+	for _, t := range trusted {
+		add(t.Algorithm)
+	}
+	return need
+}
+
+// checkAllAlgs is checkSigs, then, for each algorithm in need, checkSigs
+// again with only that algorithm's signatures and keys: Unbound's
+// harden-algo-downgrade, so that a stripped strong signature is noticed.
+func (v *Validator) checkAllAlgs(s *rrset, sigs []*dns.RRSIG, keys []zoneKey, zone string, need []uint8, w *work) verdict {
+	vd, _ := v.checkSigs(s, sigs, keys, zone, w)
+	if vd.sec != cache.Secure || len(need) < 2 {
+		return vd
+	}
+	for _, alg := range need {
+		var as []*dns.RRSIG
+		var ak []zoneKey
+		for _, sig := range sigs {
+			if sig.Algorithm == alg {
+				as = append(as, sig)
+			}
+		}
+		for _, k := range keys {
+			if k.key.Algorithm == alg {
+				ak = append(ak, k)
+			}
+		}
+		if r, _ := v.checkSigs(s, as, ak, zone, w); r.sec != cache.Secure {
+			return bogus(edeBogus, "%s has no valid signature of algorithm %d, which %s's DS lists: %s", s, alg, zone, r.reason)
+		}
+	}
+	return vd
 }
 
 // usableDS keeps the DS records with a supported algorithm and digest,

@@ -98,7 +98,11 @@ func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone s
 			bySigner = append(bySigner, sig)
 		}
 	}
-	return v.checkSigs(s, bySigner, k.keys, signer, w)
+	vd, wild := v.checkSigs(s, bySigner, k.keys, signer, w)
+	if vd.sec == cache.Secure && len(k.needAlgs) > 1 {
+		vd = v.checkAllAlgs(s, bySigner, k.keys, signer, k.needAlgs, w)
+	}
+	return vd, wild
 }
 
 // insecureCutAbove returns the highest name between zone (exclusive) and

@@ -83,6 +83,13 @@ type Config struct {
 	// look. Default 1 day.
 	MaxKeyTTL time.Duration
 
+	// HardenAlgoDowngrade requires every supported algorithm that a
+	// zone's DS set (or anchor) lists to sign its DNSKEY RRset and each of
+	// its RRsets: Unbound's harden-algo-downgrade: yes. The zero value
+	// accepts any one listed algorithm (RFC 6840 §5.11), so that
+	// algorithm rollovers do not fail.
+	HardenAlgoDowngrade bool
+
 	// AllowStripped makes a zone whose DNSKEY RRset cannot be fetched
 	// Insecure instead of Bogus: Unbound's harden-dnssec-stripped: no, for
 	// networks whose middleboxes drop DNSKEY answers. The zero value keeps
