@@ -28,7 +28,8 @@ type Clock interface{ Now() time.Time }
 type Deps struct {
 	// Exchanger asks upstream servers. Required.
 	Exchanger transport.Exchanger
-	// Clock defaults to the system clock.
+	// Clock tells the time for TTLs and server memory. Required: the daemon
+	// passes the wall clock, tests and the replay runner a virtual one.
 	Clock Clock
 	// Logger defaults to a no-op logger.
 	Logger *zap.Logger
@@ -63,7 +64,7 @@ func New(cfg Config, deps Deps) (*Resolver, error) {
 		return nil, errors.New("resolver: no upstream exchanger")
 	}
 	if deps.Clock == nil {
-		deps.Clock = systemClock{}
+		return nil, errors.New("resolver: no clock")
 	}
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
@@ -82,7 +83,3 @@ func New(cfg Config, deps Deps) (*Resolver, error) {
 		roots:    cfg.RootHints,
 	}, nil
 }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }

@@ -86,7 +86,7 @@ func newEnv(t *testing.T, net byte, tcfg transport.Config, scfg transport.Socket
 	cfg.RootHints = h.RootHints()
 	cfg.DoIPv6 = false
 	c := cache.New(cfg.CacheConfig(0))
-	r, err := resolver.New(cfg, resolver.Deps{Exchanger: ex, Cache: c, Logger: log})
+	r, err := resolver.New(cfg, resolver.Deps{Exchanger: ex, Cache: c, Logger: log, Clock: wallClock{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,3 +168,9 @@ func forgedReply(id uint16, qname string, qtype uint16, attackerNS string) *dns.
 	m.Extra = []dns.RR{glue}
 	return m
 }
+
+// wallClock is real time: the attack suite runs on real sockets and real
+// timing, so TTLs age with it.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
