@@ -141,8 +141,8 @@ func (v *Validator) storedProofs(name string, qtype uint16, w *work) (*proofs, [
 	}
 	if len(n3) > 0 && len(p.nsec) == 0 {
 		n, vd := newNSEC3Proof(n3, w)
-		if vd.sec != cache.Secure {
-			return nil, nil, nil
+		if vd.sec != cache.Secure || n.high {
+			return nil, nil, nil // nothing is synthesised from them
 		}
 		p.n3 = n
 	}

@@ -217,3 +217,24 @@ func TestStrippedAlgorithmIsCaughtOnlyWhenHardened(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayedNSEC3AboveTheIterationLimitIsStillBogus: a signed NSEC3 of
+// the parent that does not match the delegation must not deny its DS,
+// even when the zone's iterations make a good proof only Insecure.
+func TestReplayedNSEC3AboveTheIterationLimitIsStillBogus(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{nsec3: true, iter: 100})
+	leaf := w.zones[leafName]
+	good := leaf.answer("insecure.example.test.", dns.TypeDS)
+	if got := newValidator(t, anchors, nil).Validate(context.Background(), w,
+		Reply{Zone: leafName, QName: "insecure.example.test.", QType: dns.TypeDS, Msg: good}); got.Security != cache.Insecure || got.EDE != edeUnsupportedNSEC3Itr {
+		t.Fatalf("genuine proof: %+v, want insecure EDE 27", got)
+	}
+	forged := leaf.answer("signed.example.test.", dns.TypeDS) // the delegation has a DS
+	forged.Answer = nil
+	forged.Ns = append(leaf.withSigs(leafName, dns.TypeSOA), leaf.nodataProof("www.example.test.")...)
+	got := newValidator(t, anchors, nil).Validate(context.Background(), w,
+		Reply{Zone: leafName, QName: "signed.example.test.", QType: dns.TypeDS, Msg: forged})
+	if got.Security != cache.Bogus {
+		t.Fatalf("replayed NSEC3: %+v, want bogus", got)
+	}
+}

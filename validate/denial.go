@@ -90,7 +90,10 @@ func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, s
 		// The server's own proof shows the name exists (an empty
 		// non-terminal, say): Unbound turns such an NXDOMAIN into the
 		// NODATA it proves, and so does Validate, in place.
-		if o.verdict, o.noDS = p.nodata(sname, qtype); o.sec == cache.Secure {
+		if o.verdict, o.noDS = p.nodata(sname, qtype); p.n3 != nil {
+			o.verdict = p.n3.above(o.verdict)
+		}
+		if o.sec == cache.Secure {
 			msg.Rcode = dns.RcodeSuccess
 		}
 		return o
@@ -106,6 +109,9 @@ func (v *Validator) denial(ctx context.Context, f Fetcher, msg *dns.Msg, zone, s
 		o.verdict, o.noDS = p.n3.nodata(sname, qtype)
 	default:
 		o.verdict, o.noDS = p.nsecNODATA(sname, qtype)
+	}
+	if p.n3 != nil {
+		o.verdict = p.n3.above(o.verdict)
 	}
 	if o.sec == cache.Bogus && o.ede == edeNSECMissing {
 		// Denial records are there but prove something else: Unbound
@@ -155,6 +161,9 @@ func (v *Validator) wildcardProofs(ctx context.Context, f Fetcher, msg *dns.Msg,
 			r = p.nsecWildcard(c.owner, c.wildcard)
 		default:
 			r = bogus(edeNSECMissing, "no NSEC or NSEC3 proves %s does not exist, answered from %s", c.owner, c.wildcard)
+		}
+		if p.n3 != nil {
+			r = p.n3.above(r)
 		}
 		if r.sec == cache.Bogus {
 			// An unproven expansion is a forged answer, not a missing

@@ -19,6 +19,7 @@ type nsec3Proof struct {
 	hashes map[string]string
 	w      *work
 	capped *verdict
+	high   bool // iterations above NSEC3MaxIterations: see above
 }
 
 // newNSEC3Proof keeps the records with SHA-1 hashing, known flags and the
@@ -40,10 +41,21 @@ func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
 	if len(p.recs) == 0 {
 		return nil, insecure(0, "NSEC3 records use only unknown hash algorithms or flags")
 	}
-	if int(p.iter) > w.cfg.NSEC3MaxIterations {
-		return nil, insecure(edeUnsupportedNSEC3Itr, "%s: NSEC3 iterations %d above %d", p.zone, p.iter, w.cfg.NSEC3MaxIterations)
-	}
+	p.high = int(p.iter) > w.cfg.NSEC3MaxIterations
 	return p, secure()
+}
+
+// above turns the verdict of a proof over records whose iterations exceed
+// NSEC3MaxIterations into what RFC 9276 §3.2 allows: Insecure (EDE 27)
+// when it proved its point or ran out of hash budget. A proof the records
+// themselves refute stays Bogus: checking costs at most MaxNSEC3Hashes,
+// and without the check any signed NSEC3 of the zone, replayed in place of
+// a delegation's DS, would make the child Insecure.
+func (p *nsec3Proof) above(vd verdict) verdict {
+	if !p.high || vd.sec == cache.Bogus && !vd.transient {
+		return vd
+	}
+	return insecure(edeUnsupportedNSEC3Itr, "%s: NSEC3 iterations %d above %d", p.zone, p.iter, p.w.cfg.NSEC3MaxIterations)
 }
 
 func (p *nsec3Proof) hash(name string) string {
