@@ -60,20 +60,22 @@ type query struct {
 	// serves (a delegation without glue), is that zone: the lookup starts
 	// at the parent's servers, which hold the glue, not at the zone whose
 	// servers it is trying to find.
-	above      string
-	fails      map[netip.Addr]int // failed tries per server, for this cut
-	referrals  int
-	minimise   bool   // QNAME minimisation still on for this query
-	minLabels  int    // labels of the name asked while minimising
-	minSteps   int    // minimised queries sent
-	askName    string // what was sent last
-	askType    uint16
-	server     netip.Addr
-	reply      scrubbed
-	replyTCP   bool
-	next       func(context.Context) (*transport.Response, error) // Hold-On: later replies
-	heldOn     int                                                // later replies taken
-	bogusTries int
+	above     string
+	fails     map[netip.Addr]int // failed tries per server, for this cut
+	referrals int
+	minimise  bool   // QNAME minimisation still on for this query
+	minLabels int    // labels of the name asked while minimising
+	minSteps  int    // minimised queries sent
+	askName   string // what was sent last
+	askType   uint16
+	server    netip.Addr
+	reply     scrubbed
+	// replyTrusted: the reply came over TCP or with a valid server cookie,
+	// which an off-path spoofer cannot forge.
+	replyTrusted bool
+	next         func(context.Context) (*transport.Response, error) // Hold-On: later replies
+	heldOn       int                                                // later replies taken
+	bogusTries   int
 	// parentRetried: the cached cut proved useless once and the query went
 	// back to the parent for a fresh referral; it does so only once.
 	parentRetried bool

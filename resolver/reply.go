@@ -269,7 +269,12 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		return r.onLame(q) // the parent must answer DS itself
 	}
 	ns := rrsOfType(m.Ns, dns.TypeNS)
-	r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
+	if q.replyTrusted || r.cachedDelegation(child) == nil {
+		// A referral over plain UDP may set a delegation but not replace
+		// a live one: only TCP or a server cookie rules out an off-path
+		// forgery (BIND CVE-2025-40778). The query follows it either way.
+		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
+	}
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
 		// The DS set is the parent's own signed data, not a hint: it may
 		// answer a DS question (rank of a non-AA answer).

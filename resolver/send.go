@@ -56,7 +56,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 // takeReply scrubs a reply and hands it to stepReply.
 func (q *query) takeReply(resp *transport.Response) {
 	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType)
-	q.replyTCP = resp.TCP
+	q.replyTrusted = resp.TCP || resp.ServerCookie
 	q.next = resp.Next
 	q.stage = stageReply
 }
