@@ -20,11 +20,11 @@ func (r *Resolver) stepCache(q *query) error {
 		return nil
 	}
 	now := r.clock.Now()
-	if e, ok := r.cache.Get(cache.NewKey(q.name, cache.TypeNXDomain, q.qclass), now); ok {
+	if e, ok := r.cache.Get(cache.NewKey(q.name, cache.TypeNXDomain, q.qclass), now); ok && answerable(q, e) {
 		r.finishNegative(q, dns.RcodeNameError, e)
 		return nil
 	}
-	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok && answerable(e) {
+	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok && answerable(q, e) {
 		if e.Negative() {
 			r.finishNegative(q, dns.RcodeSuccess, e)
 			return nil
@@ -36,7 +36,7 @@ func (r *Resolver) stepCache(q *query) error {
 		return nil
 	}
 	if q.qtype != dns.TypeCNAME {
-		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() && answerable(e) {
+		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() && answerable(q, e) {
 			q.addAnswer(e.RRs, e.Sigs, e.Security)
 			return r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
 		}
@@ -78,10 +78,14 @@ func (r *Resolver) cachedDNAME(name string, qclass uint16, now time.Time) (*dns.
 	}
 }
 
-// answerable reports whether cached data may answer a question: referral
-// NS sets and glue steer resolution but are not answers (RFC 2181 §5.4.1);
-// the zone's own servers are asked instead.
-func answerable(e cache.Entry) bool {
+// answerable reports whether cached data may answer q: referral NS sets
+// and glue steer resolution but are not answers (RFC 2181 §5.4.1), and
+// data cached unvalidated (by a CD=1 client, or for a sub-query) does not
+// answer a query that validates: the zone's own servers are asked instead.
+func answerable(q *query, e cache.Entry) bool {
+	if q.req.validate && e.Security == cache.Unchecked {
+		return false
+	}
 	return e.Negative() || e.Rank >= cache.RankAnswerNonAA
 }
 

@@ -29,6 +29,11 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	if !ok {
 		return r.bogusReply(ctx, q)
 	}
+	if kind == kindNXDomain && q.reply.msg.Rcode == dns.RcodeSuccess {
+		// The validator found the name exists (an empty non-terminal the
+		// server wrongly denied) and made the reply the NODATA it proves.
+		kind = kindNoData
+	}
 	switch kind {
 	case kindAnswer:
 		return r.onAnswer(q, sec)

@@ -20,9 +20,10 @@ type setup struct {
 	validate bool
 	anchors  []dns.RR
 	// insecure are the domain-insecure names (negative trust anchors).
-	insecure          []string
-	fakeSHA1, fakeDSA bool
-	aggressiveNSEC    bool // Unbound's default is yes
+	insecure                           []string
+	fakeSHA1, fakeDSA                  bool
+	aggressiveNSEC                     bool // Unbound's default is yes
+	hardenAlgoDowngrade, allowStripped bool
 	// start is the virtual clock's start; sigTime, when set, freezes the
 	// validator's clock (Unbound val-override-date).
 	start   time.Time
@@ -48,10 +49,8 @@ var fixedBehaviour = map[string][]string{
 	"rrset-roundrobin":          {"no"},
 	"harden-glue":               {"yes"}, // Bulwark always scrubs glue
 	"harden-referral-path":      nil,
-	"harden-algo-downgrade":     nil,
 	"harden-unknown-additional": nil,
 	"harden-below-nxdomain":     nil,
-	"harden-dnssec-stripped":    nil,
 	"ede":                       {"yes"},
 	"local-zone":                {"test. nodefault"},
 	"do-not-query-localhost":    {"off", "no"},
@@ -105,6 +104,13 @@ func (st *setup) apply(o Option) error {
 		return setBool(&st.cfg.PrimeRoot, v)
 	case "aggressive-nsec":
 		return setBool(&st.aggressiveNSEC, v)
+	case "harden-algo-downgrade":
+		return setBool(&st.hardenAlgoDowngrade, v)
+	case "harden-dnssec-stripped":
+		var harden bool
+		err := setBool(&harden, v)
+		st.allowStripped = !harden
+		return err
 	case "harden-unverified-glue":
 		return setBool(&st.cfg.HardenUnverifiedGlue, v)
 	case "iter-scrub-ns":

@@ -13,12 +13,14 @@ func newValidator(st setup, clock validate.Clock) (*validate.Validator, string) 
 		return nil, ""
 	}
 	v, err := validate.New(validate.Config{
-		Clock:           clock,
-		Anchors:         st.anchors,
-		NegativeAnchors: st.insecure,
-		FakeSHA1:        st.fakeSHA1,
-		FakeDSA:         st.fakeDSA,
-		AggressiveNSEC:  st.aggressiveNSEC,
+		Clock:               clock,
+		Anchors:             st.anchors,
+		NegativeAnchors:     st.insecure,
+		FakeSHA1:            st.fakeSHA1,
+		FakeDSA:             st.fakeDSA,
+		AggressiveNSEC:      st.aggressiveNSEC,
+		HardenAlgoDowngrade: st.hardenAlgoDowngrade,
+		AllowStripped:       st.allowStripped,
 	})
 	if err != nil {
 		return nil, "validator: " + err.Error()
