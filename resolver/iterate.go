@@ -30,6 +30,7 @@ func (r *Resolver) stepCache(q *query) error {
 			return nil
 		}
 		q.addAnswer(e.RRs, e.Sigs, e.Security)
+		q.res.ns = appendNew(q.res.ns, rrsOfTypes(e.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
 		q.res.authNS = rrsOfTypes(e.Ns, dns.TypeNS)
 		q.res.glue = rrsOfTypes(e.Ns, dns.TypeA, dns.TypeAAAA)
 		r.finish(q, dns.RcodeSuccess)

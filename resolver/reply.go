@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
@@ -107,29 +108,30 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	q.addAnswer(rrs, sigs, sec)
 	q.addProofs(m)
 	q.res.zone = q.cut.zone
-	if !r.cfg.MinimalResponses {
-		r.keepReferralSections(q, m, rrs, sigs, sec)
-	}
+	r.cacheWithSections(q, m, rrs, sigs, sec)
 	r.finish(q, dns.RcodeSuccess)
 	return nil
 }
 
-// keepReferralSections keeps the zone's NS set and glue that came with an
-// answer, for clients when minimal responses are off, and caches them with
-// the answer's RRset so that a cached answer shows them too (Unbound's
-// message cache).
-func (r *Resolver) keepReferralSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, sec cache.Security) {
-	q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
-	q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
-	if len(q.res.authNS)+len(q.res.glue) == 0 || len(rrs) == 0 {
+// cacheWithSections stores the answer's RRset again with what came with
+// it: the NSEC/NSEC3 proofs of a wildcard expansion, and, when minimal
+// responses are off, the zone's NS set and glue, so that an answer from
+// the cache shows them too (Unbound's message cache).
+func (r *Resolver) cacheWithSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, sec cache.Security) {
+	extra := rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)
+	if !r.cfg.MinimalResponses {
+		q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
+		q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
+		extra = append(append(extra, q.res.authNS...), q.res.glue...)
+	}
+	if len(extra) == 0 || len(rrs) == 0 {
 		return
 	}
 	rank := cache.RankAnswerNonAA
 	if m.Authoritative {
 		rank = cache.RankAnswerAA
 	}
-	ns := append(append([]dns.RR{}, q.res.authNS...), q.res.glue...)
-	r.cache.Put(cache.NewKey(q.name, q.qtype, q.qclass), cache.Entry{RRs: rrs, Sigs: sigs, Ns: ns, Rank: rank, Security: sec}, r.clock.Now())
+	r.cache.Put(cache.NewKey(q.name, q.qtype, q.qclass), cache.Entry{RRs: rrs, Sigs: sigs, Ns: extra, Rank: rank, Security: sec}, r.clock.Now())
 }
 
 // onCNAME takes the first link of the chain and restarts the query at its
@@ -153,7 +155,18 @@ func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 // prove a wildcard expansion and go to a DO client with the answer
 // (RFC 4035 §3.1.3.3).
 func (q *query) addProofs(m *dns.Msg) {
-	q.res.ns = append(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
+	q.res.ns = appendNew(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
+}
+
+// appendNew appends the records of src not already in dst: the links of a
+// chain may carry the same proof.
+func appendNew(dst []dns.RR, src ...dns.RR) []dns.RR {
+	for _, rr := range src {
+		if !slices.ContainsFunc(dst, func(d dns.RR) bool { return dns.IsDuplicate(d, rr) }) {
+			dst = append(dst, rr)
+		}
+	}
+	return dst
 }
 
 // chainLinks returns the first link of the chain at q.name and its
