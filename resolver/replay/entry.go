@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -188,6 +189,7 @@ func parseRR(line, origin string, ttl uint32) (dns.RR, error) {
 		return nil, fmt.Errorf("record %q: nothing parsed", line)
 	}
 	sortTypeBitmap(rr)
+	fixBase64(rr)
 	return rr, nil
 }
 
@@ -201,6 +203,29 @@ func sortTypeBitmap(rr dns.RR) {
 	case *dns.NSEC3:
 		v.TypeBitMap = sortedTypes(v.TypeBitMap)
 	}
+}
+
+// fixBase64 re-encodes a signature or key whose base64 only a lenient
+// decoder takes (scenarios write placeholders such as "UNUSABLE=="), so
+// that it packs to the bytes dnspython and ldns would send.
+func fixBase64(rr dns.RR) {
+	switch v := rr.(type) {
+	case *dns.RRSIG:
+		v.Signature = lenientBase64(v.Signature)
+	case *dns.DNSKEY:
+		v.PublicKey = lenientBase64(v.PublicKey)
+	}
+}
+
+func lenientBase64(s string) string {
+	if _, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return s
+	}
+	b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return s
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func sortedTypes(ts []uint16) []uint16 {
