@@ -53,6 +53,9 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 			p.ttl = min(p.ttl, rr.Header().Ttl)
 			switch d := rr.(type) {
 			case *dns.NSEC:
+				if overreaches(d, s) {
+					return nil, bogus(edeBogus, "NSEC %s points to %s, outside its zone", d.Hdr.Name, d.NextDomain)
+				}
 				p.nsec = append(p.nsec, d)
 			case *dns.NSEC3:
 				n3 = append(n3, d)
@@ -70,6 +73,18 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 		p.n3 = n
 	}
 	return p, acc
+}
+
+// overreaches reports whether an NSEC's next name lies outside the zone
+// that signed it: such a record would deny names in other zones (Unbound,
+// val_nx_overreach).
+func overreaches(n *dns.NSEC, s *rrset) bool {
+	for _, sig := range s.sigs {
+		if !dns.IsSubDomain(canonical(sig.SignerName), canonical(n.NextDomain)) {
+			return true
+		}
+	}
+	return false
 }
 
 // denial validates a negative reply for sname: NXDOMAIN or NODATA.
