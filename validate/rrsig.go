@@ -151,7 +151,7 @@ func (v *Validator) usableSigs(s *rrset) []*dns.RRSIG {
 // Dates are checked before any crypto, and every verification is charged
 // to w.
 func (v *Validator) checkSigs(s *rrset, sigs []*dns.RRSIG, keys []zoneKey, zone string, w *work) (verdict, string) {
-	now := v.now()
+	now := v.sigNow()
 	failed := bogus(edeRRSIGsMissing, "no RRSIG for %s by a key of %s", s, zone)
 	for _, sig := range sigs {
 		cands := keysFor(keys, sig.KeyTag, sig.Algorithm, v.cfg.MaxKeysPerTag)

@@ -20,6 +20,11 @@ type Config struct {
 	// Clock gives the time signature windows and key-cache lifetimes run
 	// on. Required: the package never reads the wall clock.
 	Clock Clock
+	// SignatureClock, when set, gives the time signature validity windows
+	// are checked against instead of Clock, while cached keys keep aging on
+	// Clock. Only the replay runner sets it, for Unbound's val-override-date,
+	// which freezes signature time but not the cache.
+	SignatureClock Clock
 
 	// Anchors are the trust anchors, DS or DNSKEY records at any name.
 	// Default: RootAnchors (KSK-2017 and KSK-2024).
@@ -220,6 +225,14 @@ func (v *Validator) closestAnchor(name string) (string, bool) {
 }
 
 func (v *Validator) now() time.Time { return v.cfg.Clock.Now() }
+
+// sigNow is the time signature validity windows are checked against.
+func (v *Validator) sigNow() time.Time {
+	if v.cfg.SignatureClock != nil {
+		return v.cfg.SignatureClock.Now()
+	}
+	return v.now()
+}
 
 // canonical lower-cases and fully qualifies a name.
 func canonical(name string) string { return strings.ToLower(dns.Fqdn(name)) }

@@ -158,11 +158,11 @@ func newEngine(sc *Scenario, opt Options) (*engine, error) {
 		return nil, errSkip(st.skip)
 	}
 	clock := NewClock(st.start)
-	var vclock validate.Clock = clock
+	var sigClock validate.Clock
 	if sc.Dialect == Unbound && !st.sigTime.IsZero() {
-		vclock = frozenClock(st.sigTime)
+		sigClock = frozenClock(st.sigTime)
 	}
-	v, skip := newValidator(st, vclock)
+	v, skip := newValidator(st, clock, sigClock)
 	if skip != "" {
 		return nil, errSkip(skip)
 	}

@@ -8,12 +8,13 @@ import (
 // anchors and, as Unbound's test build, faked SHA-1/DSA signature crypto for
 // recorded data signed with keys nobody can verify today. It returns nil
 // when the scenario does not validate.
-func newValidator(st setup, clock validate.Clock) (*validate.Validator, string) {
+func newValidator(st setup, clock, sigClock validate.Clock) (*validate.Validator, string) {
 	if !st.validate {
 		return nil, ""
 	}
 	v, err := validate.New(validate.Config{
 		Clock:               clock,
+		SignatureClock:      sigClock,
 		Anchors:             st.anchors,
 		NegativeAnchors:     st.insecure,
 		FakeSHA1:            st.fakeSHA1,
