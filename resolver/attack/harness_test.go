@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
+	"github.com/bulwark-dns/bulwark/validate"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -74,6 +75,13 @@ func newEnv(t *testing.T, net byte, tcfg transport.Config, scfg transport.Socket
 	h.Zone("test.", []string{addr(net, 0, 2)}, "")
 	h.Zone("bank.test.", []string{addr(net, 1, 1)}, "www 300 A "+genuineAddr+"\n* 300 A "+genuineAddr+"\n")
 	h.Zone("evil.test.", []string{addr(net, 2, 1)}, "www 300 A "+forgedAddr+"\n")
+	return startEnv(t, h, net, tcfg, scfg, nil)
+}
+
+// startEnv serves h on port 53 and starts a resolver over real sockets,
+// validating with v when it is not nil.
+func startEnv(t *testing.T, h *simnet.Hierarchy, net byte, tcfg transport.Config, scfg transport.SocketConfig, v *validate.Validator) *env {
+	t.Helper()
 	if err := h.Net.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +94,7 @@ func newEnv(t *testing.T, net byte, tcfg transport.Config, scfg transport.Socket
 	cfg.RootHints = h.RootHints()
 	cfg.DoIPv6 = false
 	c := cache.New(cfg.CacheConfig(0))
-	r, err := resolver.New(cfg, resolver.Deps{Exchanger: ex, Cache: c, Logger: log, Clock: wallClock{}})
+	r, err := resolver.New(cfg, resolver.Deps{Exchanger: ex, Cache: c, Logger: log, Clock: wallClock{}, Validator: v})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ import (
 // The expected RTT is the larger of the resolver's estimate (Query.RTT) and
 // the transport's own slowRTT, which an injector can only pull down slowly.
 //
-// Whether the client waits: it waits out the window, and on a conflict
-// re-asks over TCP and returns that answer, when the first reply arrived
-// before half the expected RTT (the paper's test: a forgery from a box on
+// Whether the client waits: it waits out the window, and on a conflict (as
+// soon as one arrives) re-asks over TCP and returns that answer, when the
+// first reply arrived before half the expected RTT (the paper's test: a forgery from a box on
 // the path beats the server) or the server had an injection within
 // InjectionMemory. Otherwise the first reply is returned at once, so a clean
 // path pays no latency; the socket is still watched until the window ends,
@@ -86,21 +86,38 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		return resp, p, nil
 	}
 	c.n.holdOnWaits.Add(1)
-	select {
-	case <-h.done:
-	case <-ctx.Done():
-		h.cancel()
-		<-h.done
-	}
-	select {
-	case <-h.later:
+	if c.awaitConflict(ctx, h) {
 		tcp := p
 		tcp.tcp = true
 		return nil, tcp, nil
-	default:
-		c.noteRTT(q, resp.RTT)
-		return resp, p, nil
 	}
+	c.noteRTT(q, resp.RTT)
+	return resp, p, nil
+}
+
+// awaitConflict waits on a held association until a second, different
+// reply arrives or the window (or ctx) ends, and reports whether one came.
+// A conflict ends the wait at once: it already proves the injection, and
+// the rest of the window would only delay the TCP answer (ONP-1: genuine
+// delay + the TCP round trip, not 1.5 RTT more).
+func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
+	conflict := false
+	select {
+	case <-h.later:
+		conflict = true
+	case <-h.done:
+	case <-ctx.Done():
+	}
+	h.cancel()
+	<-h.done
+	if !conflict {
+		select {
+		case <-h.later:
+			conflict = true
+		default:
+		}
+	}
+	return conflict
 }
 
 // holdWindow returns when the window of a reply that took first ends,
