@@ -722,3 +722,68 @@ func TestBrokenSignedZonesAreServfailWithTheirEDE(t *testing.T) {
 		}
 	})
 }
+
+func TestCheckingDisabledReturnsBogusDataUnvalidated(t *testing.T) {
+	w := buildE2E(t, leafSpec{signer: "go", alg: dns.ECDSAP256SHA256, mode: signModes[0], win: expiredWindow})
+	e := w.resolver(t)
+	m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true, cd: true})
+	if m.Rcode != dns.RcodeSuccess || answerData(m) != "www.example.test. A 192.0.2.1" || m.AuthenticatedData || !m.CheckingDisabled {
+		t.Fatalf("CD=1: %s AD=%v CD=%v %q, want the expired data without AD", dns.RcodeToString[m.Rcode],
+			m.AuthenticatedData, m.CheckingDisabled, answerData(m))
+	}
+	if !hasType(m.Answer, dns.TypeRRSIG) {
+		t.Errorf("CD=1 with DO: the RRSIGs are missing, so the client cannot validate itself: %v", m.Answer)
+	}
+	if m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true}); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("without CD after a CD query: %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+}
+
+func TestADIsSetOnlyForClientsThatAskForIt(t *testing.T) {
+	w := buildE2E(t, leafSpec{signer: "go", alg: dns.ED25519, mode: signModes[1], win: validWindow})
+	e := w.resolver(t)
+	for _, c := range []struct {
+		name string
+		f    flags
+		ad   bool
+	}{
+		{"NoDONoADWithEDNS", flags{}, false},
+		{"NoEDNSAtAll", flags{noEDNS: true}, false},
+		{"ADBitWithoutDO", flags{ad: true}, true}, // RFC 6840 §5.7
+		{"DO", flags{do: true}, true},
+		{"DOWithCD", flags{do: true, cd: true}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := e.ask(t, "www.example.test.", dns.TypeA, c.f)
+			if m.Rcode != dns.RcodeSuccess || m.AuthenticatedData != c.ad {
+				t.Fatalf("%s AD=%v, want NOERROR AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, c.ad)
+			}
+			if !c.f.do && hasType(m.Answer, dns.TypeRRSIG) {
+				t.Errorf("RRSIGs sent to a client without DO: %v", m.Answer)
+			}
+		})
+	}
+}
+
+func TestBogusAnswerIsRepeatedFromFailureMemoryWithoutUpstreamTraffic(t *testing.T) {
+	w := buildE2E(t, leafSpec{signer: "go", alg: dns.RSASHA256, mode: signModes[2], win: expiredWindow})
+	e := w.resolver(t)
+	first := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true})
+	if first.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("first: %s, want SERVFAIL", dns.RcodeToString[first.Rcode])
+	}
+	before, stats := upstreamQueries(w.h), e.v.Stats()
+	for i := range 4 {
+		e.clock.advance(time.Second)
+		m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true})
+		if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeSignatureExpired {
+			t.Fatalf("repeat %d after %d s: %s EDE %v, want SERVFAIL with EDE 7", i, i+1, dns.RcodeToString[m.Rcode], ede)
+		}
+	}
+	if after := upstreamQueries(w.h); after != before {
+		t.Errorf("%d upstream queries for 4 repeats within 4 s, want 0", after-before)
+	}
+	if s := e.v.Stats(); s.Verifications != stats.Verifications {
+		t.Errorf("%d signature verifications for the repeats, want 0", s.Verifications-stats.Verifications)
+	}
+}
