@@ -254,9 +254,11 @@ func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 }
 
 // childSideDS reports whether a DS reply for name came from name's zone.
+// A signed CNAME is the asked zone's own data (a wildcard, perhaps forged)
+// and goes to the validator instead (ds_wildcard_cname).
 func childSideDS(m *dns.Msg, name string) bool {
 	if hasRRset(m.Answer, name, dns.TypeCNAME) {
-		return true
+		return len(sigsFor(m.Answer, name, dns.TypeCNAME)) == 0
 	}
 	soa := rrsOfType(m.Ns, dns.TypeSOA)
 	return len(m.Answer) == 0 && (len(soa) == 0 || equalNames(soa[0].Header().Name, name))
