@@ -25,6 +25,10 @@ type Config struct {
 	// Clock. Only the replay runner sets it, for Unbound's val-override-date,
 	// which freezes signature time but not the cache.
 	SignatureClock Clock
+	// IgnoreSignatureDates skips the validity window check, as Unbound's
+	// val-override-date: -1 does for its recorded test data. Only the
+	// replay runner sets it.
+	IgnoreSignatureDates bool
 
 	// Anchors are the trust anchors, DS or DNSKEY records at any name.
 	// Default: RootAnchors (KSK-2017 and KSK-2024).

@@ -24,6 +24,7 @@ type setup struct {
 	fakeSHA1, fakeDSA                  bool
 	aggressiveNSEC                     bool // Unbound's default is yes
 	hardenAlgoDowngrade, allowStripped bool
+	ignoreDates                        bool // val-override-date: -1
 	// start is the virtual clock's start; sigTime, when set, freezes the
 	// validator's clock (Unbound val-override-date).
 	start   time.Time
@@ -190,7 +191,8 @@ func (st *setup) validatorOption(o Option) error {
 		st.anchors = append(st.anchors, rr)
 	case "val-override-date":
 		if o.Value == "-1" {
-			return fmt.Errorf("-1 (ignore signature dates) not supported")
+			st.ignoreDates = true
+			return nil
 		}
 		t, err := time.Parse("20060102150405", o.Value)
 		if err != nil {

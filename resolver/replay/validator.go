@@ -13,15 +13,16 @@ func newValidator(st setup, clock, sigClock validate.Clock) (*validate.Validator
 		return nil, ""
 	}
 	v, err := validate.New(validate.Config{
-		Clock:               clock,
-		SignatureClock:      sigClock,
-		Anchors:             st.anchors,
-		NegativeAnchors:     st.insecure,
-		FakeSHA1:            st.fakeSHA1,
-		FakeDSA:             st.fakeDSA,
-		AggressiveNSEC:      st.aggressiveNSEC,
-		HardenAlgoDowngrade: st.hardenAlgoDowngrade,
-		AllowStripped:       st.allowStripped,
+		Clock:                clock,
+		SignatureClock:       sigClock,
+		IgnoreSignatureDates: st.ignoreDates,
+		Anchors:              st.anchors,
+		NegativeAnchors:      st.insecure,
+		FakeSHA1:             st.fakeSHA1,
+		FakeDSA:              st.fakeDSA,
+		AggressiveNSEC:       st.aggressiveNSEC,
+		HardenAlgoDowngrade:  st.hardenAlgoDowngrade,
+		AllowStripped:        st.allowStripped,
 	})
 	if err != nil {
 		return nil, "validator: " + err.Error()
