@@ -47,6 +47,15 @@ func (e clientEDNS) udpLimit() int {
 	return max(plainUDPSize, min(int(e.size), ednsBufferSize))
 }
 
+// ServePacket answers one client message exactly as the UDP (udp true) or
+// TCP listener would, without sockets, for a caller that carries the bytes
+// itself: the replay runner plays the peers' scenarios through it so that
+// the access list, FORMERR, NOTIMP and truncation are the daemon's own. It
+// returns nil when nothing would be sent.
+func (s *Server) ServePacket(raw []byte, client netip.AddrPort, udp bool) []byte {
+	return s.process(raw, client, udp)
+}
+
 // process turns one client message into the bytes to send back, or nil to
 // send nothing. It is the whole per-message policy of the listener and the
 // target of FuzzProcess.
@@ -99,6 +108,11 @@ func checkQuery(raw []byte, req *dns.Msg) *dns.Msg {
 	if binary.BigEndian.Uint16(raw[4:6]) != 1 || len(req.Question) != 1 {
 		return reject(raw, req, dns.RcodeFormatError)
 	}
+	if len(req.Answer) > 0 || len(req.Ns) > 0 {
+		// A query carries nothing but its question and OPT; Unbound answers
+		// FORMERR without echoing the rest (refuse_xfr: IXFR with its SOA).
+		return reject(raw, nil, dns.RcodeFormatError)
+	}
 	var opts []*dns.OPT
 	for _, rr := range req.Extra {
 		if o, ok := rr.(*dns.OPT); ok {
@@ -128,7 +142,8 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 		m.RecursionDesired = raw[2]&0x01 != 0
 		m.Rcode = rcode
 	}
-	m.RecursionAvailable = true
+	// RA only on answers to well-formed queries, as Unbound sends them.
+	m.RecursionAvailable = rcode != dns.RcodeFormatError
 	return m
 }
 

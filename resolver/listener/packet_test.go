@@ -63,6 +63,7 @@ func TestProcessAppliesEachRuleBeforeTheHandler(t *testing.T) {
 		{name: "QDCountLyingAboutOneMoreIsFormErr", raw: rawWithQDCount(t, 2), client: loopback, udp: true, rcode: dns.RcodeFormatError},
 		{name: "EDNSVersion1IsBadVers", raw: pack(t, withEDNS(q(), 1232, 1)), client: loopback, udp: true, rcode: dns.RcodeBadVers},
 		{name: "TwoOPTRecordsIsFormErr", raw: pack(t, withTwoOPT(q())), client: loopback, udp: true, rcode: dns.RcodeFormatError},
+		{name: "RecordsInAuthorityIsFormErr", raw: pack(t, withAuthority(q())), client: loopback, udp: true, rcode: dns.RcodeFormatError},
 		{name: "HandlerPanicIsServFail", raw: pack(t, query("panic.", dns.TypeA)), client: loopback, udp: true, rcode: dns.RcodeServerFailure, served: true},
 		{name: "HandlerNilIsServFail", raw: pack(t, query("nil.", dns.TypeA)), client: loopback, udp: true, rcode: dns.RcodeServerFailure, served: true},
 		{name: "HandlerGetsADeadline", raw: pack(t, query("deadline.", dns.TypeA)), client: loopback, udp: true, rcode: dns.RcodeSuccess, served: true},
@@ -212,5 +213,25 @@ func TestLargeUDPReplyIsTruncatedToTheClientBuffer(t *testing.T) {
 				t.Errorf("truncated counter %d, want %d", s.Stats().Truncated, want)
 			}
 		})
+	}
+}
+
+// withAuthority adds an SOA to the authority section, as an IXFR query
+// carries it.
+func withAuthority(m *dns.Msg) *dns.Msg {
+	soa, _ := dns.NewRR("example. 0 IN SOA ns. host. 12 0 0 0 0")
+	m.Ns = append(m.Ns, soa)
+	return m
+}
+
+func TestFormErrCarriesNoRA(t *testing.T) {
+	s := New(Config{}, newFakeHandler())
+	out := s.process(pack(t, withAuthority(query("example.", dns.TypeA))), loopback, true)
+	resp := new(dns.Msg)
+	if err := resp.Unpack(out); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Rcode != dns.RcodeFormatError || resp.RecursionAvailable || len(resp.Question) != 0 {
+		t.Errorf("got %s RA=%v question=%v, want FORMERR without RA or question", dns.RcodeToString[resp.Rcode], resp.RecursionAvailable, resp.Question)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/resolver"
+	"github.com/bulwark-dns/bulwark/resolver/listener"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 	"github.com/bulwark-dns/bulwark/validate"
 )
@@ -113,7 +115,7 @@ func Run(ctx context.Context, sc *Scenario, opt Options) Result {
 type engine struct {
 	sc      *Scenario
 	net     *Network
-	res     *resolver.Resolver
+	srv     *listener.Server // the daemon's client-facing packet path
 	clock   *Clock
 	timeout time.Duration
 	answers chan *dns.Msg
@@ -176,7 +178,8 @@ func newEngine(sc *Scenario, opt Options) (*engine, error) {
 	if err != nil {
 		return nil, errSkip("resolver config: " + err.Error())
 	}
-	return &engine{sc: sc, net: nw, res: r, clock: clock, timeout: opt.Timeout,
+	srv := listener.New(listener.Config{QueryTimeout: opt.Timeout, Logger: opt.Logger}, r)
+	return &engine{sc: sc, net: nw, srv: srv, clock: clock, timeout: opt.Timeout,
 		answers: make(chan *dns.Msg, len(sc.Steps)+1)}, nil
 }
 
@@ -233,3 +236,7 @@ func (e *engine) finish() error {
 	}
 	return nil
 }
+
+// clientAddr is where scenario client queries come from (Unbound's
+// testbound: 127.0.0.1), inside the listener's default access list.
+var clientAddr = netip.MustParseAddrPort("127.0.0.1:40000")

@@ -43,23 +43,29 @@ func (e *engine) exec(ctx context.Context, st *Step) error {
 	return nil
 }
 
-// query sends the step's entry to the resolver as a client would. Deckard
-// waits for the answer; Unbound lets it run while the next steps play.
+// query sends the step's entry to the daemon's listener as a client's
+// packet, over TCP when the entry says MATCH TCP. Deckard waits for the
+// answer; Unbound lets it run while the next steps play.
 func (e *engine) query(ctx context.Context, st *Step) {
-	var req *dns.Msg
-	if raw := st.Entry.rawForm(); raw != nil {
-		req = new(dns.Msg)
-		if req.Unpack(raw) != nil {
-			return // garbage: the listener drops it, no answer comes
+	raw := st.Entry.rawForm()
+	if raw == nil {
+		b, err := st.Entry.msg(e.sc.Dialect).Pack()
+		if err != nil {
+			return
 		}
-	} else {
-		req = st.Entry.msg(e.sc.Dialect)
+		raw = b
 	}
+	udp := !st.Entry.Match["TCP"]
 	e.inflight++
 	go func() {
-		qctx, cancel := context.WithTimeout(ctx, e.timeout)
-		defer cancel()
-		e.answers <- e.res.Answer(qctx, req)
+		var m *dns.Msg
+		if out := e.srv.ServePacket(raw, clientAddr, udp); out != nil {
+			m = new(dns.Msg)
+			if m.Unpack(out) != nil {
+				m = nil
+			}
+		}
+		e.answers <- m
 	}()
 	if e.sc.Dialect == Deckard {
 		e.last = nil
