@@ -91,7 +91,10 @@ func (f fetcher) Reject(name string, qtype uint16) bool {
 	if !ok {
 		return false
 	}
+	// The answer may have been a CNAME (a forged wildcard, say) that the
+	// lookup followed: forget that too.
 	f.r.cache.Delete(cache.NewKey(name, qtype, dns.ClassINET))
+	f.r.cache.Delete(cache.NewKey(name, dns.TypeCNAME, dns.ClassINET))
 	f.r.log.Debug("rejected a key reply that failed validation", zap.String("name", name),
 		zap.String("type", dns.TypeToString[qtype]), zap.Stringer("server", srv))
 	return true
