@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/bulwark-dns/bulwark/resolver/listener"
 )
 
@@ -22,31 +24,45 @@ import (
 type setter func(s *settings, v string) error
 
 var configKeys = map[string]setter{
-	"listen":               setListen,
-	"root-hints":           func(s *settings, v string) error { s.rootHints = v; return nil },
-	"trust-anchor":         func(s *settings, v string) error { s.trustAnchor = v; return nil },
-	"validate":             boolKey(func(s *settings) *bool { return &s.validate }),
-	"qname-minimisation":   boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
-	"do-ip4":               boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
-	"do-ip6":               boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),
-	"query-log":            boolKey(func(s *settings) *bool { return &s.queryLog }),
-	"access-control":       setAccess,
-	"max-ttl":              durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxTTL }),
-	"min-ttl":              durationKey(func(s *settings) *time.Duration { return &s.resolver.MinTTL }),
-	"max-negative-ttl":     durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
-	"query-timeout":        durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
-	"cache-size":           setCacheSize,
-	"workers":              intKey(func(s *settings) *int { return &s.workers }),
-	"serve-expired":        boolKey(func(s *settings) *bool { return &s.serveExpired }),
-	"serve-expired-ttl":    durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
-	"prefetch":             boolKey(func(s *settings) *bool { return &s.prefetch }),
-	"log-level":            setLogLevel,
-	"max-referrals":        intKey(func(s *settings) *int { return &s.resolver.Limits.MaxReferrals }),
-	"max-cnames":           intKey(func(s *settings) *int { return &s.resolver.Limits.MaxCNAMEs }),
-	"max-ns-lookups":       intKey(func(s *settings) *int { return &s.resolver.Limits.MaxNSLookups }),
-	"max-upstream-queries": intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
-	"max-depth":            intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
-	"max-servers-per-zone": intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
+	"listen":                 setListen,
+	"root-hints":             func(s *settings, v string) error { s.rootHints = v; return nil },
+	"trust-anchor":           func(s *settings, v string) error { s.trustAnchor = v; return nil },
+	"validate":               boolKey(func(s *settings) *bool { return &s.validate }),
+	"qname-minimisation":     boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
+	"minimal-responses":      boolKey(func(s *settings) *bool { return &s.resolver.MinimalResponses }),
+	"harden-unverified-glue": boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
+	"aggressive-nsec":        boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
+	"domain-insecure":        setDomainInsecure,
+	"do-ip4":                 boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
+	"do-ip6":                 boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),
+	"query-log":              boolKey(func(s *settings) *bool { return &s.queryLog }),
+	"access-control":         setAccess,
+	"max-ttl":                durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxTTL }),
+	"min-ttl":                durationKey(func(s *settings) *time.Duration { return &s.resolver.MinTTL }),
+	"max-negative-ttl":       durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
+	"query-timeout":          durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
+	"cache-size":             setCacheSize,
+	"workers":                intKey(func(s *settings) *int { return &s.workers }),
+	"serve-expired":          boolKey(func(s *settings) *bool { return &s.serveExpired }),
+	"serve-expired-ttl":      durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
+	"prefetch":               boolKey(func(s *settings) *bool { return &s.prefetch }),
+	"log-level":              setLogLevel,
+	"max-referrals":          intKey(func(s *settings) *int { return &s.resolver.Limits.MaxReferrals }),
+	"max-cnames":             intKey(func(s *settings) *int { return &s.resolver.Limits.MaxCNAMEs }),
+	"max-ns-lookups":         intKey(func(s *settings) *int { return &s.resolver.Limits.MaxNSLookups }),
+	"max-upstream-queries":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
+	"max-depth":              intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
+	"max-servers-per-zone":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
+}
+
+// setDomainInsecure adds a negative trust anchor: names at and below it
+// are answered without validation (RFC 7646), like Unbound's key.
+func setDomainInsecure(s *settings, v string) error {
+	if _, ok := dns.IsDomainName(v); !ok {
+		return fmt.Errorf("domain-insecure: %q is not a domain name", v)
+	}
+	s.insecure = append(s.insecure, dns.Fqdn(strings.ToLower(v)))
+	return nil
 }
 
 // parseConfig applies the file's lines to s. The error names the file and

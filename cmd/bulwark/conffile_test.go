@@ -39,6 +39,11 @@ workers: 1
 serve-expired: yes
 serve-expired-ttl: 2h
 prefetch: yes
+minimal-responses: no
+harden-unverified-glue: yes
+aggressive-nsec: no
+domain-insecure: corp.example
+domain-insecure: lab.example.
 `
 	s := defaultSettings()
 	if err := parseConfig(strings.NewReader(text), "bulwark.conf", &s); err != nil {
@@ -59,6 +64,8 @@ prefetch: yes
 	want.resolver.Limits.MaxNSLookups, want.resolver.Limits.MaxUpstreamQueries = 5, 50
 	want.resolver.Limits.MaxDepth, want.resolver.Limits.MaxServersPerZone = 4, 10
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
+	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
+	want.insecure = []string{"corp.example.", "lab.example."}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -70,7 +77,7 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 	}{
 		{name: "LineWithoutColon", text: "validate yes", want: `c.conf:1: want "key: value", got "validate yes"`},
 		{name: "KeyWithoutValue", text: "# x\n\nroot-hints:", want: `c.conf:3: want "key: value", got "root-hints:"`},
-		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nforward-zone: x", want: `c.conf:2: unknown key "forward-zone" (known: access-control, cache-size, `},
+		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nforward-zone: x", want: `c.conf:2: unknown key "forward-zone" (known: access-control, aggressive-nsec, cache-size, `},
 		{name: "BadBool", text: "validate: maybe", want: `c.conf:1: validate: "maybe" is not yes or no`},
 		{name: "BadDuration", text: "max-ttl: a day", want: `c.conf:1: max-ttl: "a day" is neither seconds nor a duration like 1h30m`},
 		{name: "NegativeDuration", text: "min-ttl: -5s", want: `c.conf:1: min-ttl: "-5s" is neither seconds nor a duration like 1h30m`},

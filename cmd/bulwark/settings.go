@@ -33,17 +33,22 @@ type settings struct {
 	serveExpired    bool
 	serveExpiredTTL time.Duration
 	prefetch        bool
-	logLevel        string
-	queryLog        bool
-	resolver        resolver.Config
+	// aggressiveNSEC answers from validated NSEC/NSEC3 (RFC 8198).
+	aggressiveNSEC bool
+	// insecure are negative trust anchors (domain-insecure).
+	insecure []string
+	logLevel string
+	queryLog bool
+	resolver resolver.Config
 }
 
 func defaultSettings() settings {
 	return settings{
-		listen:   append([]string(nil), defaultListen...),
-		validate: true,
-		logLevel: "info",
-		resolver: resolver.DefaultConfig(),
+		listen:         append([]string(nil), defaultListen...),
+		validate:       true,
+		aggressiveNSEC: true,
+		logLevel:       "info",
+		resolver:       resolver.DefaultConfig(),
 		// RFC 8767 §4 suggests 1 to 3 days.
 		serveExpiredTTL: 24 * time.Hour,
 	}

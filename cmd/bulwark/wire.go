@@ -58,9 +58,11 @@ func newValidator(s *settings, log *zap.Logger) (*validate.Validator, error) {
 			return nil, err
 		}
 	}
-	// RFC 8198 aggressive negative caching is on, as in Unbound and Knot
-	// Resolver: validated NSEC/NSEC3 answer later questions they cover.
-	return validate.New(validate.Config{Clock: wallClock{}, Anchors: anchors, AggressiveNSEC: true})
+	// RFC 8198 aggressive negative caching is on by default, as in Unbound
+	// and Knot Resolver: validated NSEC/NSEC3 answer later questions they
+	// cover.
+	return validate.New(validate.Config{Clock: wallClock{}, Anchors: anchors,
+		AggressiveNSEC: s.aggressiveNSEC, NegativeAnchors: s.insecure})
 }
 
 // loadRootHints reads -root-hints or takes the built-in hints.
