@@ -1,0 +1,173 @@
+package attack
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
+)
+
+// onpTally is the outcome of one on-path run against a signed zone.
+type onpTally struct {
+	attempts, validated, insecure, forgedAnswers, servfail, forgedCached, queriesForged, forgedSent int
+	lat                                                                                             []time.Duration
+}
+
+// latencyAt returns the p-th percentile of the client latencies.
+func (o onpTally) latencyAt(p int) time.Duration {
+	if len(o.lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(o.lat)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func (o onpTally) String() string {
+	return fmt.Sprintf("attempts=%d validated_genuine=%d genuine_not_validated=%d forged_answers=%d servfail=%d forged_cached=%d udp_queries_injected=%d forged_sent=%d latency_p50=%v p99=%v max=%v",
+		o.attempts, o.validated, o.insecure, o.forgedAnswers, o.servfail, o.forgedCached, o.queriesForged, o.forgedSent,
+		o.latencyAt(50).Round(time.Millisecond), o.latencyAt(99).Round(time.Millisecond), o.latencyAt(100).Round(time.Millisecond))
+}
+
+// attemptNames is the zone text of the names a run asks: a0 ... a<n-1>,
+// plus warm for the warm-up.
+func attemptNames(n int) string {
+	var b strings.Builder
+	b.WriteString("warm 300 IN A " + genuineAddr + "\n")
+	for i := range n {
+		fmt.Fprintf(&b, "a%d 300 IN A %s\n", i, genuineAddr)
+	}
+	return b.String()
+}
+
+// onpRun asks n names under the signed bank.test from workers concurrent
+// clients while the injector forges for every UDP query; the bank server
+// answers after delay. Two validated warm-up answers first teach the
+// resolver the keys and the server's RTT.
+func onpRun(t *testing.T, e *env, n, workers int, delay time.Duration, forge func(simnet.QueryRecord) [][]byte) onpTally {
+	t.Helper()
+	// The first warm-up runs at half the delay, below the resolver's
+	// try timeout for a server it has never measured (376 ms), so that
+	// it learns the path over UDP rather than by a timeout and TCP.
+	for _, w := range []struct {
+		name    string
+		latency time.Duration
+	}{{"www.bank.test.", delay / 2}, {"warm.bank.test.", delay}} {
+		e.bank.Update(func(k *simnet.Knobs) { k.Latency = w.latency })
+		if r := e.askAD(w.name, dns.TypeA, 5*time.Second); len(addrs(r)) == 0 || !r.AuthenticatedData {
+			t.Fatalf("warm-up %s not validated: %v", w.name, r)
+		}
+	}
+	in := startInjector(t, e, e.bank, 5*time.Millisecond, forge)
+	var mu sync.Mutex
+	tl := onpTally{attempts: n}
+	jobs := make(chan int, n)
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				begin := time.Now()
+				r := e.askAD(fmt.Sprintf("a%d.bank.test.", i), dns.TypeA, 10*time.Second)
+				took := time.Since(begin)
+				mu.Lock()
+				tl.lat = append(tl.lat, took)
+				tl.classify(r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	tl.forgedSent = in.stop()
+	tl.queriesForged = in.seen
+	for i := range n {
+		tl.forgedCached += e.forgedCached(fmt.Sprintf("a%d.bank.test.", i))
+	}
+	return tl
+}
+
+func (o *onpTally) classify(r *dns.Msg) {
+	as := addrs(r)
+	switch {
+	case slices.ContainsFunc(as, inPool):
+		o.forgedAnswers++
+	case slices.Contains(as, genuineAddr) && r.AuthenticatedData:
+		o.validated++
+	case slices.Contains(as, genuineAddr):
+		o.insecure++
+	case r != nil && r.Rcode == dns.RcodeServerFailure:
+		o.servfail++
+	}
+}
+
+// TestOnPathInjectionIntoSignedZoneLosesToValidationAndHoldOn is ONP-1:
+// three injectors answer every UDP query for the signed bank.test within
+// 5 ms from a pool of ten addresses, with RRSIGs they could not compute;
+// the genuine reply follows after 50, 200 or 500 ms. With Hold-On the
+// resolver keeps listening past the forgeries (and re-asks over TCP on
+// the conflict); without it the first reply wins, fails validation, and
+// every query ends in SERVFAIL: injection becomes denial of service.
+func TestOnPathInjectionIntoSignedZoneLosesToValidationAndHoldOn(t *testing.T) {
+	needRoot(t)
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	tag := keyFor(t, "bank.test.").rr.KeyTag()
+	for i, delay := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond} {
+		t.Run(fmt.Sprintf("genuine-after-%v", delay), func(t *testing.T) {
+			for j, run := range []struct {
+				mode string
+				cfg  transport.Config
+			}{{"hold-on", transport.Config{}}, {"hold-on-off", transport.Config{DisableHoldOn: true}}} {
+				t.Run(run.mode, func(t *testing.T) {
+					e := newSignedEnv(t, 100+byte(2*i+j), attemptNames(n), run.cfg)
+					tl := onpRun(t, e, n, 20, delay, threeFromPool(tag))
+					st := e.ex.Stats()
+					t.Logf("RESULT ONP-1 delay=%v %s: %v | injections=%d conflicting=%d hold_on_waits=%d tcp_queries=%d",
+						delay, run.mode, tl, st.InjectionsDetected, st.ConflictingReplies, st.HoldOnWaits, st.QueriesTCP)
+					judgeONP1(t, run.cfg.DisableHoldOn, delay, tl)
+				})
+			}
+		})
+	}
+}
+
+func judgeONP1(t *testing.T, teeth bool, delay time.Duration, tl onpTally) {
+	t.Helper()
+	if tl.forgedAnswers != 0 || tl.forgedCached != 0 {
+		t.Errorf("forged data reached a client or the cache: %v", tl)
+	}
+	if teeth {
+		if tl.servfail*100 < 95*tl.attempts {
+			t.Errorf("first-reply-wins resolver was not denied service on ~all queries: the test has no teeth: %v", tl)
+		}
+		return
+	}
+	if tl.validated*100 < 99*tl.attempts {
+		t.Errorf("fewer than 99%% validated genuine answers: %v", tl)
+	}
+	if p50 := tl.latencyAt(50); p50 > delay+50*time.Millisecond {
+		t.Errorf("median latency %v exceeds the genuine delay %v + 50 ms: %v", p50, delay, tl)
+	}
+	// The tail is the resolver's, not Hold-On's: on a path of constant
+	// delay its per-try timeout (srtt + 4·rttvar) shrinks to the delay
+	// itself, the TCP re-ask after a conflict needs a few ms more, the try
+	// times out and is repeated over TCP (one more delay), and the server
+	// is then asked over TCP only. docs/security.md, ONP-1.
+	if p99 := tl.latencyAt(99); p99 > 2*delay+50*time.Millisecond {
+		t.Errorf("p99 latency %v exceeds twice the genuine delay %v + 50 ms: %v", p99, delay, tl)
+	} else if p99 > delay+50*time.Millisecond {
+		t.Logf("KNOWN ONP-1 delay=%v: p99 latency %v > delay + 50 ms (the resolver's try timeout, see docs/security.md)", delay, p99)
+	}
+}

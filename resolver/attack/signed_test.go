@@ -1,0 +1,189 @@
+package attack
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
+	"github.com/bulwark-dns/bulwark/validate"
+)
+
+// signingKey is one combined (CSK) P-256 key: generation is cheap, but a
+// test binary still makes each one once.
+type signingKey struct {
+	rr   *dns.DNSKEY
+	priv crypto.Signer
+}
+
+var (
+	keysMu sync.Mutex
+	keys   = map[string]signingKey{}
+)
+
+func keyFor(t *testing.T, owner string) signingKey {
+	t.Helper()
+	keysMu.Lock()
+	defer keysMu.Unlock()
+	if k, ok := keys[owner]; ok {
+		return k
+	}
+	rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
+	priv, err := rr.Generate(256)
+	if err != nil {
+		t.Fatalf("generate key for %s: %v", owner, err)
+	}
+	k := signingKey{rr: rr, priv: priv.(crypto.Signer)}
+	keys[owner] = k
+	return k
+}
+
+// signText signs zone text with simnet.Sign (NSEC) for a window around
+// the wall clock, which the suite's resolvers run on.
+func signText(t *testing.T, origin, text string, k signingKey) string {
+	t.Helper()
+	z, err := simnet.ParseZone(origin, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	opts := simnet.SignOptions{Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(24 * time.Hour).Unix())}
+	if err := simnet.Sign(z, k.rr, k.priv, opts); err != nil {
+		t.Fatalf("sign %s: %v", origin, err)
+	}
+	var b strings.Builder
+	for _, rr := range z.Records() {
+		b.WriteString(rr.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// signedHierarchy builds a signed root, test. and bank.test. (bankBody is
+// added to bank's apex records) on 127.<net>/16, with an unsigned
+// evil.test. delegated from test., and returns it with the root's DS as
+// the trust anchor.
+func signedHierarchy(t *testing.T, net byte, bankBody string) (*simnet.Hierarchy, dns.RR) {
+	t.Helper()
+	bankKey, tldKey, rootKey := keyFor(t, "bank.test."), keyFor(t, "test."), keyFor(t, ".")
+	bank := signText(t, "bank.test.", fmt.Sprintf(`$ORIGIN bank.test.
+@    3600 IN SOA ns1 hostmaster 1 3600 900 604800 300
+@    3600 IN NS  ns1
+ns1  3600 IN A   %s
+www   300 IN A   %s
+%s`, addr(net, 1, 1), genuineAddr, bankBody), bankKey)
+	tld := signText(t, "test.", fmt.Sprintf(`$ORIGIN test.
+@        3600 IN SOA ns.nic hostmaster 1 3600 900 604800 300
+@        3600 IN NS  ns.nic
+ns.nic   3600 IN A   %s
+bank     3600 IN NS  ns1.bank
+ns1.bank 3600 IN A   %s
+evil     3600 IN NS  ns1.evil
+ns1.evil 3600 IN A   %s
+%s
+`, addr(net, 0, 2), addr(net, 1, 1), addr(net, 2, 1), bankKey.rr.ToDS(dns.SHA256)), tldKey)
+	root := signText(t, ".", fmt.Sprintf(`
+.                86400 IN SOA a.root-servers. hostmaster.root-servers. 1 3600 900 604800 300
+.                86400 IN NS  a.root-servers.
+a.root-servers.  86400 IN A   %s
+test.            86400 IN NS  ns.nic.test.
+ns.nic.test.     86400 IN A   %s
+%s
+`, addr(net, 0, 1), addr(net, 0, 2), tldKey.rr.ToDS(dns.SHA256)), rootKey)
+	h := simnet.NewHierarchy()
+	h.SignedZone(".", []string{addr(net, 0, 1)}, root)
+	h.SignedZone("test.", []string{addr(net, 0, 2)}, tld)
+	h.SignedZone("bank.test.", []string{addr(net, 1, 1)}, bank)
+	h.ZoneWithNS("evil.test.", map[string][]string{"ns1.evil.test.": {addr(net, 2, 1)}}, "www 300 A "+forgedAddr+"\n")
+	return h, rootKey.rr.ToDS(dns.SHA256)
+}
+
+// newSignedEnv starts a validating resolver, anchored at the test root,
+// over the signed hierarchy.
+func newSignedEnv(t *testing.T, net byte, bankBody string, tcfg transport.Config) *env {
+	t.Helper()
+	needRoot(t)
+	h, anchor := signedHierarchy(t, net, bankBody)
+	v, err := validate.New(validate.Config{Clock: wallClock{}, Anchors: []dns.RR{anchor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startEnv(t, h, net, tcfg, transport.SocketConfig{}, v)
+}
+
+// askAD asks as a validating stub does (AD=1), so a secure answer says so.
+func (e *env) askAD(name string, qtype uint16, timeout time.Duration) *dns.Msg {
+	req := new(dns.Msg)
+	req.SetQuestion(dns.Fqdn(name), qtype)
+	req.RecursionDesired, req.AuthenticatedData = true, true
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return e.r.Answer(ctx, req)
+}
+
+// honestly makes s compute its genuine reply from a shadow copy of its
+// zones and lets edit replace it: a man in the middle in front of s.
+func honestly(s *simnet.Server, edit func(q *dns.Msg, tcp bool, honest *dns.Msg) *dns.Msg) {
+	shadow := simnet.New(simnet.InstantTimeouts())
+	shadow.AddServer(s.Addr(), s.Zones()...)
+	s.Update(func(k *simnet.Knobs) {
+		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
+			return edit(q, tcp, shadowExchange(shadow, s.Addr(), q, tcp))
+		}
+	})
+}
+
+// shadowExchange asks the in-memory shadow server; nil when it does not
+// answer.
+func shadowExchange(n *simnet.Network, a netip.Addr, q *dns.Msg, tcp bool) *dns.Msg {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	wire, err := q.Pack()
+	if err != nil {
+		return nil
+	}
+	ap := netip.AddrPortFrom(a, n.Port())
+	var reply []byte
+	if tcp {
+		c, err := n.DialTCP(ctx, ap)
+		if err != nil {
+			return nil
+		}
+		defer c.Close()
+		if c.WriteMsg(wire) != nil {
+			return nil
+		}
+		reply, err = c.ReadMsg(ctx)
+		if err != nil {
+			return nil
+		}
+	} else {
+		c, err := n.DialUDP(ctx, ap)
+		if err != nil {
+			return nil
+		}
+		defer c.Close()
+		if c.Write(wire) != nil {
+			return nil
+		}
+		d, err := c.Read(ctx)
+		if err != nil {
+			return nil
+		}
+		reply = d.Data
+	}
+	m := new(dns.Msg)
+	if m.Unpack(reply) != nil {
+		return nil
+	}
+	return m
+}
