@@ -51,11 +51,14 @@ func (r *Resolver) answer(ctx context.Context, req *dns.Msg, refresh bool) *dns.
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET:
-		return refuse(resp, opt, "only class IN is served")
+		return refuse(resp, opt, dns.ExtendedErrorCodeProhibited, "only class IN is served")
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-		return refuse(resp, opt, "zone transfers are not served")
+		// Unbound clears RA here: a transfer is no recursion question.
+		resp.RecursionAvailable = false
+		return refuse(resp, opt, dns.ExtendedErrorCodeProhibited, "zone transfers are not served")
 	case !req.RecursionDesired && !r.cfg.AllowSnoop:
-		return refuse(resp, opt, "recursion not desired and cache snooping not allowed")
+		// RFC 8914 §4.21, and what Unbound sends for a refused snoop.
+		return refuse(resp, opt, dns.ExtendedErrorCodeNotAuthoritative, "recursion not desired and cache snooping not allowed")
 	}
 	res, err := r.resolveShared(ctx, q, req, refresh)
 	if err != nil {
@@ -165,12 +168,10 @@ func edeFor(err error) uint16 {
 	return dns.ExtendedErrorCodeOther
 }
 
-// refuse answers REFUSED. RA stays clear, as Unbound leaves it: the
-// client is told nothing about recursion it may not use.
-func refuse(resp *dns.Msg, opt *dns.OPT, why string) *dns.Msg {
+// refuse answers REFUSED with an Extended DNS Error saying why.
+func refuse(resp *dns.Msg, opt *dns.OPT, code uint16, why string) *dns.Msg {
 	resp.Rcode = dns.RcodeRefused
-	resp.RecursionAvailable = false
-	withEDNS(resp, opt, dns.ExtendedErrorCodeProhibited, why)
+	withEDNS(resp, opt, code, why)
 	return resp
 }
 
