@@ -1,7 +1,9 @@
 package attack
 
 import (
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -170,4 +172,89 @@ func judgeONP1(t *testing.T, teeth bool, delay time.Duration, tl onpTally) {
 	} else if p99 > delay+50*time.Millisecond {
 		t.Logf("KNOWN ONP-1 delay=%v: p99 latency %v > delay + 50 ms (the resolver's try timeout, see docs/security.md)", delay, p99)
 	}
+}
+
+// recordOf is what the man in the middle reads off a TCP query.
+func recordOf(q *dns.Msg) simnet.QueryRecord {
+	rec := simnet.QueryRecord{ID: q.Id, Name: q.Question[0].Name, Type: q.Question[0].Qtype}
+	if opt := q.IsEdns0(); opt != nil {
+		rec.DO = opt.Do()
+		for _, o := range opt.Option {
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+				rec.Cookie, _ = hex.DecodeString(c.Cookie)
+			}
+		}
+	}
+	return rec
+}
+
+// mitmTCP makes the bank server's TCP answers to the attempt names the
+// attacker's: with the injector on UDP, the attacker now owns both paths.
+func mitmTCP(e *env, keyTag uint16) {
+	honestly(e.bank, func(q *dns.Msg, tcp bool, m *dns.Msg) *dns.Msg {
+		rec := recordOf(q)
+		if !tcp || rec.Type != dns.TypeA || !strings.HasPrefix(strings.ToLower(rec.Name), "a") {
+			return m
+		}
+		f := new(dns.Msg)
+		if f.Unpack(signedLooking(rec, rand.N(10), keyTag)) != nil {
+			return m
+		}
+		return f
+	})
+}
+
+// TestFullManInTheMiddleGetsServfailForSignedZonesNeverForgedData is
+// ONP-3: the injector races every UDP query and also answers every TCP
+// query. A signed zone ends in SERVFAIL, never forged data, within a
+// bounded time; an unsigned zone cannot be protected (measured and
+// documented, not asserted), but never hangs either.
+func TestFullManInTheMiddleGetsServfailForSignedZonesNeverForgedData(t *testing.T) {
+	needRoot(t)
+	const n, delay, bound = 20, 50 * time.Millisecond, 9 * time.Second
+	tag := keyFor(t, "bank.test.").rr.KeyTag()
+	for i, signed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("signed=%v", signed), func(t *testing.T) {
+			var e *env
+			if signed {
+				e = newSignedEnv(t, 106+byte(i), attemptNames(n), transport.Config{})
+			} else {
+				e = newEnv(t, 106+byte(i), transport.Config{}, transport.SocketConfig{})
+			}
+			mitm := func() { mitmTCP(e, tag) }
+			tl := mitmRun(t, e, n, delay, mitm, threeFromPool(tag))
+			t.Logf("RESULT ONP-3 signed=%v: %v | tcp_queries=%d injections=%d", signed, tl, e.ex.Stats().QueriesTCP, e.ex.Stats().InjectionsDetected)
+			if tl.latencyAt(100) > bound || len(tl.lat) != n {
+				t.Errorf("a query took %v (bound %v) or did not end: %v", tl.latencyAt(100), bound, tl)
+			}
+			if signed && (tl.forgedAnswers != 0 || tl.forgedCached != 0 || tl.servfail != n) {
+				t.Errorf("signed zone under a full MITM must end in SERVFAIL, never forged data: %v", tl)
+			}
+		})
+	}
+}
+
+// mitmRun is onpRun with the TCP path taken over after the warm-up.
+func mitmRun(t *testing.T, e *env, n int, delay time.Duration, takeTCP func(), forge func(simnet.QueryRecord) [][]byte) onpTally {
+	t.Helper()
+	e.bank.Update(func(k *simnet.Knobs) { k.Latency = delay })
+	if r := e.ask("www.bank.test.", dns.TypeA, 5*time.Second); len(addrs(r)) == 0 {
+		t.Fatalf("warm-up failed: %v", r)
+	}
+	takeTCP()
+	e.bank.Update(func(k *simnet.Knobs) { k.Latency = delay })
+	in := startInjector(t, e, e.bank, 5*time.Millisecond, forge)
+	tl := onpTally{attempts: n}
+	for i := range n {
+		begin := time.Now()
+		r := e.askAD(fmt.Sprintf("a%d.bank.test.", i), dns.TypeA, 10*time.Second)
+		tl.lat = append(tl.lat, time.Since(begin))
+		tl.classify(r)
+	}
+	tl.forgedSent = in.stop()
+	tl.queriesForged = in.seen
+	for i := range n {
+		tl.forgedCached += e.forgedCached(fmt.Sprintf("a%d.bank.test.", i))
+	}
+	return tl
 }
