@@ -41,17 +41,17 @@ const (
 // e2eNow is the virtual time of every e2e resolver and validator.
 var e2eNow = time.Unix(1_800_000_000, 0).UTC()
 
-const day = 24 * time.Hour
+const e2eDay = 24 * time.Hour
 
-// window is a signature validity period. The validator allows 10% of the
+// sigWindow is a signature validity period. The validator allows 10% of the
 // window, at most a day, of clock skew, so the broken windows miss the
 // clock by two days.
-type window struct{ inception, expiration time.Time }
+type sigWindow struct{ inception, expiration time.Time }
 
 var (
-	validWindow   = window{e2eNow.Add(-30 * day), e2eNow.Add(30 * day)}
-	expiredWindow = window{e2eNow.Add(-40 * day), e2eNow.Add(-2 * day)}
-	futureWindow  = window{e2eNow.Add(2 * day), e2eNow.Add(40 * day)}
+	validWindow   = sigWindow{e2eNow.Add(-30 * e2eDay), e2eNow.Add(30 * e2eDay)}
+	expiredWindow = sigWindow{e2eNow.Add(-40 * e2eDay), e2eNow.Add(-2 * e2eDay)}
+	futureWindow  = sigWindow{e2eNow.Add(2 * e2eDay), e2eNow.Add(40 * e2eDay)}
 )
 
 type signMode struct {
@@ -113,7 +113,7 @@ func goKeyFor(t testing.TB, label, owner string, alg uint8) goKey {
 }
 
 // signGo signs zone text with simnet.Sign and one combined key.
-func signGo(t testing.TB, origin, text string, key goKey, mode signMode, win window) string {
+func signGo(t testing.TB, origin, text string, key goKey, mode signMode, win sigWindow) string {
 	t.Helper()
 	z, err := simnet.ParseZone(origin, text)
 	if err != nil {
@@ -176,11 +176,11 @@ func readKSK(t testing.TB, dir string) *dns.DNSKEY {
 	return nil
 }
 
-const stamp = "20060102150405"
+const toolStamp = "20060102150405"
 
 // signLdns signs with ldns-keygen and ldns-signzone; it returns the signed
 // text and the KSK.
-func signLdns(t testing.TB, origin, text string, alg uint8, mode signMode, win window) (string, *dns.DNSKEY) {
+func signLdns(t testing.TB, origin, text string, alg uint8, mode signMode, win sigWindow) (string, *dns.DNSKEY) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(text), 0o600); err != nil {
@@ -191,7 +191,7 @@ func signLdns(t testing.TB, origin, text string, alg uint8, mode signMode, win w
 		gen = append(gen, "-b", "2048")
 	}
 	base := runTool(t, dir, "ldns-keygen", append(gen, origin)...)
-	sign := []string{"-i", win.inception.Format(stamp), "-e", win.expiration.Format(stamp), "-f", "signed"}
+	sign := []string{"-i", win.inception.Format(toolStamp), "-e", win.expiration.Format(toolStamp), "-f", "signed"}
 	if mode.nsec3 {
 		sign = append(sign, "-n", "-s", "beef", "-t", "0")
 	}
@@ -228,7 +228,7 @@ func upperNSEC3(t testing.TB, origin, path string) string {
 }
 
 // signBind signs with dnssec-keygen (a KSK and a ZSK) and dnssec-signzone.
-func signBind(t testing.TB, origin, text string, alg uint8, mode signMode, win window) (string, *dns.DNSKEY) {
+func signBind(t testing.TB, origin, text string, alg uint8, mode signMode, win sigWindow) (string, *dns.DNSKEY) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "zone"), []byte(text), 0o600); err != nil {
@@ -240,7 +240,7 @@ func signBind(t testing.TB, origin, text string, alg uint8, mode signMode, win w
 	}
 	runTool(t, dir, "dnssec-keygen", append(append(gen, "-f", "KSK"), origin)...)
 	runTool(t, dir, "dnssec-keygen", append(gen, origin)...)
-	sign := []string{"-P", "-S", "-K", ".", "-s", win.inception.Format(stamp), "-e", win.expiration.Format(stamp),
+	sign := []string{"-P", "-S", "-K", ".", "-s", win.inception.Format(toolStamp), "-e", win.expiration.Format(toolStamp),
 		"-o", origin, "-f", "signed"}
 	if mode.nsec3 {
 		sign = append(sign, "-3", "beef", "-H", "0")
@@ -257,7 +257,7 @@ type leafSpec struct {
 	signer string
 	alg    uint8
 	mode   signMode
-	win    window
+	win    sigWindow
 	// orphanKey, when set, joins the DNSKEY RRset without signing anything
 	// and is the only key the parent's DS names.
 	orphanKey *dns.DNSKEY
@@ -387,10 +387,10 @@ func (w *e2eWorld) resolver(t testing.TB) *e2eResolver {
 	return &e2eResolver{r: r, v: v, clock: clock}
 }
 
-// flags are the client's header bits and EDNS DO.
-type flags struct{ do, cd, ad, noEDNS bool }
+// askFlags are the client's header bits and EDNS DO.
+type askFlags struct{ do, cd, ad, noEDNS bool }
 
-func (e *e2eResolver) ask(t testing.TB, name string, qtype uint16, f flags) *dns.Msg {
+func (e *e2eResolver) ask(t testing.TB, name string, qtype uint16, f askFlags) *dns.Msg {
 	t.Helper()
 	req := new(dns.Msg)
 	req.SetQuestion(name, qtype)
@@ -679,7 +679,7 @@ func TestSignedHierarchyAnswersAreSecureThroughTheResolver(t *testing.T) {
 				e := w.resolver(t)
 				wantAD := c.secure && !(c.optOutInsecure && s.mode.optOut)
 				for _, round := range []string{"cold", "cached"} {
-					m := e.ask(t, c.qname, c.qtype, flags{do: true})
+					m := e.ask(t, c.qname, c.qtype, askFlags{do: true})
 					if m.Rcode != c.rcode || m.AuthenticatedData != wantAD || answerData(m) != c.answer {
 						t.Fatalf("%s: %s AD=%v %q (EDE %v), want %s AD=%v %q", round, dns.RcodeToString[m.Rcode],
 							m.AuthenticatedData, answerData(m), edeOf(m), dns.RcodeToString[c.rcode], wantAD, c.answer)
@@ -709,7 +709,7 @@ func TestBrokenSignedZonesAreServfailWithTheirEDE(t *testing.T) {
 					tamper(t, w.h, e2eLeafAddr, c.edit(t, w))
 					defer w.h.Server(e2eLeafAddr).Update(func(k *simnet.Knobs) { k.Handler = nil })
 				}
-				m := w.resolver(t).ask(t, c.qname, c.qtype, flags{do: true})
+				m := w.resolver(t).ask(t, c.qname, c.qtype, askFlags{do: true})
 				ede := edeOf(m)
 				if m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != c.ede {
 					t.Fatalf("%s %v, want SERVFAIL with EDE %d", dns.RcodeToString[m.Rcode], ede, c.ede)
@@ -726,7 +726,7 @@ func TestBrokenSignedZonesAreServfailWithTheirEDE(t *testing.T) {
 func TestCheckingDisabledReturnsBogusDataUnvalidated(t *testing.T) {
 	w := buildE2E(t, leafSpec{signer: "go", alg: dns.ECDSAP256SHA256, mode: signModes[0], win: expiredWindow})
 	e := w.resolver(t)
-	m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true, cd: true})
+	m := e.ask(t, "www.example.test.", dns.TypeA, askFlags{do: true, cd: true})
 	if m.Rcode != dns.RcodeSuccess || answerData(m) != "www.example.test. A 192.0.2.1" || m.AuthenticatedData || !m.CheckingDisabled {
 		t.Fatalf("CD=1: %s AD=%v CD=%v %q, want the expired data without AD", dns.RcodeToString[m.Rcode],
 			m.AuthenticatedData, m.CheckingDisabled, answerData(m))
@@ -734,7 +734,7 @@ func TestCheckingDisabledReturnsBogusDataUnvalidated(t *testing.T) {
 	if !hasType(m.Answer, dns.TypeRRSIG) {
 		t.Errorf("CD=1 with DO: the RRSIGs are missing, so the client cannot validate itself: %v", m.Answer)
 	}
-	if m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true}); m.Rcode != dns.RcodeServerFailure {
+	if m := e.ask(t, "www.example.test.", dns.TypeA, askFlags{do: true}); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("without CD after a CD query: %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
 	}
 }
@@ -744,14 +744,14 @@ func TestADIsSetOnlyForClientsThatAskForIt(t *testing.T) {
 	e := w.resolver(t)
 	for _, c := range []struct {
 		name string
-		f    flags
+		f    askFlags
 		ad   bool
 	}{
-		{"NoDONoADWithEDNS", flags{}, false},
-		{"NoEDNSAtAll", flags{noEDNS: true}, false},
-		{"ADBitWithoutDO", flags{ad: true}, true}, // RFC 6840 §5.7
-		{"DO", flags{do: true}, true},
-		{"DOWithCD", flags{do: true, cd: true}, false},
+		{"NoDONoADWithEDNS", askFlags{}, false},
+		{"NoEDNSAtAll", askFlags{noEDNS: true}, false},
+		{"ADBitWithoutDO", askFlags{ad: true}, true}, // RFC 6840 §5.7
+		{"DO", askFlags{do: true}, true},
+		{"DOWithCD", askFlags{do: true, cd: true}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := e.ask(t, "www.example.test.", dns.TypeA, c.f)
@@ -768,14 +768,14 @@ func TestADIsSetOnlyForClientsThatAskForIt(t *testing.T) {
 func TestBogusAnswerIsRepeatedFromFailureMemoryWithoutUpstreamTraffic(t *testing.T) {
 	w := buildE2E(t, leafSpec{signer: "go", alg: dns.RSASHA256, mode: signModes[2], win: expiredWindow})
 	e := w.resolver(t)
-	first := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true})
+	first := e.ask(t, "www.example.test.", dns.TypeA, askFlags{do: true})
 	if first.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("first: %s, want SERVFAIL", dns.RcodeToString[first.Rcode])
 	}
 	before, stats := upstreamQueries(w.h), e.v.Stats()
 	for i := range 4 {
 		e.clock.advance(time.Second)
-		m := e.ask(t, "www.example.test.", dns.TypeA, flags{do: true})
+		m := e.ask(t, "www.example.test.", dns.TypeA, askFlags{do: true})
 		if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeSignatureExpired {
 			t.Fatalf("repeat %d after %d s: %s EDE %v, want SERVFAIL with EDE 7", i, i+1, dns.RcodeToString[m.Rcode], ede)
 		}

@@ -226,7 +226,7 @@ ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
 }
 
 // percentile returns the p-th percentile of ds (sorted in place).
-func percentile(ds []time.Duration, p int) time.Duration {
+func e2ePercentile(ds []time.Duration, p int) time.Duration {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return ds[min(len(ds)-1, len(ds)*p/100)]
 }
@@ -242,7 +242,7 @@ type timedAsk struct {
 func (e *e2eResolver) timedAsk(t testing.TB, name string, qtype uint16) timedAsk {
 	t.Helper()
 	before, start := e.v.Stats(), time.Now()
-	m := e.ask(t, name, qtype, flags{do: true})
+	m := e.ask(t, name, qtype, askFlags{do: true})
 	after := e.v.Stats()
 	return timedAsk{m: m, took: time.Since(start), verifs: after.Verifications - before.Verifications,
 		hashes: after.NSEC3Hashes - before.NSEC3Hashes}
@@ -292,7 +292,7 @@ func TestKeyTrapQueriesStayWithinTheVerificationCap(t *testing.T) {
 		legitTook = append(legitTook, l.took)
 	}
 	t.Logf("RES-1 sequential: %d attack queries, at most %d verifications each, latency p50 %v max %v; legitimate p50 %v max %v",
-		attackNames, maxVerifs, percentile(took, 50), percentile(took, 100), percentile(legitTook, 50), percentile(legitTook, 100))
+		attackNames, maxVerifs, e2ePercentile(took, 50), e2ePercentile(took, 100), e2ePercentile(legitTook, 50), e2ePercentile(legitTook, 100))
 
 	before, start := e.v.Stats(), time.Now()
 	var wg sync.WaitGroup
@@ -306,7 +306,7 @@ func TestKeyTrapQueriesStayWithinTheVerificationCap(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			legit[i] = e.ask(t, fmt.Sprintf("host%d.good.test.", attackNames+i+1), dns.TypeA, flags{do: true})
+			legit[i] = e.ask(t, fmt.Sprintf("host%d.good.test.", attackNames+i+1), dns.TypeA, askFlags{do: true})
 		}()
 	}
 	wg.Wait()
@@ -348,8 +348,8 @@ func TestHighIterationNSEC3DenialsAreInsecureWithinTheHashCap(t *testing.T) {
 				maxHashes, took = max(maxHashes, a.hashes), append(took, a.took)
 			}
 			t.Logf("RES-2 %s: 50 random-subdomain NXDOMAINs, at most %d hashes each, latency p50 %v max %v",
-				zone, maxHashes, percentile(took, 50), percentile(took, 100))
-			if m := e.ask(t, "host1."+zone, dns.TypeA, flags{do: true}); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
+				zone, maxHashes, e2ePercentile(took, 50), e2ePercentile(took, 100))
+			if m := e.ask(t, "host1."+zone, dns.TypeA, askFlags{do: true}); m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData {
 				t.Errorf("host1.%s: %s AD=%v, want the zone's positive answers still Secure", zone,
 					dns.RcodeToString[m.Rcode], m.AuthenticatedData)
 			}
