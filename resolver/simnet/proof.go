@@ -116,7 +116,9 @@ func (r *responder) findNSEC3(lname string, match bool) *dns.NSEC3 {
 		if match && h == n.hash {
 			return n.rr
 		}
-		if !match && covers(n.hash, n.rr.NextDomain, h) {
+		// Signers write the next hash in either case (ldns-signzone:
+		// lower); the hashes compare in upper case.
+		if !match && covers(n.hash, strings.ToUpper(n.rr.NextDomain), h) {
 			return n.rr
 		}
 	}

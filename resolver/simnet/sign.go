@@ -151,7 +151,7 @@ func nsec3Chain(origin string, sets map[string]map[uint16][]dns.RR, kind map[str
 	out := make([]dns.RR, 0, len(entries))
 	for i, e := range entries {
 		out = append(out, &dns.NSEC3{
-			Hdr:  dns.RR_Header{Name: strings.ToLower(e.hash) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: ttl},
+			Hdr:  dns.RR_Header{Name: dns.Fqdn(strings.ToLower(e.hash) + "." + strings.TrimPrefix(origin, ".")), Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: ttl},
 			Hash: dns.SHA1, Flags: flags, Iterations: opts.Iterations,
 			SaltLength: uint8(len(opts.Salt) / 2), Salt: upperHex(opts.Salt),
 			HashLength: 20, NextDomain: entries[(i+1)%len(entries)].hash,
