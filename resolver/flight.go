@@ -5,44 +5,39 @@ import (
 	"sync"
 )
 
-// flightGroup coalesces identical questions in flight into one resolution
-// (Unbound's mesh): n clients asking the same name at once cause one
-// upstream query, which defeats the birthday attack (threat model OFF-3).
-type flightGroup struct {
+// flightGroup runs one call for all concurrent callers with the same key.
+// The resolver uses it twice, as Unbound does: identical client questions
+// share one resolution (its mesh), and identical queries to one server
+// share one exchange (its serviced queries). Both cut upstream traffic and
+// defeat the birthday attack (threat model OFF-3).
+type flightGroup[K comparable, V any] struct {
 	mu    sync.Mutex
-	calls map[flightKey]*flight // guarded by mu
+	calls map[K]*flight[V] // guarded by mu
 }
 
-type flightKey struct {
-	name          string
-	qtype, qclass uint16
-	cd            bool
-	refresh       bool // a prefetch must not join, nor be joined by, a cache hit
-}
-
-type flight struct {
+type flight[V any] struct {
 	done chan struct{}
-	res  *result
+	val  V
 	err  error
 }
 
 // do runs fn once for all concurrent callers with the same key; joined
-// reports whether this caller shared another's resolution.
-func (g *flightGroup) do(ctx context.Context, k flightKey, fn func() (*result, error)) (res *result, err error, joined bool) {
+// reports whether this caller shared another's call.
+func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (val V, err error, joined bool) {
 	g.mu.Lock()
 	if g.calls == nil {
-		g.calls = map[flightKey]*flight{}
+		g.calls = map[K]*flight[V]{}
 	}
 	if f, ok := g.calls[k]; ok {
 		g.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.res, f.err, true
+			return f.val, f.err, true
 		case <-ctx.Done():
-			return nil, ctx.Err(), true
+			return val, ctx.Err(), true
 		}
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight[V]{done: make(chan struct{})}
 	g.calls[k] = f
 	g.mu.Unlock()
 
@@ -52,6 +47,14 @@ func (g *flightGroup) do(ctx context.Context, k flightKey, fn func() (*result, e
 		g.mu.Unlock()
 		close(f.done)
 	}()
-	f.res, f.err = fn()
-	return f.res, f.err, false
+	f.val, f.err = fn()
+	return f.val, f.err, false
+}
+
+// flightKey identifies a client question for coalescing.
+type flightKey struct {
+	name          string
+	qtype, qclass uint16
+	cd            bool
+	refresh       bool // a prefetch must not join, nor be joined by, a cache hit
 }

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -320,5 +321,27 @@ func TestCachedAnswerTTLCountsDownOnTheInjectedClock(t *testing.T) {
 	f.ask(t, "www.example.test.", dns.TypeA)
 	if f.h.Server("127.53.1.1").QueryCount() == before {
 		t.Error("expired answer was served from the cache")
+	}
+}
+
+func TestNamesOfOneZoneAskedAtOnceShareTheDelegationQuery(t *testing.T) {
+	h := world(t)
+	h.Zone("many.test.", []string{"127.53.4.1"}, "* 300 A 192.0.2.44")
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
+	h.Server("127.53.0.2").Reset()
+	h.Server("127.53.0.2").SetKnobs(simnet.Knobs{Latency: 50 * time.Millisecond})
+	done := make(chan struct{})
+	for i := 0; i < 20; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			f.ask(t, fmt.Sprintf("h%d.many.test.", i), dns.TypeA)
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		<-done
+	}
+	if n := h.Server("127.53.0.2").QueryCount(); n > 2 {
+		t.Errorf("test. was asked %d times for 20 names of one zone, want ≤ 2", n)
 	}
 }

@@ -44,15 +44,16 @@ type Deps struct {
 // Resolver answers client queries by iterating from the root. It is safe
 // for concurrent use.
 type Resolver struct {
-	cfg      Config
-	deps     Deps
-	log      *zap.Logger
-	clock    Clock
-	cache    *cache.Cache
-	infra    *infraCache
-	roots    []dns.RR
-	group    flightGroup
-	failures *failureCache
+	cfg       Config
+	deps      Deps
+	log       *zap.Logger
+	clock     Clock
+	cache     *cache.Cache
+	infra     *infraCache
+	roots     []dns.RR
+	group     flightGroup[flightKey, *result]
+	exchanges flightGroup[exchangeKey, *transport.Response]
+	failures  *failureCache
 }
 
 // New checks cfg and returns a Resolver.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
@@ -30,7 +31,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	q.askName, q.askType = r.nextAsk(q)
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := r.deps.Exchanger.Exchange(tctx, transport.Query{
+	resp, err := r.exchange(tctx, transport.Query{
 		Server: netip.AddrPortFrom(addr, 53),
 		Name:   q.askName,
 		Type:   q.askType,
@@ -51,6 +52,37 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	q.heldOn = 0
 	q.takeReply(resp)
 	return nil
+}
+
+// exchangeKey identifies an upstream query for coalescing.
+type exchangeKey struct {
+	server  netip.Addr
+	name    string
+	qtype   uint16
+	qclass  uint16
+	do, tcp bool
+}
+
+// exchange asks a server, sharing the exchange with identical queries to
+// the same server in flight: the names of one zone asked at once make the
+// same minimised query for its delegation, and one reply serves them all
+// (Unbound's serviced queries). Every caller gets its own copy of the
+// reply, since scrubbing and validation modify it; Hold-On's later replies
+// stay with the caller that made the exchange.
+func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
+	k := exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
+	resp, err, joined := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
+		return r.deps.Exchanger.Exchange(ctx, tq)
+	})
+	if err != nil || resp == nil {
+		return resp, err
+	}
+	own := *resp
+	own.Msg = resp.Msg.Copy()
+	if joined {
+		own.Next = nil
+	}
+	return &own, nil
 }
 
 // takeReply scrubs a reply and hands it to stepReply.
