@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"math"
 	"net/netip"
 	"strings"
 
@@ -17,16 +18,20 @@ type delegation struct {
 	looked    map[string]bool         // NS names whose addresses were looked up
 	fromHints bool
 	fromCache bool // built from cached records, not from a referral just received
+	// ttl is the seconds the NS set has left (the hints: unbounded). A
+	// delegation learnt through this one lives no longer.
+	ttl uint32
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
-	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, looked: map[string]bool{}}
+	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, looked: map[string]bool{}, ttl: math.MaxUint32}
 	seen := map[string]bool{}
 	for _, rr := range ns {
 		n, ok := rr.(*dns.NS)
 		if !ok {
 			continue
 		}
+		d.ttl = min(d.ttl, n.Hdr.Ttl)
 		name := strings.ToLower(n.Ns)
 		if seen[name] || len(d.nsNames) >= maxServers {
 			continue
@@ -122,6 +127,7 @@ func (r *Resolver) hintsDelegation() *delegation {
 	d := newDelegation(".", r.roots, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.roots)
 	d.fromHints = true
+	d.ttl = math.MaxUint32
 	return d
 }
 

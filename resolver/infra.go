@@ -21,6 +21,8 @@ const (
 	// minTimeout and maxTimeout bound one try; the threat model's OFF-8
 	// wants no upstream socket open longer than 3 s.
 	minTimeout = 100 * time.Millisecond
+	// minRTTVarTerm is the least slack a timeout leaves over the RTT.
+	minRTTVarTerm = 50 * time.Millisecond
 	maxTimeout = 3 * time.Second
 	// deadAfter consecutive timeouts mark a server dead for deadFor,
 	// after which one probe is let through.
@@ -84,11 +86,14 @@ func (si *serverInfo) estimate() time.Duration {
 }
 
 // timeout is how long one try to the server may wait: RFC 6298's
-// srtt + 4·rttvar, doubled for each consecutive timeout.
+// srtt + 4·rttvar, doubled for each consecutive timeout. The variance
+// term has a floor: on a path of constant delay rttvar decays to nothing,
+// and a reply a few milliseconds late (a TCP re-ask after an injection,
+// ONP-1) would then time out.
 func (si *serverInfo) timeout() time.Duration {
 	t := unknownRTT
 	if si.srtt > 0 {
-		t = si.srtt + 4*si.rttvar
+		t = si.srtt + max(4*si.rttvar, si.srtt/2, minRTTVarTerm)
 	}
 	for i := 0; i < si.timeouts && t < maxTimeout; i++ {
 		t *= 2

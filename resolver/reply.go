@@ -289,6 +289,8 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		return r.onLame(q) // the parent must answer DS itself
 	}
 	ns := rrsOfType(m.Ns, dns.TypeNS)
+	clampTTL(ns, q.cut.ttl)
+	clampTTL(m.Extra, q.cut.ttl)
 	if q.replyTrusted || r.cachedDelegation(child) == nil {
 		// A referral over plain UDP may set a delegation but not replace
 		// a live one: only TCP or a server cookie rules out an off-path
@@ -306,6 +308,18 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	q.setCut(d)
 	q.stage = stageSend
 	return nil
+}
+
+// clampTTL lowers the TTLs of rrs to limit. A delegation
+// must not outlive the one it was learnt through: a revoked domain's own
+// servers could otherwise keep sub-delegations alive (ghost domains,
+// threat model BAIL-5).
+func clampTTL(rrs []dns.RR, limit uint32) {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeOPT { // its TTL field holds flags
+			rr.Header().Ttl = min(rr.Header().Ttl, limit)
+		}
+	}
 }
 
 // usableGlue returns the glue a referral to child may use.
