@@ -33,6 +33,11 @@ type SocketConfig struct {
 	// SO_REUSEPORT, so concurrent queries to one server may read each
 	// other's replies (seen as wrong-ID near-misses).
 	FixedSourcePort uint16
+	// ReadBuffer, when non-zero, sets each UDP socket's receive buffer in
+	// bytes (Unbound's so-rcvbuf). The attack suite's fixed-port run raises
+	// it so that a flood is examined rather than dropped by the kernel;
+	// default: the kernel's.
+	ReadBuffer int
 	// Dialer dials TCP; nil means a zero net.Dialer.
 	Dialer *net.Dialer
 }
@@ -105,7 +110,11 @@ func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (Pac
 		}
 		c, err := d.DialContext(ctx, network, server.String())
 		if err == nil {
-			return &udpConn{conn: c.(*net.UDPConn)}, nil
+			uc := c.(*net.UDPConn)
+			if n.cfg.ReadBuffer > 0 {
+				_ = uc.SetReadBuffer(n.cfg.ReadBuffer) // best effort: the kernel caps it
+			}
+			return &udpConn{conn: uc}, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || n.cfg.FixedSourcePort != 0 {
 			return nil, fmt.Errorf("dial udp %s: %w", server, err)
