@@ -48,9 +48,13 @@ func TestKaminskyFloodDoesNotPoison(t *testing.T) {
 	for i, run := range runs {
 		t.Run(run.mode, func(t *testing.T) {
 			e := newEnv(t, 80+byte(i), run.tcfg, run.scfg)
-			// A 300 ms warm-up teaches the resolver a slow server, so its
-			// UDP tries wait about a second: the window of the attack.
-			e.bank.Update(func(k *simnet.Knobs) { k.Latency = 300 * time.Millisecond })
+			// A 200 ms warm-up teaches the resolver a slow server, so its
+			// UDP tries wait over half a second: the window of the attack.
+			// It stays well under the 376 ms first timeout: a warm-up try
+			// that timed out would retry over TCP, and a server that
+			// answered only over TCP is asked over TCP from then on, which
+			// no UDP flood can poison.
+			e.bank.Update(func(k *simnet.Knobs) { k.Latency = 200 * time.Millisecond })
 			for _, w := range []string{"www.bank.test.", "warm.bank.test."} {
 				if r := e.ask(w, dns.TypeA, 8*time.Second); len(addrs(r)) == 0 {
 					t.Fatalf("warm-up: %v", r)
