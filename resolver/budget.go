@@ -73,10 +73,3 @@ func (b *budget) leave(key string) {
 	delete(b.active, key)
 	b.mu.Unlock()
 }
-
-// upstreamUsed reports the queries sent so far, for logs and tests.
-func (b *budget) upstreamUsed() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.upstream
-}

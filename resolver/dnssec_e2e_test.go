@@ -448,7 +448,9 @@ func shadowExchange(n *simnet.Network, addr netip.Addr, q *dns.Msg, tcp bool) *d
 		if c.WriteMsg(wire) != nil {
 			return nil
 		}
-		reply, err = c.ReadMsg(ctx)
+		if reply, err = c.ReadMsg(ctx); err != nil {
+			return nil
+		}
 	} else {
 		c, _ := n.DialUDP(ctx, ap)
 		defer c.Close()
@@ -616,7 +618,6 @@ type bogusCase struct {
 	qname        string
 	qtype        uint16
 	ede          uint16
-	nsec3Only    bool
 	nsecOnlyName string // the NSEC variant's name, when it differs
 }
 
