@@ -23,7 +23,7 @@ const (
 	minTimeout = 100 * time.Millisecond
 	// minRTTVarTerm is the least slack a timeout leaves over the RTT.
 	minRTTVarTerm = 50 * time.Millisecond
-	maxTimeout = 3 * time.Second
+	maxTimeout    = 3 * time.Second
 	// deadAfter consecutive timeouts mark a server dead for deadFor,
 	// after which one probe is let through.
 	deadAfter = 3
