@@ -214,6 +214,8 @@ func dig(t *testing.T, port int, name, qtype string, tcp bool) (string, []string
 	if err != nil {
 		t.Fatalf("dig %s %s: %v\n%s", name, qtype, err, out)
 	}
+	// The transcript, for go test -v (the closing notes quote it).
+	t.Logf("$ dig %s\n%s", strings.Join(args, " "), out)
 	m := digStatus.FindStringSubmatch(string(out))
 	if m == nil {
 		t.Fatalf("dig %s %s: no status in\n%s", name, qtype, out)
