@@ -104,10 +104,37 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 // anything upstream.
 func (r *Resolver) fromCacheOnly(k flightKey) (*result, error) {
 	q := r.newQuery(k.name, k.qtype, k.qclass, newRequest(r.cfg.Limits), 0)
-	if err := r.stepCache(q); err != nil || q.stage != stageDone {
-		return nil, errors.New("not in cache")
+	if err := r.stepCache(q); err != nil {
+		return nil, err
 	}
-	return &q.res, nil
+	if q.stage == stageDone {
+		return &q.res, nil
+	}
+	return r.cachedReferral(q.name)
+}
+
+// cachedReferral answers an RD=0 question the cache cannot with the
+// closest cached delegation, its NS set in authority and the addresses of
+// its servers in additional, as Unbound does for cache snooping.
+func (r *Resolver) cachedReferral(name string) (*result, error) {
+	now := r.clock.Now()
+	for n := name; ; n = parentName(n) {
+		if e, ok := r.cache.Get(cache.NewKey(n, dns.TypeNS, dns.ClassINET), now); ok && !e.Negative() {
+			res := &result{rcode: dns.RcodeSuccess, referral: true, security: e.Security, authNS: append(e.RRs, e.Sigs...)}
+			for _, rr := range e.RRs {
+				for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+					if a, ok := r.cache.Get(cache.NewKey(rr.(*dns.NS).Ns, t, dns.ClassINET), now); ok && !a.Negative() {
+						res.glue = append(append(res.glue, a.RRs...), a.Sigs...)
+						res.security = worse(res.security, a.Security)
+					}
+				}
+			}
+			return res, nil
+		}
+		if n == "." {
+			return nil, errors.New("not in cache")
+		}
+	}
 }
 
 // shape fills the response sections from the result.
@@ -120,7 +147,7 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	if res.rcode == dns.RcodeServerFailure {
 		resp.Answer, resp.Ns = nil, nil
 	}
-	if !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
+	if res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
 		ns, extra := fullSections(res)
 		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
 		resp.Extra = dnssecFiltered(extra, do, qtype)

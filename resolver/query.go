@@ -96,10 +96,13 @@ type result struct {
 	// authNS and glue are the zone's NS set and addresses from the final
 	// reply, shown to clients only when minimal responses are off.
 	authNS, glue []dns.RR
-	zone         string // the cut that gave the last answer
-	security     cache.Security
-	ede          uint16
-	reason       string
+	// referral: the result is a delegation from the cache for an RD=0
+	// question, shown in authority and additional.
+	referral bool
+	zone     string // the cut that gave the last answer
+	security cache.Security
+	ede      uint16
+	reason   string
 }
 
 // request is the client query that every sub-query works for.

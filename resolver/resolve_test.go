@@ -345,3 +345,15 @@ func TestNamesOfOneZoneAskedAtOnceShareTheDelegationQuery(t *testing.T) {
 		t.Errorf("test. was asked %d times for 20 names of one zone, want ≤ 2", n)
 	}
 }
+
+func TestSnoopForAnUncachedNameGetsTheCachedDelegation(t *testing.T) {
+	f := newFixture(t, world(t), func(c *Config) { c.AllowSnoop = true })
+	f.ask(t, "www.example.test.", dns.TypeA)
+	req := new(dns.Msg)
+	req.SetQuestion("elsewhere.example.test.", dns.TypeA)
+	req.RecursionDesired = false
+	m := f.r.Answer(context.Background(), req)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || !hasType(m.Ns, dns.TypeNS) || m.Ns[0].Header().Name != "example.test." {
+		t.Fatalf("got %s answer=%v authority=%v, want the example.test. delegation", dns.RcodeToString[m.Rcode], m.Answer, m.Ns)
+	}
+}
