@@ -25,6 +25,9 @@ type setup struct {
 	aggressiveNSEC                     bool // Unbound's default is yes
 	hardenAlgoDowngrade, allowStripped bool
 	ignoreDates                        bool // val-override-date: -1
+	// nsec3MaxIterations is the validator's NSEC3 iteration limit; 0
+	// keeps Bulwark's default (50).
+	nsec3MaxIterations int
 	// start is the virtual clock's start; sigTime, when set, freezes the
 	// validator's clock (Unbound val-override-date).
 	start   time.Time
@@ -62,6 +65,11 @@ var fixedBehaviour = map[string][]string{
 // buildSetup maps the scenario's CONFIG onto resolver options.
 func buildSetup(sc *Scenario) setup {
 	st := setup{cfg: resolver.DefaultConfig(), validate: true, start: defaultStart, aggressiveNSEC: true}
+	if sc.Dialect == Unbound {
+		// testbound runs with Unbound's default val-nsec3-keysize-iterations,
+		// 150 for every key size, and its scenarios sign with up to 123.
+		st.nsec3MaxIterations = 150
+	}
 	var stubs []netip.Addr
 	for _, o := range sc.Config {
 		if o.Block != "" && o.Block != "server" && o.Block != "stub-zone" {

@@ -16,6 +16,7 @@ func newValidator(st setup, clock, sigClock validate.Clock) (*validate.Validator
 		Clock:                clock,
 		SignatureClock:       sigClock,
 		IgnoreSignatureDates: st.ignoreDates,
+		NSEC3MaxIterations:   st.nsec3MaxIterations,
 		Anchors:              st.anchors,
 		NegativeAnchors:      st.insecure,
 		FakeSHA1:             st.fakeSHA1,
