@@ -61,6 +61,7 @@ func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 		tcfg transport.Config
 		on   bool
 	}{
+		{"defense-alone", fragDefenseAlone(), true},
 		{"all-defaults", transport.Config{}, true},
 		{"defense-off", defensesOff(transport.Config{}), false},
 	}
@@ -103,6 +104,13 @@ func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fragDefenseAlone switches off every defense but the one FRAG-2 tests.
+func fragDefenseAlone() transport.Config {
+	cfg := defensesOff(transport.Config{})
+	cfg.AcceptFragments = false
+	return cfg
 }
 
 // fragTally is what one FRAG-2 run measured.
