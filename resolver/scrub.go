@@ -60,16 +60,41 @@ func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) []dns.RR {
 	if !inBailiwick(name, zone) {
 		return nil
 	}
+	// A CNAME and other data at one name is an error (RFC 2181 §10.1);
+	// whichever comes first is taken, as Unbound does (val_cnameother).
+	cname := cnameFirst(rrs, name, qtype)
 	for i, rr := range rrs {
 		h := rr.Header()
 		switch {
-		case equalNames(h.Name, name) && (matchesType(rr, qtype) || h.Rrtype == dns.TypeCNAME):
+		case equalNames(h.Name, name) && h.Rrtype == dns.TypeCNAME && (cname || qtype == dns.TypeCNAME || qtype == dns.TypeANY):
+			keep[i] = true
+		case equalNames(h.Name, name) && matchesType(rr, qtype) && !cname:
 			keep[i] = true
 		case h.Rrtype == dns.TypeDNAME && strictlyBelow(name, h.Name) && inBailiwick(h.Name, zone):
 			keep[i] = true
 		}
 	}
 	return keepWithSigs(rrs, keep, sigs)
+}
+
+// cnameFirst reports whether, at name, a CNAME comes before any record
+// of qtype.
+func cnameFirst(rrs []dns.RR, name string, qtype uint16) bool {
+	if qtype == dns.TypeANY || qtype == dns.TypeCNAME {
+		return false
+	}
+	for _, rr := range rrs {
+		if !equalNames(rr.Header().Name, name) {
+			continue
+		}
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			return true
+		}
+		if matchesType(rr, qtype) {
+			return false
+		}
+	}
+	return false
 }
 
 // matchesType reports whether rr answers qtype at its owner.
