@@ -7,7 +7,9 @@
 // must not be poisoned, and with it switched off by a test-only option,
 // where it must be poisoned within the same budget, or it proves nothing.
 //
-// It holds no production code. Tests send packets only to 127.0.0.0/8
-// (asserted before every raw sendto), are bounded in packets and time, and
-// need root for port 53 and raw sockets: without root they skip, saying so.
+// It holds no production code. Tests send packets only to 127.0.0.0/8, or,
+// for the fragment scenarios, to 198.18.0.0/15 inside network namespaces
+// they create and remove (asserted before every raw sendto); they are
+// bounded in packets and time, and need root for port 53, raw sockets and
+// namespaces: without root they skip, saying so.
 package attack

@@ -39,8 +39,9 @@ func newSpoofer(maxPackets, maxRate int, within time.Duration) (*spoofer, error)
 
 func (s *spoofer) Close() error { return unix.Close(s.fd) }
 
-// allowedDest is the rule every raw sendto obeys: loopback only (the
-// suite creates no namespaces yet).
+// allowedDest is the rule the loopback spoofer obeys: loopback only (the
+// fragment scenarios' raw senders keep to their own namespaces'
+// 198.18.0.0/15, see frag_test.go).
 func allowedDest(a netip.Addr) bool {
 	return a.Is4() && a.IsLoopback()
 }
