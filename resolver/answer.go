@@ -147,7 +147,7 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	if res.rcode == dns.RcodeServerFailure {
 		resp.Answer, resp.Ns = nil, nil
 	}
-	if res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess && len(res.answer) > 0 {
+	if res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess {
 		ns, extra := fullSections(res)
 		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
 		resp.Extra = dnssecFiltered(extra, do, qtype)

@@ -221,6 +221,10 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	}
 	r.cache.Put(key, e, r.clock.Now())
 	q.res.zone = q.cut.zone
+	if !r.cfg.MinimalResponses {
+		q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
+		q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
+	}
 	r.finishNegative(q, rcode, e)
 	return nil
 }
