@@ -5,13 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
-	"math"
 	"math/bits"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // The answer cache holds whole client answers in wire form, so that a hit
@@ -144,15 +140,7 @@ type AnswerCache struct {
 	seed     maphash.Seed
 	mask     uint64
 	maxStale int64
-	shards   []answerShard
-}
-
-type answerShard struct {
-	mu     sync.Mutex
-	lru    *simplelru.LRU[uint64, *Answer] // guarded by mu
-	bytes  int64                           // guarded by mu
-	budget int64                           // read-only
-	_      [64]byte
+	shards   shardSet[uint64, *Answer]
 }
 
 // NewAnswerCache returns an empty AnswerCache sized by cfg.
@@ -171,12 +159,7 @@ func NewAnswerCache(cfg AnswerConfig) *AnswerCache {
 		seed:     maphash.MakeSeed(),
 		mask:     uint64(shards - 1),
 		maxStale: int64(max(cfg.MaxStale, 0)),
-		shards:   make([]answerShard, shards),
-	}
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.budget = cfg.MaxBytes / int64(shards)
-		s.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ uint64, a *Answer) { s.bytes -= a.size })
+		shards:   newShardSet[uint64](shards, cfg.MaxBytes, func(a *Answer) int64 { return a.size }),
 	}
 	return c
 }
@@ -232,45 +215,15 @@ func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lru.Remove(h)
-	s.lru.Add(h, a)
-	s.bytes += a.size
-	for s.bytes > s.budget {
-		s.lru.RemoveOldest()
-	}
+	s.addLocked(h, a, a.size)
 	return nil
 }
 
 // Len returns the number of answers held, stale ones included.
-func (c *AnswerCache) Len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += s.lru.Len()
-		s.mu.Unlock()
-	}
-	return n
-}
+func (c *AnswerCache) Len() int { return c.shards.len() }
 
 // Bytes returns the estimated memory held; it never exceeds MaxBytes.
-func (c *AnswerCache) Bytes() int64 {
-	var n int64
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += s.bytes
-		s.mu.Unlock()
-	}
-	return n
-}
+func (c *AnswerCache) Bytes() int64 { return c.shards.bytes() }
 
 // Flush removes every answer.
-func (c *AnswerCache) Flush() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.lru.Purge()
-		s.mu.Unlock()
-	}
-}
+func (c *AnswerCache) Flush() { c.shards.flush() }

@@ -19,10 +19,8 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
 )
 
@@ -100,7 +98,7 @@ type Cache struct {
 	cfg    Config // defaults applied; read-only after New
 	seed   maphash.Seed
 	mask   uint64
-	shards []shard
+	shards shardSet[Key, *item]
 }
 
 // item is what a shard stores. It is never modified after Put inserts it,
@@ -110,15 +108,6 @@ type item struct {
 	size int64 // entrySize at insertion
 }
 
-type shard struct {
-	mu     sync.Mutex
-	lru    *simplelru.LRU[Key, *item] // guarded by mu
-	bytes  int64                      // guarded by mu; sum of held items' size
-	budget int64                      // read-only
-	// Keeps neighbouring shards' mutexes off one cache line.
-	_ [64]byte
-}
-
 // New returns an empty Cache sized by cfg.
 func New(cfg Config) *Cache {
 	cfg = cfg.withDefaults()
@@ -126,20 +115,12 @@ func New(cfg Config) *Cache {
 		cfg:    cfg,
 		seed:   maphash.MakeSeed(),
 		mask:   uint64(cfg.Shards - 1),
-		shards: make([]shard, cfg.Shards),
-	}
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.budget = cfg.MaxBytes / int64(cfg.Shards)
-		// The count bound is never reached: bytes bound the shard. The
-		// callback is the one place bytes go down, so Remove, RemoveOldest
-		// and Purge all keep the account right.
-		s.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ Key, it *item) { s.bytes -= it.size })
+		shards: newShardSet[Key](cfg.Shards, cfg.MaxBytes, func(it *item) int64 { return it.size }),
 	}
 	return c
 }
 
-func (c *Cache) shard(k Key) *shard {
+func (c *Cache) shard(k Key) *shard[Key, *item] {
 	h := maphash.String(c.seed, k.Name)
 	h ^= (uint64(k.Type)<<16 | uint64(k.Class)) * 0x9e3779b97f4a7c15
 	return &c.shards[h&c.mask]
@@ -189,13 +170,8 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 		if !replaces(&old.e, &it.e, now) {
 			return false
 		}
-		s.lru.Remove(k)
 	}
-	s.lru.Add(k, it)
-	s.bytes += size
-	for s.bytes > s.budget {
-		s.lru.RemoveOldest()
-	}
+	s.addLocked(k, it, size)
 	return true
 }
 
@@ -224,39 +200,14 @@ func (c *Cache) Delete(k Key) {
 
 // Len returns the number of entries held, counting expired ones that no Get
 // or eviction has removed yet.
-func (c *Cache) Len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += s.lru.Len()
-		s.mu.Unlock()
-	}
-	return n
-}
+func (c *Cache) Len() int { return c.shards.len() }
 
 // Bytes returns the estimated memory held by the entries (see size.go); it
 // never exceeds Config.MaxBytes.
-func (c *Cache) Bytes() int64 {
-	var n int64
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		n += s.bytes
-		s.mu.Unlock()
-	}
-	return n
-}
+func (c *Cache) Bytes() int64 { return c.shards.bytes() }
 
 // Flush removes every entry.
-func (c *Cache) Flush() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.lru.Purge()
-		s.mu.Unlock()
-	}
-}
+func (c *Cache) Flush() { c.shards.flush() }
 
 // cloneEntry deep-copies e. With setTTL, every record's TTL becomes ttl.
 // The three record slices share one backing array, capped so that a
