@@ -95,13 +95,13 @@ func TestScrub(t *testing.T) {
 		{
 			name: "CNAMEBeforeOtherDataWins",
 			zone: "bank.test.", qname: "www.bank.test.", qtype: dns.TypeA,
-			msg: reply(0, true, rrs(t, "www.bank.test. 300 CNAME web.bank.test.", "www.bank.test. 300 A 192.0.2.1"), nil, nil),
+			msg:    reply(0, true, rrs(t, "www.bank.test. 300 CNAME web.bank.test.", "www.bank.test. 300 A 192.0.2.1"), nil, nil),
 			answer: "www.bank.test./CNAME",
 		},
 		{
 			name: "OtherDataBeforeCNAMEWins",
 			zone: "bank.test.", qname: "www.bank.test.", qtype: dns.TypeA,
-			msg: reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1", "www.bank.test. 300 CNAME web.bank.test."), nil, nil),
+			msg:    reply(0, true, rrs(t, "www.bank.test. 300 A 192.0.2.1", "www.bank.test. 300 CNAME web.bank.test."), nil, nil),
 			answer: "www.bank.test./A",
 		},
 		{
