@@ -45,6 +45,12 @@ func (v *Validator) zoneKeys(ctx context.Context, f Fetcher, zone string, w *wor
 	if w.depth >= maxChainDepth {
 		return &keyEntry{verdict: bogus(edeBogus, "chain of trust to %s deeper than %d zones", zone, maxChainDepth)}
 	}
+	return v.sharedZoneKeys(ctx, zone, w, func() *keyEntry { return v.walkZoneKeys(ctx, f, zone, anchor, w) })
+}
+
+// walkZoneKeys validates zone's keys from its closest anchor down and
+// keeps them in the key cache unless the verdict is transient.
+func (v *Validator) walkZoneKeys(ctx context.Context, f Fetcher, zone, anchor string, w *work) *keyEntry {
 	w.depth++
 	defer func() { w.depth-- }()
 	var e *keyEntry

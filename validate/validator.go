@@ -147,6 +147,7 @@ type Validator struct {
 	anchors map[string][]dns.RR // by lower-case owner
 	nta     []string
 	keys    *lru.Cache[string, *keyEntry]
+	flights keyFlights
 	denials *denialStore
 	stats   counters
 }

@@ -71,6 +71,8 @@ type work struct {
 	hashes        int
 	depth         int
 	capHit        bool
+	// leading names the zones whose key flight this validation leads.
+	leading []string
 }
 
 // spendVerify accounts for one signature verification, or returns the cap
