@@ -12,14 +12,17 @@ import (
 // records of one reply. Every name hash is charged to the call's budget;
 // when the budget runs out capped is set and lookups fail.
 type nsec3Proof struct {
-	zone   string
-	recs   []*dns.NSEC3
-	iter   uint16
-	salt   string
-	hashes map[string]string
-	w      *work
-	capped *verdict
-	high   bool // iterations above NSEC3MaxIterations: see above
+	zone string
+	recs []*dns.NSEC3
+	// owners and nexts are recs' owner hash and next hash in upper case,
+	// made once per proof rather than on every comparison.
+	owners, nexts []string
+	iter          uint16
+	salt          string
+	hashes        map[string]string
+	w             *work
+	capped        *verdict
+	high          bool // iterations above NSEC3MaxIterations: see above
 }
 
 // newNSEC3Proof keeps the records with SHA-1 hashing, known flags and the
@@ -36,6 +39,8 @@ func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
 		}
 		if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
 			p.recs = append(p.recs, r)
+			p.owners = append(p.owners, ownerHash(r))
+			p.nexts = append(p.nexts, strings.ToUpper(r.NextDomain))
 		}
 	}
 	if len(p.recs) == 0 {
@@ -87,9 +92,9 @@ func (p *nsec3Proof) match(name string) *dns.NSEC3 {
 	if h == "" {
 		return nil
 	}
-	for _, r := range p.recs {
-		if ownerHash(r) == h {
-			return r
+	for i, o := range p.owners {
+		if o == h {
+			return p.recs[i]
 		}
 	}
 	return nil
@@ -100,10 +105,10 @@ func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
 	if h == "" {
 		return nil
 	}
-	for _, r := range p.recs {
-		o, next := ownerHash(r), strings.ToUpper(r.NextDomain)
+	for i, o := range p.owners {
+		next := p.nexts[i]
 		if o < next && o < h && h < next || o >= next && h != o && (h > o || h < next) {
-			return r
+			return p.recs[i]
 		}
 	}
 	return nil
