@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"encoding/base64"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -419,53 +418,11 @@ func upstreamQueries(h *simnet.Hierarchy) int {
 func tamper(t testing.TB, h *simnet.Hierarchy, addr string, edit func(q *dns.Msg, honest func(*dns.Msg) *dns.Msg) *dns.Msg) {
 	t.Helper()
 	srv := h.Server(addr)
-	shadow := simnet.New(simnet.InstantTimeouts())
-	shadow.AddServer(srv.Addr(), srv.Zones()...)
 	srv.Update(func(k *simnet.Knobs) {
 		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
-			return edit(q, func(ask *dns.Msg) *dns.Msg { return shadowExchange(shadow, srv.Addr(), ask, tcp) })
+			return edit(q, func(ask *dns.Msg) *dns.Msg { return srv.Honest(ask, tcp) })
 		}
 	})
-}
-
-// shadowExchange asks the in-memory shadow server; nil when it does not
-// answer.
-func shadowExchange(n *simnet.Network, addr netip.Addr, q *dns.Msg, tcp bool) *dns.Msg {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	wire, err := q.Pack()
-	if err != nil {
-		return nil
-	}
-	ap := netip.AddrPortFrom(addr, n.Port())
-	var reply []byte
-	if tcp {
-		c, err := n.DialTCP(ctx, ap)
-		if err != nil {
-			return nil
-		}
-		defer c.Close()
-		if c.WriteMsg(wire) != nil {
-			return nil
-		}
-		if reply, err = c.ReadMsg(ctx); err != nil {
-			return nil
-		}
-	} else {
-		c, _ := n.DialUDP(ctx, ap)
-		defer c.Close()
-		if c.Write(wire) != nil {
-			return nil
-		}
-		var d transport.Datagram
-		d, err = c.Read(ctx)
-		reply = d.Data
-	}
-	m := new(dns.Msg)
-	if err != nil || m.Unpack(reply) != nil {
-		return nil
-	}
-	return m
 }
 
 // stripDenial removes NSEC and NSEC3 records and their RRSIGs from the

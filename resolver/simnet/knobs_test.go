@@ -244,3 +244,18 @@ func TestKnobsAndZonesMayChangeWhileServing(t *testing.T) {
 		t.Fatalf("count %d, want 200", srv.QueryCount())
 	}
 }
+
+func TestHonestAnswersFromTheZonesPastHandlerAndFaults(t *testing.T) {
+	h := testHierarchy(t)
+	s := h.Server("127.53.1.1")
+	s.SetKnobs(Knobs{Lame: LameRefused, Handler: func(*dns.Msg, bool) *dns.Msg { return nil }})
+	got := s.Honest(query("www.example.test.", dns.TypeA, false), false)
+	if got.Rcode != dns.RcodeSuccess || summary(got.Answer) != "www.example.test./A" {
+		t.Fatalf("honest reply %v, want the zone's A record", got)
+	}
+	got.Answer[0].(*dns.A).A[3]++
+	again := s.Honest(query("www.example.test.", dns.TypeA, false), false)
+	if again.Answer[0].String() == got.Answer[0].String() {
+		t.Fatalf("editing one honest reply changed the zone: %v", again.Answer[0])
+	}
+}

@@ -260,6 +260,16 @@ func formErr(wire []byte) []byte {
 	return out
 }
 
+// Honest returns a copy of the reply s's zones give q with no knob set:
+// what a Handler standing in as a man in the middle in front of s would
+// get from the real server behind it.
+func (s *Server) Honest(q *dns.Msg, tcp bool) *dns.Msg {
+	s.mu.Lock()
+	zones := s.zones
+	s.mu.Unlock()
+	return s.reply(q, Knobs{}, zones, tcp).Copy()
+}
+
 // reply computes the answer after the dropping knobs have let q through.
 func (s *Server) reply(q *dns.Msg, k Knobs, zones []*Zone, tcp bool) *dns.Msg {
 	opt := q.IsEdns0()
