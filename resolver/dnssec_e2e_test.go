@@ -315,10 +315,9 @@ type e2eWorld struct {
 }
 
 // buildE2E signs the leaf as s says and the rest in Go with the same
-// algorithm and denial mode (the root with NSEC, as the real one, and
-// because simnet.Sign names the root's NSEC3 owners "hash.."): the root, test. (delegating example.test.
-// and other.test.), other.test. (target of a cross-zone CNAME), and an
-// unsigned insecure.example.test.
+// algorithm and denial mode (the root with NSEC, see signedRoot): the
+// root, test. (delegating example.test. and other.test.), other.test.
+// (target of a cross-zone CNAME), and an unsigned insecure.example.test.
 func buildE2E(t testing.TB, s leafSpec) *e2eWorld {
 	t.Helper()
 	leaf, leafDS := signLeaf(t, s)
@@ -339,14 +338,7 @@ ns1.example  3600 IN A   `+e2eLeafAddr+`
 other        3600 IN NS  ns.other
 ns.other     3600 IN A   `+e2eOtherAddr+`
 `+zoneText(append(leafDS, otherKey.rr.ToDS(dns.SHA256))), tldKey, s.mode, validWindow)
-	rootKey := goKeyFor(t, "root", ".", s.alg)
-	root := signGo(t, ".", `
-.                 86400 IN SOA a.root-servers. hostmaster.root-servers. 1 3600 900 604800 300
-.                 86400 IN NS  a.root-servers.
-a.root-servers.   86400 IN A   `+e2eRootAddr+`
-test.             86400 IN NS  ns.nic.test.
-ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
-`+tldKey.rr.ToDS(dns.SHA256).String()+"\n", rootKey, signModes[0], validWindow)
+	root, rootKey := signedRoot(t, s.alg, tldKey)
 
 	h := simnet.NewHierarchy(simnet.InstantTimeouts())
 	h.SignedZone(".", []string{e2eRootAddr}, root)
@@ -357,6 +349,20 @@ ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
 	h.ZoneWithNS("insecure.example.test.", map[string][]string{"ns.insecure.example.test.": {e2eInsecureAddr}},
 		"www 300 A 192.0.2.99\n")
 	return w
+}
+
+// signedRoot returns the root zone, signed with NSEC as the real one is
+// (and because simnet.Sign would name the root's NSEC3 owners "hash.."),
+// delegating test. to the e2e TLD server under tldKey's DS, and its key.
+func signedRoot(t testing.TB, alg uint8, tldKey goKey) (string, goKey) {
+	rootKey := goKeyFor(t, "root", ".", alg)
+	return signGo(t, ".", `
+.                 86400 IN SOA a.root-servers. hostmaster.root-servers. 1 3600 900 604800 300
+.                 86400 IN NS  a.root-servers.
+a.root-servers.   86400 IN A   `+e2eRootAddr+`
+test.             86400 IN NS  ns.nic.test.
+ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
+`+tldKey.rr.ToDS(dns.SHA256).String()+"\n", rootKey, signModes[0], validWindow), rootKey
 }
 
 // e2eResolver is a cold resolver over w with a validator on the same

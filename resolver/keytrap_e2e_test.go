@@ -207,14 +207,7 @@ func attackWorld(t testing.TB) *e2eWorld {
 	}
 	tldText.WriteString(zoneText(ds))
 	tldKey := goKeyFor(t, "tld", "test.", dns.ECDSAP256SHA256)
-	rootKey := goKeyFor(t, "root", ".", dns.ECDSAP256SHA256)
-	root := signGo(t, ".", `
-.                 86400 IN SOA a.root-servers. hostmaster.root-servers. 1 3600 900 604800 300
-.                 86400 IN NS  a.root-servers.
-a.root-servers.   86400 IN A   `+e2eRootAddr+`
-test.             86400 IN NS  ns.nic.test.
-ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
-`+tldKey.rr.ToDS(dns.SHA256).String()+"\n", rootKey, signModes[0], validWindow)
+	root, rootKey := signedRoot(t, dns.ECDSAP256SHA256, tldKey)
 
 	h := simnet.NewHierarchy(simnet.InstantTimeouts())
 	h.SignedZone(".", []string{e2eRootAddr}, root)
