@@ -370,12 +370,12 @@ ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
 type e2eResolver struct {
 	r     *Resolver
 	v     *validate.Validator
-	clock *testClock
+	clock *simnet.Clock
 }
 
 func (w *e2eWorld) resolver(t testing.TB) *e2eResolver {
 	t.Helper()
-	clock := &testClock{t: e2eNow}
+	clock := simnet.NewClock(e2eNow)
 	v, err := validate.New(validate.Config{Clock: clock, Anchors: w.anchors, AggressiveNSEC: true})
 	if err != nil {
 		t.Fatal(err)
@@ -738,7 +738,7 @@ func TestBogusAnswerIsRepeatedFromFailureMemoryWithoutUpstreamTraffic(t *testing
 	}
 	before, stats := upstreamQueries(w.h), e.v.Stats()
 	for i := range 4 {
-		e.clock.advance(time.Second)
+		e.clock.Advance(time.Second)
 		m := e.ask(t, "www.example.test.", dns.TypeA, askFlags{do: true})
 		if ede := edeOf(m); m.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeSignatureExpired {
 			t.Fatalf("repeat %d after %d s: %s EDE %v, want SERVFAIL with EDE 7", i, i+1, dns.RcodeToString[m.Rcode], ede)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +60,7 @@ func newFixture(t testing.TB, h *simnet.Hierarchy, mutate func(*Config)) *fixtur
 		mutate(&cfg)
 	}
 	ex := transport.NewExchanger(h.Net, transport.Config{}, nil)
-	r, err := New(cfg, Deps{Exchanger: ex, Clock: &testClock{t: time.Unix(1_800_000_000, 0)}, Logger: zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))})
+	r, err := New(cfg, Deps{Exchanger: ex, Clock: simnet.NewClock(time.Unix(1_800_000_000, 0)), Logger: zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,33 +289,15 @@ func TestRefreshAsksUpstreamEvenWhenCached(t *testing.T) {
 	}
 }
 
-// testClock is a virtual clock that tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestCachedAnswerTTLCountsDownOnTheInjectedClock(t *testing.T) {
 	f := newFixture(t, world(t), nil)
 	f.ask(t, "www.example.test.", dns.TypeA)
-	f.r.clock.(*testClock).advance(100 * time.Second)
+	f.r.clock.(*simnet.Clock).Advance(100 * time.Second)
 	m := f.ask(t, "www.example.test.", dns.TypeA)
 	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 200 {
 		t.Fatalf("answer %v, want one record with TTL 300-100=200", m.Answer)
 	}
-	f.r.clock.(*testClock).advance(201 * time.Second)
+	f.r.clock.(*simnet.Clock).Advance(201 * time.Second)
 	before := f.h.Server("127.53.1.1").QueryCount()
 	f.ask(t, "www.example.test.", dns.TypeA)
 	if f.h.Server("127.53.1.1").QueryCount() == before {

@@ -12,21 +12,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // countingHandler answers NAME A with TTL 100 and counts its calls.
 // secure. is validated data (AD for clients that ask), fail. is SERVFAIL,
@@ -71,8 +60,8 @@ func (h *countingHandler) Refresh(_ context.Context, req *dns.Msg) *dns.Msg {
 	return h.reply(req)
 }
 
-func newCachingServer(t testing.TB, cfg Config, h Handler) (*Server, *testClock) {
-	clock := &testClock{now: t0}
+func newCachingServer(t testing.TB, cfg Config, h Handler) (*Server, *simnet.Clock) {
+	clock := simnet.NewClock(t0)
 	if cfg.Answers == nil {
 		cfg.Answers = cache.NewAnswerCache(cache.AnswerConfig{})
 	}
@@ -104,7 +93,7 @@ func TestHitPatchesIDLetterCaseAndTTL(t *testing.T) {
 	h := &countingHandler{}
 	s, clock := newCachingServer(t, Config{}, h)
 	s.process(pack(t, query("www.example.", dns.TypeA)), loopback, true)
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	q := query("WwW.ExAmple.", dns.TypeA)
 	q.Id = 4242
 	r := hit(t, s, pack(t, q), true)
@@ -123,7 +112,7 @@ func TestHitPatchesIDLetterCaseAndTTL(t *testing.T) {
 	if st := s.Stats(); st.Queries != 2 || st.Rcodes["NOERROR"] != 2 {
 		t.Errorf("stats %+v", st)
 	}
-	clock.advance(70 * time.Second)
+	clock.Advance(70 * time.Second)
 	if hit(t, s, pack(t, q), true) != nil {
 		t.Error("hit past the TTL without serve-stale")
 	}
@@ -225,7 +214,7 @@ func TestStaleHitAnswersWithTTL30AndRefreshesOnce(t *testing.T) {
 	s, clock := newCachingServer(t, Config{Answers: answers}, h)
 	raw := pack(t, query("www.example.", dns.TypeA))
 	s.process(raw, loopback, true)
-	clock.advance(10 * time.Minute)
+	clock.Advance(10 * time.Minute)
 	for range 3 {
 		r := hit(t, s, raw, true)
 		if r == nil || r.Answer[0].Header().Ttl != staleTTL {
@@ -249,13 +238,13 @@ func TestPrefetchRefreshesInTheLastTenthOnlyWhenOn(t *testing.T) {
 			s, clock := newCachingServer(t, Config{Prefetch: on}, h)
 			raw := pack(t, query("www.example.", dns.TypeA))
 			s.process(raw, loopback, true)
-			clock.advance(80 * time.Second)
+			clock.Advance(80 * time.Second)
 			hit(t, s, raw, true)
 			s.wg.Wait()
 			if h.refreshes.Load() != 0 {
 				t.Fatal("refreshed before the last tenth")
 			}
-			clock.advance(15 * time.Second)
+			clock.Advance(15 * time.Second)
 			hit(t, s, raw, true)
 			hit(t, s, raw, true)
 			s.wg.Wait()
@@ -270,7 +259,7 @@ func TestPrefetchRefreshesInTheLastTenthOnlyWhenOn(t *testing.T) {
 func TestCachedAnswerIsServedOverUDPAndTCPWithoutTheHandler(t *testing.T) {
 	h := &countingHandler{}
 	answers := cache.NewAnswerCache(cache.AnswerConfig{})
-	_, addr := startServer(t, Config{Answers: answers, Clock: &testClock{now: t0}, Workers: 2}, h)
+	_, addr := startServer(t, Config{Answers: answers, Clock: simnet.NewClock(t0), Workers: 2}, h)
 	for _, netw := range []string{"udp", "udp", "tcp", "udp"} {
 		r := exchange(t, netw, addr, query("www.example.", dns.TypeA))
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {

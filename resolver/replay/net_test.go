@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
 
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
@@ -65,7 +66,7 @@ func TestSimulatedServerAnswersThroughTheRealExchanger(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			nw := newNetwork(mustParse(t, tinyScenario, d), false)
 			nw.setStep(10)
-			ex := transport.NewExchanger(nw, transport.Config{Clock: NewClock(defaultStart)}, zap.NewNop())
+			ex := transport.NewExchanger(nw, transport.Config{Clock: simnet.NewClock(defaultStart)}, zap.NewNop())
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			resp, err := ex.Exchange(ctx, transport.Query{
@@ -84,7 +85,7 @@ func TestSimulatedServerAnswersThroughTheRealExchanger(t *testing.T) {
 func TestUnmatchedUnboundQueryTimesOutAtOnce(t *testing.T) {
 	nw := newNetwork(mustParse(t, tinyScenario, Unbound), false)
 	nw.setStep(10)
-	ex := transport.NewExchanger(nw, transport.Config{Clock: NewClock(defaultStart)}, zap.NewNop())
+	ex := transport.NewExchanger(nw, transport.Config{Clock: simnet.NewClock(defaultStart)}, zap.NewNop())
 	begin := time.Now()
 	_, err := ex.Exchange(context.Background(), transport.Query{
 		Server: netip.MustParseAddrPort("193.0.14.129:53"), Name: "other.example.com.", Type: dns.TypeA, Class: dns.ClassINET,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/listener"
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 	"github.com/bulwark-dns/bulwark/validate"
 )
@@ -116,7 +117,7 @@ type engine struct {
 	sc      *Scenario
 	net     *Network
 	srv     *listener.Server // the daemon's client-facing packet path
-	clock   *Clock
+	clock   *simnet.Clock
 	timeout time.Duration
 	answers chan *dns.Msg
 	// inflight counts client queries sent and not yet answered.
@@ -159,7 +160,7 @@ func newEngine(sc *Scenario, opt Options) (*engine, error) {
 	if st.skip != "" {
 		return nil, errSkip(st.skip)
 	}
-	clock := NewClock(st.start)
+	clock := simnet.NewClock(st.start)
 	var sigClock validate.Clock
 	if sc.Dialect == Unbound && !st.sigTime.IsZero() {
 		sigClock = frozenClock(st.sigTime)

@@ -5,8 +5,9 @@
 // carries queries to them in memory through the transport.Network seam or
 // over real loopback sockets, per-server fault knobs (latency, drops, dead,
 // lame, EDNS intolerance, TCP-only, case mangling, custom handlers) with a
-// log of every query received, and a Hierarchy builder that wires root,
-// TLD and leaf zones together in a few lines.
+// log of every query received, a Hierarchy builder that wires root, TLD
+// and leaf zones together in a few lines, and the virtual Clock its tests
+// and the replay runner move by hand.
 //
 // It is test infrastructure: the daemon never imports it. It must not send
 // a packet beyond loopback: servers listen only on 127.0.0.0/8 or ::1, and
