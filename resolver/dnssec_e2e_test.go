@@ -2,14 +2,12 @@ package resolver
 
 import (
 	"context"
-	"crypto"
 	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,35 +77,16 @@ func needSigner(t *testing.T, signer string) {
 	}
 }
 
-type goKey struct {
-	rr   *dns.DNSKEY
-	priv crypto.Signer
-}
-
-var (
-	goKeysMu sync.Mutex
-	goKeys   = map[string]goKey{}
-)
+type goKey = simnet.Key
 
 // goKeyFor returns a key of alg for owner, generated once per test binary
-// under label: RSA generation costs up to a second under -race.
+// under label.
 func goKeyFor(t testing.TB, label, owner string, alg uint8) goKey {
 	t.Helper()
-	id := fmt.Sprintf("%s/%s/%d", label, owner, alg)
-	goKeysMu.Lock()
-	defer goKeysMu.Unlock()
-	if k, ok := goKeys[id]; ok {
-		return k
-	}
-	rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: 257, Protocol: 3, Algorithm: alg}
-	bits := map[uint8]int{dns.RSASHA256: 2048, dns.ECDSAP256SHA256: 256, dns.ED25519: 256}[alg]
-	priv, err := rr.Generate(bits)
+	k, err := simnet.CachedKey(label, owner, alg)
 	if err != nil {
-		t.Fatalf("generate %s key for %s: %v", dns.AlgorithmToString[alg], owner, err)
+		t.Fatal(err)
 	}
-	k := goKey{rr: rr, priv: priv.(crypto.Signer)}
-	goKeys[id] = k
 	return k
 }
 
@@ -120,7 +99,7 @@ func signGo(t testing.TB, origin, text string, key goKey, mode signMode, win sig
 	}
 	opts := simnet.SignOptions{NSEC3: mode.nsec3, OptOut: mode.optOut, Salt: "beef",
 		Inception: uint32(win.inception.Unix()), Expiration: uint32(win.expiration.Unix())}
-	if err := simnet.Sign(z, key.rr, key.priv, opts); err != nil {
+	if err := simnet.Sign(z, key.RR, key.Priv, opts); err != nil {
 		t.Fatal(err)
 	}
 	return zoneText(z.Records())
@@ -290,7 +269,7 @@ func signLeaf(t testing.TB, s leafSpec) (string, []dns.RR) {
 	switch s.signer {
 	case "go":
 		k := goKeyFor(t, "leaf", "example.test.", s.alg)
-		signed, ksk = signGo(t, "example.test.", text, k, s.mode, s.win), k.rr
+		signed, ksk = signGo(t, "example.test.", text, k, s.mode, s.win), k.RR
 	case "ldns-signzone":
 		signed, ksk = signLdns(t, "example.test.", text, s.alg, s.mode, s.win)
 	case "dnssec-signzone":
@@ -302,7 +281,7 @@ func signLeaf(t testing.TB, s leafSpec) (string, []dns.RR) {
 	case s.orphanKey != nil:
 		ksk = s.orphanKey
 	case s.wrongDS:
-		ksk = goKeyFor(t, "stranger", "example.test.", s.alg).rr
+		ksk = goKeyFor(t, "stranger", "example.test.", s.alg).RR
 	}
 	return signed, []dns.RR{ksk.ToDS(dns.SHA256)}
 }
@@ -337,13 +316,13 @@ example      3600 IN NS  ns1.example
 ns1.example  3600 IN A   `+e2eLeafAddr+`
 other        3600 IN NS  ns.other
 ns.other     3600 IN A   `+e2eOtherAddr+`
-`+zoneText(append(leafDS, otherKey.rr.ToDS(dns.SHA256))), tldKey, s.mode, validWindow)
+`+zoneText(append(leafDS, otherKey.RR.ToDS(dns.SHA256))), tldKey, s.mode, validWindow)
 	root, rootKey := signedRoot(t, s.alg, tldKey)
 
 	h := simnet.NewHierarchy(simnet.InstantTimeouts())
 	h.SignedZone(".", []string{e2eRootAddr}, root)
 	h.SignedZone("test.", []string{e2eTLDAddr}, tld)
-	w := &e2eWorld{h: h, anchors: []dns.RR{rootKey.rr.ToDS(dns.SHA256)}}
+	w := &e2eWorld{h: h, anchors: []dns.RR{rootKey.RR.ToDS(dns.SHA256)}}
 	w.leaf = h.SignedZone("example.test.", []string{e2eLeafAddr}, leaf)
 	h.SignedZone("other.test.", []string{e2eOtherAddr}, other)
 	h.ZoneWithNS("insecure.example.test.", map[string][]string{"ns.insecure.example.test.": {e2eInsecureAddr}},
@@ -351,8 +330,7 @@ ns.other     3600 IN A   `+e2eOtherAddr+`
 	return w
 }
 
-// signedRoot returns the root zone, signed with NSEC as the real one is
-// (and because simnet.Sign would name the root's NSEC3 owners "hash.."),
+// signedRoot returns the root zone, signed with NSEC as the real one is,
 // delegating test. to the e2e TLD server under tldKey's DS, and its key.
 func signedRoot(t testing.TB, alg uint8, tldKey goKey) (string, goKey) {
 	rootKey := goKeyFor(t, "root", ".", alg)
@@ -362,7 +340,7 @@ func signedRoot(t testing.TB, alg uint8, tldKey goKey) (string, goKey) {
 a.root-servers.   86400 IN A   `+e2eRootAddr+`
 test.             86400 IN NS  ns.nic.test.
 ns.nic.test.      86400 IN A   `+e2eTLDAddr+`
-`+tldKey.rr.ToDS(dns.SHA256).String()+"\n", rootKey, signModes[0], validWindow), rootKey
+`+tldKey.RR.ToDS(dns.SHA256).String()+"\n", rootKey, signModes[0], validWindow), rootKey
 }
 
 // e2eResolver is a cold resolver over w with a validator on the same
@@ -599,7 +577,7 @@ var bogusCases = []bogusCase{
 	{name: "DSMatchingNoKeyIsEDE9", spec: func(_ testing.TB, s *leafSpec) { s.wrongDS = true },
 		qname: "www.example.test.", qtype: dns.TypeA, ede: dns.ExtendedErrorCodeDNSKEYMissing},
 	{name: "AlgorithmInDSWithoutSignatureIsEDE10", spec: func(t testing.TB, s *leafSpec) {
-		s.orphanKey = goKeyFor(t, "orphan", "example.test.", otherAlg(s.alg)).rr
+		s.orphanKey = goKeyFor(t, "orphan", "example.test.", otherAlg(s.alg)).RR
 	}, qname: "www.example.test.", qtype: dns.TypeA, ede: dns.ExtendedErrorCodeRRSIGsMissing},
 	{name: "RRSIGRemovedIsEDE10", edit: func(testing.TB, *e2eWorld) func(*dns.Msg, func(*dns.Msg) *dns.Msg) *dns.Msg {
 		return editAnswerSigs("www.example.test.", dns.TypeA, func(*dns.RRSIG) dns.RR { return nil })

@@ -54,7 +54,7 @@ func keytrapKey(t testing.TB) goKey {
 	rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: "keytrap.test.", Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
 		Flags: 257, Protocol: 3, Algorithm: dns.RSASHA256}
 	rr.PublicKey = rsaPublicKey(&rsa4096Key.PublicKey)
-	return goKey{rr: rr, priv: rsa4096Key}
+	return goKey{RR: rr, Priv: rsa4096Key}
 }
 
 // rsaPublicKey encodes a key as RFC 3110 says: exponent length, exponent,
@@ -117,19 +117,19 @@ func keytrapZone(t testing.TB, names int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decoys := sameTagKeys(key.rr, keytrapKeys)
+	decoys := sameTagKeys(key.RR, keytrapKeys)
 	for _, d := range decoys {
-		if d.(*dns.DNSKEY).KeyTag() != key.rr.KeyTag() {
-			t.Fatalf("decoy key tag %d, want %d", d.(*dns.DNSKEY).KeyTag(), key.rr.KeyTag())
+		if d.(*dns.DNSKEY).KeyTag() != key.RR.KeyTag() {
+			t.Fatalf("decoy key tag %d, want %d", d.(*dns.DNSKEY).KeyTag(), key.RR.KeyTag())
 		}
 	}
 	// The real key goes first so that the DS finds it among the first keys
 	// of its tag tried: the attacker wants the signature checks to run.
-	if err := z.Add(append([]dns.RR{dns.Copy(key.rr)}, decoys...)...); err != nil {
+	if err := z.Add(append([]dns.RR{dns.Copy(key.RR)}, decoys...)...); err != nil {
 		t.Fatal(err)
 	}
 	opts := simnet.SignOptions{Inception: uint32(validWindow.inception.Unix()), Expiration: uint32(validWindow.expiration.Unix())}
-	if err := simnet.Sign(z, key.rr, key.priv, opts); err != nil {
+	if err := simnet.Sign(z, key.RR, key.Priv, opts); err != nil {
 		t.Fatal(err)
 	}
 	// One Add at the end: every Add re-indexes the zone.
@@ -179,10 +179,10 @@ func simpleZone(t testing.TB, origin, addr string, names int, mode signMode, ite
 	}
 	opts := simnet.SignOptions{NSEC3: mode.nsec3, Iterations: iterations, Salt: "beef",
 		Inception: uint32(validWindow.inception.Unix()), Expiration: uint32(validWindow.expiration.Unix())}
-	if err := simnet.Sign(z, key.rr, key.priv, opts); err != nil {
+	if err := simnet.Sign(z, key.RR, key.Priv, opts); err != nil {
 		t.Fatal(err)
 	}
-	return zoneText(z.Records()), []dns.RR{key.rr.ToDS(dns.SHA256)}
+	return zoneText(z.Records()), []dns.RR{key.RR.ToDS(dns.SHA256)}
 }
 
 // attackWorld is a signed root and test. delegating, with DS, to
@@ -199,7 +199,7 @@ func attackWorld(t testing.TB) *e2eWorld {
 		{"keytrap", keytrapAddr, keytrapZone(t, 2*attackNames)},
 		{"good", goodAddr, good}, {"it150", it150Addr, it150}, {"it2500", it2500Addr, it2500},
 	}
-	ds := append(append(append([]dns.RR{keytrapKey(t).rr.ToDS(dns.SHA256)}, goodDS...), it150DS...), it2500DS...)
+	ds := append(append(append([]dns.RR{keytrapKey(t).RR.ToDS(dns.SHA256)}, goodDS...), it150DS...), it2500DS...)
 	var tldText strings.Builder
 	fmt.Fprintf(&tldText, "$ORIGIN test.\n@ 3600 IN SOA ns.nic hostmaster 1 3600 900 604800 300\n@ 3600 IN NS ns.nic\nns.nic 3600 IN A %s\n", e2eTLDAddr)
 	for _, c := range children {
@@ -215,7 +215,7 @@ func attackWorld(t testing.TB) *e2eWorld {
 	for _, c := range children {
 		h.SignedZone(c.label+".test.", []string{c.addr}, c.text)
 	}
-	return &e2eWorld{h: h, anchors: []dns.RR{rootKey.rr.ToDS(dns.SHA256)}}
+	return &e2eWorld{h: h, anchors: []dns.RR{rootKey.RR.ToDS(dns.SHA256)}}
 }
 
 // percentile returns the p-th percentile of ds (sorted in place).

@@ -125,7 +125,7 @@ func TestOnPathInjectionIntoSignedZoneLosesToValidationAndHoldOn(t *testing.T) {
 	if testing.Short() {
 		n = 40
 	}
-	tag := keyFor(t, "bank.test.").rr.KeyTag()
+	tag := keyFor(t, "bank.test.").RR.KeyTag()
 	for i, delay := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond} {
 		t.Run(fmt.Sprintf("genuine-after-%v", delay), func(t *testing.T) {
 			for j, run := range []struct {
@@ -204,7 +204,7 @@ func mitmTCP(e *env, keyTag uint16) {
 func TestFullManInTheMiddleGetsServfailForSignedZonesNeverForgedData(t *testing.T) {
 	needRoot(t)
 	const n, delay, bound = 20, 50 * time.Millisecond, 9 * time.Second
-	tag := keyFor(t, "bank.test.").rr.KeyTag()
+	tag := keyFor(t, "bank.test.").RR.KeyTag()
 	for i, signed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("signed=%v", signed), func(t *testing.T) {
 			var e *env

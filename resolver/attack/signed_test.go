@@ -2,10 +2,8 @@ package attack
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,33 +14,15 @@ import (
 	"github.com/bulwark-dns/bulwark/validate"
 )
 
-// signingKey is one combined (CSK) P-256 key: generation is cheap, but a
-// test binary still makes each one once.
-type signingKey struct {
-	rr   *dns.DNSKEY
-	priv crypto.Signer
-}
-
-var (
-	keysMu sync.Mutex
-	keys   = map[string]signingKey{}
-)
+// signingKey is one combined (CSK) P-256 key, made once per test binary.
+type signingKey = simnet.Key
 
 func keyFor(t *testing.T, owner string) signingKey {
 	t.Helper()
-	keysMu.Lock()
-	defer keysMu.Unlock()
-	if k, ok := keys[owner]; ok {
-		return k
-	}
-	rr := &dns.DNSKEY{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
-		Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
-	priv, err := rr.Generate(256)
+	k, err := simnet.CachedKey("attack", owner, dns.ECDSAP256SHA256)
 	if err != nil {
-		t.Fatalf("generate key for %s: %v", owner, err)
+		t.Fatal(err)
 	}
-	k := signingKey{rr: rr, priv: priv.(crypto.Signer)}
-	keys[owner] = k
 	return k
 }
 
@@ -56,7 +36,7 @@ func signText(t *testing.T, origin, text string, k signingKey) string {
 	}
 	now := time.Now()
 	opts := simnet.SignOptions{Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(24 * time.Hour).Unix())}
-	if err := simnet.Sign(z, k.rr, k.priv, opts); err != nil {
+	if err := simnet.Sign(z, k.RR, k.Priv, opts); err != nil {
 		t.Fatalf("sign %s: %v", origin, err)
 	}
 	var b strings.Builder
@@ -89,7 +69,7 @@ ns1.bank 3600 IN A   %s
 evil     3600 IN NS  ns1.evil
 ns1.evil 3600 IN A   %s
 %s
-`, addr(net, 0, 2), addr(net, 1, 1), addr(net, 2, 1), bankKey.rr.ToDS(dns.SHA256)), tldKey)
+`, addr(net, 0, 2), addr(net, 1, 1), addr(net, 2, 1), bankKey.RR.ToDS(dns.SHA256)), tldKey)
 	root := signText(t, ".", fmt.Sprintf(`
 .                86400 IN SOA a.root-servers. hostmaster.root-servers. 1 3600 900 604800 300
 .                86400 IN NS  a.root-servers.
@@ -97,13 +77,13 @@ a.root-servers.  86400 IN A   %s
 test.            86400 IN NS  ns.nic.test.
 ns.nic.test.     86400 IN A   %s
 %s
-`, addr(net, 0, 1), addr(net, 0, 2), tldKey.rr.ToDS(dns.SHA256)), rootKey)
+`, addr(net, 0, 1), addr(net, 0, 2), tldKey.RR.ToDS(dns.SHA256)), rootKey)
 	h := simnet.NewHierarchy()
 	h.SignedZone(".", []string{addr(net, 0, 1)}, root)
 	h.SignedZone("test.", []string{addr(net, 0, 2)}, tld)
 	h.SignedZone("bank.test.", []string{addr(net, 1, 1)}, bank)
 	h.ZoneWithNS("evil.test.", map[string][]string{"ns1.evil.test.": {addr(net, 2, 1)}}, "www 300 A "+forgedAddr+"\n")
-	return h, rootKey.rr.ToDS(dns.SHA256)
+	return h, rootKey.RR.ToDS(dns.SHA256)
 }
 
 // newSignedEnv starts a validating resolver, anchored at the test root,
