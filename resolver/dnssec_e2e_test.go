@@ -114,44 +114,24 @@ func zoneText(rrs []dns.RR) string {
 	return b.String()
 }
 
-// runTool runs an external signer with a 60 s bound.
+// runTool runs an external signer (simnet.RunSigner).
 func runTool(t testing.TB, dir, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := simnet.RunSigner(dir, name, args...)
 	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return out
 }
 
-// readKSK reads the SEP key (flags 257) from the .key files in dir.
+// readKSK reads the SEP key from the .key files in dir.
 func readKSK(t testing.TB, dir string) *dns.DNSKEY {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "K*.key"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, ";") {
-				continue
-			}
-			rr, err := dns.NewRR(line)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if k, ok := rr.(*dns.DNSKEY); ok && k.Flags == 257 {
-				return k
-			}
-		}
+	k, err := simnet.ReadKSK(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no KSK among %v", files)
-	return nil
+	return k
 }
 
 const toolStamp = "20060102150405"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 )
 
 // The daemon against a signed NSD hierarchy (issue #4): the root and test.
@@ -20,42 +22,24 @@ import (
 // with -trust-anchor set to the test root's DS; dig +dnssec and delv ask
 // it. Run with -v to see the transcript.
 
-// signTool runs a signing tool in dir with a 60 s bound.
+// signTool runs a signing tool (simnet.RunSigner).
 func signTool(t *testing.T, dir, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
+	out, err := simnet.RunSigner(dir, name, args...)
 	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return out
 }
 
-// kskOf reads the SEP key (flags 257) from the K*.key files in dir.
+// kskOf reads the SEP key from the K*.key files in dir.
 func kskOf(t *testing.T, dir string) *dns.DNSKEY {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "K*.key"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, ";") {
-				continue
-			}
-			if rr, err := dns.NewRR(line); err == nil {
-				if k, ok := rr.(*dns.DNSKEY); ok && k.Flags == 257 {
-					return k
-				}
-			}
-		}
+	k, err := simnet.ReadKSK(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no KSK among %v", files)
-	return nil
+	return k
 }
 
 // signedZone is a signed zone's text and the DS its parent publishes.
