@@ -147,9 +147,13 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	if res.rcode == dns.RcodeServerFailure {
 		resp.Answer, resp.Ns = nil, nil
 	}
-	if res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess {
+	switch {
+	case res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess:
 		ns, extra := fullSections(res)
 		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
+		resp.Extra = dnssecFiltered(extra, do, qtype)
+	case r.cfg.NSAnswerAddresses && qtype == dns.TypeNS && res.rcode == dns.RcodeSuccess:
+		_, extra := fullSections(res)
 		resp.Extra = dnssecFiltered(extra, do, qtype)
 	}
 	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled

@@ -60,6 +60,12 @@ type Config struct {
 	// MinimalResponses leaves out authority and additional records that the
 	// client did not need (Unbound's minimal-responses). Default on.
 	MinimalResponses bool
+
+	// NSAnswerAddresses keeps, with minimal responses on, the addresses of
+	// the servers an NS answer names in its additional section, as
+	// Unbound's minimal responses do (Knot Resolver's leave them out).
+	// Default off: a client that wants them asks for them.
+	NSAnswerAddresses bool
 }
 
 // Limits name the bound on every loop that follows the network. Hitting one
