@@ -88,7 +88,8 @@ type Limits struct {
 	// another NS name's address ...). Default 7 (BIND max-recursion-depth).
 	MaxDepth int
 	// MaxServersPerZone bounds the NS names considered for one zone
-	// (RES-6). Default 20 (Unbound iter-scrub-ns).
+	// (RES-6), and the records an NS RRset keeps when a reply is scrubbed.
+	// Default 20 (Unbound iter-scrub-ns).
 	MaxServersPerZone int
 }
 
