@@ -2,10 +2,12 @@ package resolver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 )
 
 func TestShapeAuthorityAndAdditionalSections(t *testing.T) {
@@ -63,6 +65,37 @@ func TestShapeAuthorityAndAdditionalSections(t *testing.T) {
 			}
 			if got := names(resp.Extra); got != tc.extra {
 				t.Errorf("additional = %q, want %q", got, tc.extra)
+			}
+		})
+	}
+}
+
+func TestAddressAnswerCannotOutliveTheSameGlue(t *testing.T) {
+	tests := []struct {
+		name     string
+		cached   string
+		rank     cache.Rank
+		answer   string
+		wantTTLs uint32
+	}{
+		{name: "SameAddressKeepsGlueExpiry", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankGlue, answer: "ns.bank.test. 7200 A 192.0.2.1", wantTTLs: 4},
+		{name: "OtherAddressIsStoredWhole", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankGlue, answer: "ns.bank.test. 7200 A 192.0.2.7", wantTTLs: 7200},
+		{name: "AnswerAboveGlueIsNotBound", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankAnswerAA, answer: "ns.bank.test. 7200 A 192.0.2.1", wantTTLs: 7200},
+		{name: "OtherTypesAreNotBound", cached: "ns.bank.test. 4 TXT \"x\"", rank: cache.RankGlue, answer: "ns.bank.test. 7200 TXT \"x\"", wantTTLs: 7200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := simnet.NewClock(time.Unix(1_800_000_000, 0))
+			r := &Resolver{clock: clock, cache: cache.New(cache.Config{})}
+			old := rrs(t, tc.cached)
+			r.cache.Put(cache.NewKey(old[0].Header().Name, old[0].Header().Rrtype, dns.ClassINET), cache.Entry{RRs: old, Rank: tc.rank}, clock.Now())
+			set := rrs(t, tc.answer)
+			got := r.glueBound(set)
+			if ttl := got[0].Header().Ttl; ttl != tc.wantTTLs {
+				t.Errorf("stored TTL = %d, want %d", ttl, tc.wantTTLs)
+			}
+			if set[0].Header().Ttl != 7200 {
+				t.Errorf("the answer's own TTL changed to %d", set[0].Header().Ttl)
 			}
 		})
 	}
