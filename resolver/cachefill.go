@@ -28,10 +28,31 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 // the NS set's: glue must not outlive the delegation it came with (the
 // ghost-domain fixes).
 func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR) {
+	for _, set := range glueSets(extra, ns) {
+		r.putRRset(q, set, nil, cache.RankGlue, cache.Unchecked)
+	}
+}
+
+// cacheParentGlue stores a referral's glue again on the parent's side,
+// where the child zone's own answer for the NS name, which outranks glue,
+// does not replace it: when the child's addresses are wrong, the parent's
+// are the last resort (parentGlue).
+func (r *Resolver) cacheParentGlue(extra, ns []dns.RR) {
+	now := r.clock.Now()
+	for _, set := range glueSets(extra, ns) {
+		h := set[0].Header()
+		r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class).On(cache.SideParent), cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
+	}
+}
+
+// glueSets returns the address RRsets of extra with TTLs no longer than
+// the NS set's.
+func glueSets(extra, ns []dns.RR) [][]dns.RR {
 	if len(ns) == 0 {
-		return
+		return nil
 	}
 	nsTTL := ns[0].Header().Ttl
+	var out [][]dns.RR
 	for _, set := range splitRRsets(extra) {
 		t := set[0].Header().Rrtype
 		if t != dns.TypeA && t != dns.TypeAAAA {
@@ -40,8 +61,33 @@ func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR) {
 		for _, rr := range set {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
 		}
-		r.putRRset(q, set, nil, cache.RankGlue, cache.Unchecked)
+		out = append(out, set)
 	}
+	return out
+}
+
+// cacheChildNS keeps the NS set that the authority section of an
+// authoritative reply gives for the zone asked, beside the delegation
+// rather than in it: the zone's own servers may list servers the parent
+// does not, worth trying when the parent's all fail (lastResort), but a
+// reply must not redirect a working delegation (the Kaminsky-style NS
+// hijack, BIND CVE-2025-40778). It lives no longer than the delegation.
+func (r *Resolver) cacheChildNS(q *query, m *dns.Msg, sec cache.Security) {
+	if !m.Authoritative {
+		return
+	}
+	var ns []dns.RR
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeNS && equalNames(rr.Header().Name, q.cut.zone) {
+			ns = append(ns, dns.Copy(rr))
+		}
+	}
+	if len(ns) == 0 {
+		return
+	}
+	clampTTL(ns, q.cut.ttl)
+	k := cache.NewKey(q.cut.zone, dns.TypeNS, q.qclass).On(cache.SideChild)
+	r.cache.Put(k, cache.Entry{RRs: ns, Rank: cache.RankAuthorityAA, Security: sec}, r.clock.Now())
 }
 
 // putRRset stores one RRset.
