@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -134,6 +135,43 @@ func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
 func (r *Resolver) finish(q *query, rcode int) {
 	q.res.rcode = rcode
 	q.stage = stageDone
+}
+
+// cacheDenialSOA remembers the SOA of a negative answer, with its RRSIGs,
+// as the zone's latest: negative answers cached earlier show it instead of
+// their own (withLatestSOA), as in Unbound, whose message cache refers to
+// the SOA RRset rather than copying it.
+func (r *Resolver) cacheDenialSOA(ns []dns.RR, rank cache.Rank, sec cache.Security) {
+	soa := rrsOfType(ns, dns.TypeSOA)
+	if len(soa) != 1 {
+		return
+	}
+	h := soa[0].Header()
+	k := cache.NewKey(h.Name, dns.TypeSOA, h.Class).On(cache.SideDenial)
+	r.cache.Put(k, cache.Entry{RRs: soa, Sigs: sigsFor(ns, h.Name, dns.TypeSOA), Rank: rank, Security: sec}, r.clock.Now())
+}
+
+// withLatestSOA returns the cached negative entry e with its SOA and the
+// SOA's RRSIGs replaced by the zone's latest (cacheDenialSOA), unless that
+// is less secure. The entry keeps its own lifetime.
+func (r *Resolver) withLatestSOA(e cache.Entry, now time.Time) cache.Entry {
+	soa := rrsOfType(e.Ns, dns.TypeSOA)
+	if len(soa) != 1 {
+		return e
+	}
+	h := soa[0].Header()
+	latest, ok := r.cache.Get(cache.NewKey(h.Name, dns.TypeSOA, h.Class).On(cache.SideDenial), now)
+	if !ok || worse(e.Security, latest.Security) != e.Security {
+		return e
+	}
+	ns := append(latest.RRs, latest.Sigs...)
+	for _, rr := range e.Ns {
+		if len(rrsOfTypes([]dns.RR{rr}, dns.TypeSOA)) == 0 {
+			ns = append(ns, rr)
+		}
+	}
+	e.Ns = ns
+	return e
 }
 
 // finishNegative ends the query with a cached or fresh negative entry.

@@ -222,6 +222,7 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 		key.Type = cache.TypeNXDomain
 	}
 	r.cache.Put(key, e, r.clock.Now())
+	r.cacheDenialSOA(e.Ns, e.Rank, sec)
 	r.cacheChildNS(q, m, sec)
 	q.res.zone = q.cut.zone
 	if !r.cfg.MinimalResponses {
