@@ -122,7 +122,7 @@ func New(cfg Config) *Cache {
 
 func (c *Cache) shard(k Key) *shard[Key, *item] {
 	h := maphash.String(c.seed, k.Name)
-	h ^= (uint64(k.Type)<<16 | uint64(k.Class)) * 0x9e3779b97f4a7c15
+	h ^= (uint64(k.Side)<<32 | uint64(k.Type)<<16 | uint64(k.Class)) * 0x9e3779b97f4a7c15
 	return &c.shards[h&c.mask]
 }
 

@@ -163,3 +163,41 @@ func TestConfigDefaultsAndShardRounding(t *testing.T) {
 		t.Errorf("defaults = %+v", d)
 	}
 }
+
+func TestSidesKeepDisagreeingCopiesApart(t *testing.T) {
+	main := NewKey("ns.example.net.", dns.TypeA, dns.ClassINET)
+	glue := aEntry(t, "ns.example.net.", 300)
+	glue.Rank = RankGlue
+	c := New(Config{})
+	if !c.Put(main.On(SideParent), glue, t0) {
+		t.Fatal("Put refused the parent side's glue")
+	}
+	child := aEntry(t, "ns.example.net.", 300)
+	child.RRs[0].(*dns.A).A = []byte{192, 0, 2, 99}
+	if !c.Put(main, child, t0) {
+		t.Fatal("Put refused the child's answer")
+	}
+	tests := []struct {
+		name string
+		key  Key
+		want string
+		rank Rank
+	}{
+		{"MainHoldsTheChildsAnswer", main, "192.0.2.99", RankAnswerAA},
+		{"ParentSideKeepsTheGlueTheAnswerOutranks", main.On(SideParent), "192.0.2.1", RankGlue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := c.Get(tt.key, t0)
+			if !ok {
+				t.Fatal("not found")
+			}
+			if a := got.RRs[0].(*dns.A).A.String(); a != tt.want || got.Rank != tt.rank {
+				t.Errorf("got %s at %s, want %s at %s", a, got.Rank, tt.want, tt.rank)
+			}
+		})
+	}
+	if _, ok := c.Get(main.On(SideChild), t0); ok {
+		t.Error("a side never stored answered")
+	}
+}

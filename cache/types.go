@@ -13,6 +13,27 @@ type Key struct {
 	Name  string
 	Type  uint16
 	Class uint16
+	Side  Side
+}
+
+// Side keeps apart copies of data that sources disagree on, stored beside
+// the main entry rather than in it, and read only as fallbacks: a zone's
+// parent and its own servers may give different NS sets and addresses,
+// and the resolver must keep both to survive either being wrong.
+type Side uint8
+
+// Sides. The zero Side is the main entry every lookup reads.
+const (
+	SideMain   Side = iota
+	SideParent      // addresses of NS names as the parent's referral gave them (glue)
+	SideChild       // a zone's NS set as its own servers gave it in an answer's authority section
+	SideDenial      // a zone's SOA as its latest negative answer gave it
+)
+
+// On returns the key of the same data on side s.
+func (k Key) On(s Side) Key {
+	k.Side = s
+	return k
 }
 
 // NewKey builds a Key, lowering the name so that 0x20-mixed names share

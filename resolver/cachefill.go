@@ -3,6 +3,7 @@ package resolver
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -53,10 +54,31 @@ func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
 // the NS set's: glue must not outlive the delegation it came with (the
 // ghost-domain fixes), at rank.
 func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
+	for _, set := range glueSets(extra, ns) {
+		r.putRRset(q, set, nil, rank, cache.Unchecked)
+	}
+}
+
+// cacheParentGlue stores a referral's glue again on the parent's side,
+// where the child zone's own answer for the NS name, which outranks glue,
+// does not replace it: when the child's addresses are wrong, the parent's
+// are the last resort (parentGlue).
+func (r *Resolver) cacheParentGlue(extra, ns []dns.RR) {
+	now := r.clock.Now()
+	for _, set := range glueSets(extra, ns) {
+		h := set[0].Header()
+		r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class).On(cache.SideParent), cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
+	}
+}
+
+// glueSets returns the address RRsets of extra with TTLs no longer than
+// the NS set's.
+func glueSets(extra, ns []dns.RR) [][]dns.RR {
 	if len(ns) == 0 {
-		return
+		return nil
 	}
 	nsTTL := ns[0].Header().Ttl
+	var out [][]dns.RR
 	for _, set := range splitRRsets(extra) {
 		t := set[0].Header().Rrtype
 		if t != dns.TypeA && t != dns.TypeAAAA {
@@ -65,8 +87,33 @@ func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
 		for _, rr := range set {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
 		}
-		r.putRRset(q, set, nil, rank, cache.Unchecked)
+		out = append(out, set)
 	}
+	return out
+}
+
+// cacheChildNS keeps the NS set that the authority section of an
+// authoritative reply gives for the zone asked, beside the delegation
+// rather than in it: the zone's own servers may list servers the parent
+// does not, worth trying when the parent's all fail (lastResort), but a
+// reply must not redirect a working delegation (the Kaminsky-style NS
+// hijack, BIND CVE-2025-40778). It lives no longer than the delegation.
+func (r *Resolver) cacheChildNS(q *query, m *dns.Msg, sec cache.Security) {
+	if !m.Authoritative {
+		return
+	}
+	var ns []dns.RR
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeNS && equalNames(rr.Header().Name, q.cut.zone) {
+			ns = append(ns, dns.Copy(rr))
+		}
+	}
+	if len(ns) == 0 {
+		return
+	}
+	clampTTL(ns, q.cut.ttl)
+	k := cache.NewKey(q.cut.zone, dns.TypeNS, q.qclass).On(cache.SideChild)
+	r.cache.Put(k, cache.Entry{RRs: ns, Rank: cache.RankAuthorityAA, Security: sec}, r.clock.Now())
 }
 
 // putRRset stores one RRset.
@@ -113,6 +160,43 @@ func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
 func (r *Resolver) finish(q *query, rcode int) {
 	q.res.rcode = rcode
 	q.stage = stageDone
+}
+
+// cacheDenialSOA remembers the SOA of a negative answer, with its RRSIGs,
+// as the zone's latest: negative answers cached earlier show it instead of
+// their own (withLatestSOA), as in Unbound, whose message cache refers to
+// the SOA RRset rather than copying it.
+func (r *Resolver) cacheDenialSOA(ns []dns.RR, rank cache.Rank, sec cache.Security) {
+	soa := rrsOfType(ns, dns.TypeSOA)
+	if len(soa) != 1 {
+		return
+	}
+	h := soa[0].Header()
+	k := cache.NewKey(h.Name, dns.TypeSOA, h.Class).On(cache.SideDenial)
+	r.cache.Put(k, cache.Entry{RRs: soa, Sigs: sigsFor(ns, h.Name, dns.TypeSOA), Rank: rank, Security: sec}, r.clock.Now())
+}
+
+// withLatestSOA returns the cached negative entry e with its SOA and the
+// SOA's RRSIGs replaced by the zone's latest (cacheDenialSOA), unless that
+// is less secure. The entry keeps its own lifetime.
+func (r *Resolver) withLatestSOA(e cache.Entry, now time.Time) cache.Entry {
+	soa := rrsOfType(e.Ns, dns.TypeSOA)
+	if len(soa) != 1 {
+		return e
+	}
+	h := soa[0].Header()
+	latest, ok := r.cache.Get(cache.NewKey(h.Name, dns.TypeSOA, h.Class).On(cache.SideDenial), now)
+	if !ok || worse(e.Security, latest.Security) != e.Security {
+		return e
+	}
+	ns := append(latest.RRs, latest.Sigs...)
+	for _, rr := range e.Ns {
+		if len(rrsOfTypes([]dns.RR{rr}, dns.TypeSOA)) == 0 {
+			ns = append(ns, rr)
+		}
+	}
+	e.Ns = ns
+	return e
 }
 
 // finishNegative ends the query with a cached or fresh negative entry.

@@ -21,6 +21,9 @@ type delegation struct {
 	// ttl is the seconds the NS set has left (the hints: unbounded). A
 	// delegation learnt through this one lives no longer.
 	ttl uint32
+	// childNSTried and parentGlueTried: the last resorts of a cut whose
+	// servers all failed were used (see lastResort); each is used once.
+	childNSTried, parentGlueTried bool
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
@@ -42,6 +45,23 @@ func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
 	return d
 }
 
+// addNames adds the NS names of ns not yet in the cut, up to maxServers
+// names in all, and reports how many it added.
+func (d *delegation) addNames(ns []dns.RR, maxServers int) int {
+	added := 0
+	for _, rr := range ns {
+		n, ok := rr.(*dns.NS)
+		if !ok || len(d.nsNames) >= maxServers {
+			continue
+		}
+		if name := strings.ToLower(n.Ns); !d.isNSName(name) {
+			d.nsNames = append(d.nsNames, name)
+			added++
+		}
+	}
+	return added
+}
+
 // addAddrs attaches address records to the NS names they belong to.
 func (d *delegation) addAddrs(rrs []dns.RR) {
 	for _, rr := range rrs {
@@ -54,12 +74,16 @@ func (d *delegation) addAddrs(rrs []dns.RR) {
 
 // addAddrsFor attaches the address records at the end of an NS name's
 // lookup to that name, also when a CNAME led there (Unbound follows them).
-func (d *delegation) addAddrsFor(ns string, rrs []dns.RR) {
+// It reports whether any address was new.
+func (d *delegation) addAddrsFor(ns string, rrs []dns.RR) bool {
+	added := false
 	for _, rr := range rrs {
 		if a, ok := rrAddr(rr); ok && !containsAddr(d.addrs[ns], a) {
 			d.addrs[ns] = append(d.addrs[ns], a)
+			added = true
 		}
 	}
+	return added
 }
 
 func (d *delegation) isNSName(name string) bool {

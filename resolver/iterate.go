@@ -21,12 +21,12 @@ func (r *Resolver) stepCache(q *query) error {
 	}
 	now := r.clock.Now()
 	if e, ok := r.cache.Get(cache.NewKey(q.name, cache.TypeNXDomain, q.qclass), now); ok && answerable(q, e) {
-		r.finishNegative(q, dns.RcodeNameError, e)
+		r.finishNegative(q, dns.RcodeNameError, r.withLatestSOA(e, now))
 		return nil
 	}
 	if e, ok := r.cache.Get(cache.NewKey(q.name, q.qtype, q.qclass), now); ok && answerable(q, e) {
 		if e.Negative() {
-			r.finishNegative(q, dns.RcodeSuccess, e)
+			r.finishNegative(q, dns.RcodeSuccess, r.withLatestSOA(e, now))
 			return nil
 		}
 		q.addAnswer(e.RRs, e.Sigs, e.Security)

@@ -91,6 +91,7 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	m := q.reply.msg
 	r.cacheAnswer(q, m, sec)
+	r.cacheChildNS(q, m, sec)
 	if q.qtype == dns.TypeNS {
 		// The addresses of an NS answer rank as additional data (RFC 2181
 		// §5.4.1): the zone's own servers must not refresh the parent's
@@ -143,6 +144,7 @@ func (r *Resolver) cacheWithSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, s
 func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 	m := q.reply.msg
 	r.cacheAnswer(q, m, sec)
+	r.cacheChildNS(q, m, sec)
 	target, links, err := r.chainLinks(q, m.Answer)
 	if err != nil {
 		return err
@@ -224,6 +226,8 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 		key.Type = cache.TypeNXDomain
 	}
 	r.cache.Put(key, e, r.clock.Now())
+	r.cacheDenialSOA(e.Ns, e.Rank, sec)
+	r.cacheChildNS(q, m, sec)
 	q.res.zone = q.cut.zone
 	if !r.cfg.MinimalResponses {
 		q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
@@ -311,6 +315,7 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
 	r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
+	r.cacheParentGlue(m.Extra, ns)
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
 	q.setCut(d)

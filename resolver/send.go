@@ -122,6 +122,9 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 		q.cut.addAddrsFor(ns, addrs)
 		return nil
 	}
+	if r.lastResort(q) {
+		return nil
+	}
 	if q.bogusTries > 0 {
 		r.finishBogus(q) // every server gave data that failed validation
 		return nil
@@ -135,6 +138,35 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 		return nil
 	}
 	return q.errorf(ErrNoServers, "zone %s", q.cut.zone)
+}
+
+// lastResort widens a cut whose servers all failed or could not be
+// found, each way once (Unbound's processLastResort): with the NS names
+// the zone's own servers listed beyond the parent's, then with the
+// parent's glue for NS names whose own zone gave other addresses. Both
+// are kept beside the cache's main entries (see cacheChildNS and
+// cacheParentGlue), so they are tried only when the delegation fails and
+// never take a working one's place. It reports whether the cut grew.
+func (r *Resolver) lastResort(q *query) bool {
+	d := q.cut
+	if !d.childNSTried {
+		d.childNSTried = true
+		k := cache.NewKey(d.zone, dns.TypeNS, q.qclass).On(cache.SideChild)
+		if e, ok := r.cache.Get(k, r.clock.Now()); ok && d.addNames(e.RRs, r.cfg.Limits.MaxServersPerZone) > 0 {
+			return true
+		}
+	}
+	if d.parentGlueTried {
+		return false
+	}
+	d.parentGlueTried = true
+	grew := false
+	for _, n := range d.nsNames {
+		if d.addAddrsFor(n, r.parentGlue(n)) {
+			grew = true
+		}
+	}
+	return grew
 }
 
 // lookupAddrs resolves the addresses of an NS name as a sub-query.
@@ -165,14 +197,18 @@ func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.R
 }
 
 // parentGlue returns the addresses of an NS name that a referral on the
-// way carried as glue, for when the name's own zone answers it wrongly
-// (Unbound's parent-side fallback, iter_pcdirect).
+// way carried as glue, kept on the parent's side, and what the cache holds
+// for it otherwise, for when the name's own zone answers it wrongly
+// (Unbound's parent-side fallback).
 func (r *Resolver) parentGlue(ns string) []dns.RR {
 	var out []dns.RR
 	now := r.clock.Now()
 	for _, t := range r.addrTypes() {
-		if e, ok := r.cache.Get(cache.NewKey(ns, t, dns.ClassINET), now); ok {
-			out = append(out, e.RRs...)
+		k := cache.NewKey(ns, t, dns.ClassINET)
+		for _, side := range []cache.Side{cache.SideParent, cache.SideMain} {
+			if e, ok := r.cache.Get(k.On(side), now); ok {
+				out = append(out, e.RRs...)
+			}
 		}
 	}
 	return out

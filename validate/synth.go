@@ -49,8 +49,7 @@ func (v *Validator) Synthesize(qname string, qtype uint16) (*dns.Msg, cache.Secu
 // nsecSynthesize picks the NSEC records that prove the answer.
 func (p *proofs) nsecSynthesize(name string, qtype uint16) (int, []dns.RR, bool) {
 	if m := p.nsecMatching(name); m != nil {
-		vd, _ := bitmapNODATA(name, qtype, m.TypeBitMap, "NSEC")
-		return dns.RcodeSuccess, []dns.RR{m}, vd.sec == cache.Secure
+		return dns.RcodeSuccess, []dns.RR{m}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC")
 	}
 	c := p.nsecCovering(name)
 	if c == nil {
@@ -70,11 +69,21 @@ func (p *proofs) nsecSynthesize(name string, qtype uint16) (int, []dns.RR, bool)
 	return dns.RcodeNameError, []dns.RR{c, wcCover}, true
 }
 
+// matchProvesNODATA reports whether a record matching name proves qtype
+// absent. Never for ANY: the match shows the name owns data (the record's
+// own RRset at least), which only its servers can list.
+func matchProvesNODATA(name string, qtype uint16, bitmap []uint16, kind string) bool {
+	if qtype == dns.TypeANY {
+		return false
+	}
+	vd, _ := bitmapNODATA(name, qtype, bitmap, kind)
+	return vd.sec == cache.Secure
+}
+
 // synthesize picks the NSEC3 records that prove the answer.
 func (p *nsec3Proof) synthesize(name string, qtype uint16) (int, []dns.RR, bool) {
 	if m := p.match(name); m != nil {
-		vd, _ := bitmapNODATA(name, qtype, m.TypeBitMap, "NSEC3")
-		return dns.RcodeSuccess, []dns.RR{m}, vd.sec == cache.Secure
+		return dns.RcodeSuccess, []dns.RR{m}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC3")
 	}
 	ce, m, _, ncCover := p.closestEncloser(name)
 	if m == nil || ncCover == nil || optOut(ncCover) || cutsBelow(m.TypeBitMap) {

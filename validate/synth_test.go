@@ -29,6 +29,8 @@ var synthCases = []synthCase{
 	{name: "NameNoRecordSpeaksForIsNotDenied", seen: []string{"nope.example.test./A"}, qname: "zzz.example.test.", qtype: dns.TypeA},
 	{name: "NothingSeenNothingSynthesised", qname: "nope.example.test.", qtype: dns.TypeA},
 	{name: "NameUnderAnExistingWildcardIsNotDenied", seen: []string{"x.wild.example.test./TXT", "nope.example.test./A"}, qname: "y.wild.example.test.", qtype: dns.TypeA},
+	{name: "ANYAtAMatchingRecordIsNotDenied", seen: []string{"www.example.test./TXT"}, qname: "www.example.test.", qtype: dns.TypeANY},
+	{name: "ANYAtAMissingNameIsNXDOMAIN", seen: []string{"nope.example.test./A"}, qname: "nope.example.test.", qtype: dns.TypeANY, ok: true, rcode: dns.RcodeNameError},
 	{name: "DelegationNSECDeniesOnlyDS", seen: []string{"www.insecure.example.test./A"}, qname: "insecure.example.test.", qtype: dns.TypeA},
 }
 

@@ -131,9 +131,10 @@ func TestEvilServerCannotClaimBankThroughItsOwnAnswers(t *testing.T) {
 // TestPromiscuousNSInAPositiveAnswerChangesNoDelegation is BAIL-3: bank's
 // own server, once compromised, adds NS sets for other zones (the bystander
 // other.test, the parent test., and bank.test itself) pointing at a server
-// of the attacker's to a positive answer. Authority NS of an answer is
-// never cached: the delegations stay as they were and the attacker's
-// server is never asked.
+// of the attacker's to a positive answer. Authority NS of an answer never
+// enters a delegation (only the zone's own apex NS set is kept, beside it,
+// as a last resort when every delegated server fails): the delegations
+// stay as they were and the attacker's server is never asked.
 func TestPromiscuousNSInAPositiveAnswerChangesNoDelegation(t *testing.T) {
 	e, promisc := bailEnv(t, 111)
 	if g, _ := e.askAll("o0.other.test.", "www.bank.test."); g != 2 {
