@@ -21,6 +21,18 @@ type delegation struct {
 	// ttl is the seconds the NS set has left (the hints: unbounded). A
 	// delegation learnt through this one lives no longer.
 	ttl uint32
+	// forward marks a forward zone's cut: its servers are recursive and
+	// asked with RD=1, at the ports in ports (53 when absent).
+	forward bool
+	ports   map[netip.Addr]uint16
+}
+
+// port returns the port to ask a server of the cut on.
+func (d *delegation) port(a netip.Addr) uint16 {
+	if p, ok := d.ports[a]; ok {
+		return p
+	}
+	return 53
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
