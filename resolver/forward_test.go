@@ -185,3 +185,60 @@ func TestForwardZoneConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardedAnswersAreValidated forwards the signed example.test of the
+// e2e hierarchy to its own server: answers and denials through the
+// forwarder validate, its DNSKEY set is fetched through the forwarder and
+// its DS from the parent, and a forwarded answer whose signature is
+// broken is SERVFAIL.
+func TestForwardedAnswersAreValidated(t *testing.T) {
+	tests := []struct {
+		name, qname string
+		tamper      bool
+		rcode       int
+		ad          bool
+	}{
+		{name: "Answer", qname: "www.example.test.", rcode: dns.RcodeSuccess, ad: true},
+		{name: "NXDOMAIN", qname: "nothere.example.test.", rcode: dns.RcodeNameError, ad: true},
+		{name: "CNAMEOutOfTheZoneIsIterated", qname: "alias.example.test.", rcode: dns.RcodeSuccess, ad: true},
+		{name: "BrokenSignature", qname: "www.example.test.", tamper: true, rcode: dns.RcodeServerFailure},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := buildE2E(t, leafSpec{signer: "go", alg: dns.ECDSAP256SHA256, mode: signModes[0], win: validWindow})
+			if tc.tamper {
+				tamper(t, w.h, e2eLeafAddr, editAnswerSigs(tc.qname, dns.TypeA, flipSignature))
+			}
+			e := w.resolver(t)
+			r, err := New(func() Config {
+				c := e.r.cfg
+				c.ForwardZones = []ForwardZone{{Zone: "example.test.", Addrs: []netip.AddrPort{netip.MustParseAddrPort(e2eLeafAddr + ":53")}}}
+				return c
+			}(), e.r.deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.r = r
+			m := e.ask(t, tc.qname, dns.TypeA, askFlags{do: true})
+			if m.Rcode != tc.rcode || m.AuthenticatedData != tc.ad {
+				t.Fatalf("%s AD=%v %q (EDE %v), want %s AD=%v", dns.RcodeToString[m.Rcode], m.AuthenticatedData, answerData(m), edeOf(m), dns.RcodeToString[tc.rcode], tc.ad)
+			}
+			if !askedFor(w.h.Server(e2eLeafAddr), "example.test.", dns.TypeDNSKEY) || askedFor(w.h.Server(e2eLeafAddr), "example.test.", dns.TypeDS) {
+				t.Errorf("the forwarder should be asked for example.test's DNSKEY set and never for its DS")
+			}
+			if !askedFor(w.h.Server(e2eTLDAddr), "example.test.", dns.TypeDS) {
+				t.Errorf("the parent was not asked for example.test's DS")
+			}
+		})
+	}
+}
+
+// askedFor reports whether s received a query for (name, qtype).
+func askedFor(s *simnet.Server, name string, qtype uint16) bool {
+	for _, q := range s.Queries() {
+		if q.Type == qtype && strings.EqualFold(q.Name, name) {
+			return true
+		}
+	}
+	return false
+}
