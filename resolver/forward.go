@@ -72,7 +72,26 @@ func (r *Resolver) scrubReply(q *query, m *dns.Msg) scrubbed {
 	case r.cfg.UnsafeForwardUnscrubbed:
 		return scrubbed{msg: m, zone: q.cut.zone}
 	}
-	return scrubForwarded(m, q.cut.zone, q.askName, q.askType)
+	s := scrubForwarded(m, q.cut.zone, q.askName, q.askType)
+	s.zone = r.anchoredZone(s.zone, q.askName, q.askType)
+	return s
+}
+
+// anchoredZone returns the trust anchor between zone and the name when
+// there is one: its data must be signed, so a forwarder that strips the
+// signatures of a reply naming no zone gets Bogus, not the Indeterminate
+// of a forward zone above every anchor.
+func (r *Resolver) anchoredZone(zone, name string, qtype uint16) string {
+	if r.deps.Validator == nil {
+		return zone
+	}
+	if qtype == dns.TypeDS && name != "." {
+		name = parentName(name) // DS is the parent's data
+	}
+	if a, ok := r.deps.Validator.ClosestAnchor(name); ok && strictlyBelow(a, zone) {
+		return a
+	}
+	return zone
 }
 
 // scrubForwarded is scrub for a forwarder's reply. The forwarder answers
@@ -88,8 +107,8 @@ func scrubForwarded(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	m := s.msg
 	m.Ns = rrsOfTypes(m.Ns, dns.TypeSOA, dns.TypeDS, dns.TypeNSEC, dns.TypeNSEC3)
 	m.Extra = rrsOfType(m.Extra, dns.TypeOPT)
-	// A recursive server's reply carries no referral, upward or down.
-	s.upward = false
+	// An NS set at or above the forward zone in a reply without data or
+	// SOA still marks it lame (s.upward), as Unbound takes it.
 	s.zone = forwardedZone(m, zone, name)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/bulwark-dns/bulwark/resolver/simnet"
+	"github.com/bulwark-dns/bulwark/validate"
 )
 
 // Addresses of the forward-zone tests: corp.test is served only by its
@@ -241,4 +242,34 @@ func askedFor(s *simnet.Server, name string, qtype uint16) bool {
 		}
 	}
 	return false
+}
+
+func TestForwardedReplyZoneIsTheTrustAnchorBelowTheForwardZone(t *testing.T) {
+	ds := rrs(t, "a.example. 3600 IN DS 30899 5 1 d4bf9d2e10f6d76840d42ef5913022abcd0bf512")
+	v, err := validate.New(validate.Config{Clock: simnet.NewClock(e2eNow), Anchors: ds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, zone, qname string
+		qtype             uint16
+		validator         bool
+		want              string
+	}{
+		{name: "AnchorBelowTheForwardZone", zone: ".", qname: "www.a.example.", qtype: dns.TypeA, validator: true, want: "a.example."},
+		{name: "DSOfTheAnchorIsTheParents", zone: ".", qname: "a.example.", qtype: dns.TypeDS, validator: true, want: "."},
+		{name: "ZoneBelowTheAnchorKept", zone: "b.a.example.", qname: "www.b.a.example.", qtype: dns.TypeA, validator: true, want: "b.a.example."},
+		{name: "NoValidator", zone: ".", qname: "www.a.example.", qtype: dns.TypeA, want: "."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Resolver{}
+			if tc.validator {
+				r.deps.Validator = v
+			}
+			if got := r.anchoredZone(tc.zone, tc.qname, tc.qtype); got != tc.want {
+				t.Errorf("zone %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
