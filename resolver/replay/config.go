@@ -77,7 +77,7 @@ func buildSetup(sc *Scenario) setup {
 		}
 		var err error
 		switch {
-		case forwardKeys[o.Key] && (o.Block == "forward-zone" || sc.Dialect == Deckard):
+		case forwardKeys[o.Key] && o.Block == "forward-zone", o.Key == "forward-addr" && sc.Dialect == Deckard:
 			err = st.forward(o.Key, o.Value)
 		case o.Key == "forward-zone":
 			err = st.forwardLine(o.Value)
