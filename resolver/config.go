@@ -3,6 +3,8 @@ package resolver
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -12,7 +14,8 @@ import (
 
 // Config holds the resolver's options. Start from DefaultConfig; every field
 // documents its unit and default. Config files and replay scenarios set these
-// same fields, so there is no test-only behaviour here.
+// same fields, so there is no test-only behaviour here, but for the one
+// field named Unsafe, which no config key sets.
 type Config struct {
 	// RootHints are the root NS records and their addresses (named.root
 	// format). Default: the IANA root servers.
@@ -66,6 +69,28 @@ type Config struct {
 	// Unbound's minimal responses do (Knot Resolver's leave them out).
 	// Default off: a client that wants them asks for them.
 	NSAnswerAddresses bool
+
+	// ForwardZones send every query at or below a zone to that zone's
+	// forwarders with RD=1 instead of iterating (Unbound's forward-zone).
+	// The deepest zone enclosing the name wins; "." forwards everything.
+	// Default none.
+	ForwardZones []ForwardZone
+
+	// UnsafeForwardUnscrubbed takes forwarded replies as they come, whole,
+	// as resolvers before the BIND CVE-2021-25220 fix did: whatever a
+	// forwarder says about any name is cached. It exists only so that the
+	// attack suite can show its MaginotDNS test has teeth (BAIL-4); it makes
+	// the resolver poisonable, and no config key sets it.
+	UnsafeForwardUnscrubbed bool
+}
+
+// ForwardZone is one forward-zone: the zone and the recursive servers
+// that answer for everything in it.
+type ForwardZone struct {
+	// Zone is fully qualified; any case.
+	Zone string
+	// Addrs are the forwarders, port 53 unless another is given.
+	Addrs []netip.AddrPort
 }
 
 // Limits name the bound on every loop that follows the network. Hitting one
@@ -132,11 +157,44 @@ func (c *Config) Validate() error {
 	if c.QueryTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("query timeout %v must be positive", c.QueryTimeout))
 	}
+	errs = append(errs, c.validateForwardZones()...)
 	l := c.Limits
 	if l.MaxReferrals < 1 || l.MaxCNAMEs < 0 || l.MaxNSLookups < 0 || l.MaxUpstreamQueries < 1 || l.MaxDepth < 1 || l.MaxServersPerZone < 1 {
 		errs = append(errs, fmt.Errorf("limits must be positive: %+v", l))
 	}
 	return errors.Join(errs...)
+}
+
+// validateForwardZones reports zones that are not names, given twice, or
+// without a forwarder reachable over an allowed address family.
+func (c *Config) validateForwardZones() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, fz := range c.ForwardZones {
+		zone := strings.ToLower(dns.Fqdn(fz.Zone))
+		if _, ok := dns.IsDomainName(fz.Zone); !ok || fz.Zone == "" {
+			errs = append(errs, fmt.Errorf("forward-zone %q is not a domain name", fz.Zone))
+			continue
+		}
+		if seen[zone] {
+			errs = append(errs, fmt.Errorf("forward-zone %s is given twice", zone))
+		}
+		seen[zone] = true
+		usable := 0
+		for _, a := range fz.Addrs {
+			if !a.Addr().IsValid() {
+				errs = append(errs, fmt.Errorf("forward-zone %s: forward-addr %v is not an address", zone, a))
+				continue
+			}
+			if a.Addr().Unmap().Is4() && c.DoIPv4 || !a.Addr().Unmap().Is4() && c.DoIPv6 {
+				usable++
+			}
+		}
+		if usable == 0 {
+			errs = append(errs, fmt.Errorf("forward-zone %s has no forward-addr usable with do-ip4 %v, do-ip6 %v", zone, c.DoIPv4, c.DoIPv6))
+		}
+	}
+	return errs
 }
 
 // CacheConfig returns the cache settings that carry this configuration's

@@ -24,6 +24,18 @@ type delegation struct {
 	// childNSTried and parentGlueTried: the last resorts of a cut whose
 	// servers all failed were used (see lastResort); each is used once.
 	childNSTried, parentGlueTried bool
+	// forward marks a forward zone's cut: its servers are recursive and
+	// asked with RD=1, at the ports in ports (53 when absent).
+	forward bool
+	ports   map[netip.Addr]uint16
+}
+
+// port returns the port to ask a server of the cut on.
+func (d *delegation) port(a netip.Addr) uint16 {
+	if p, ok := d.ports[a]; ok {
+		return p
+	}
+	return 53
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {

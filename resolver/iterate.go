@@ -113,7 +113,8 @@ func (q *query) chainLength() int {
 }
 
 // stepFindCut finds the deepest known cut for the name, priming the root
-// first if nothing is cached.
+// first if nothing is cached. A name in a forward zone goes to the zone's
+// forwarders instead, whatever the cache knows.
 func (r *Resolver) stepFindCut(ctx context.Context, q *query) error {
 	start := q.name
 	if q.qtype == dns.TypeDS && start != "." {
@@ -121,6 +122,11 @@ func (r *Resolver) stepFindCut(ctx context.Context, q *query) error {
 	}
 	if q.above != "" && q.above != "." && inBailiwick(start, q.above) {
 		start = parentName(q.above)
+	}
+	if zone, ok := r.forwardZone(start); ok {
+		q.setCut(r.forwardDelegation(zone))
+		q.stage = stageSend
+		return nil
 	}
 	cut := r.findCut(start)
 	if cut.fromHints && r.cfg.PrimeRoot && !(q.name == "." && q.qtype == dns.TypeNS) {
@@ -154,11 +160,11 @@ func (q *query) setCut(d *delegation) {
 
 // nextAsk returns the name and type to send to the cut's servers: with
 // QNAME minimisation one label more than the cut, type NS, else the full
-// question. NS is what the question is really about (is there a cut
+// question (always to a forwarder, which finds the cuts itself). NS is what the question is really about (is there a cut
 // here?) and what Knot Resolver sends; Unbound sends A to dodge servers
 // that mishandle NS, which the relaxed fallback (stopMinimising) covers.
 func (r *Resolver) nextAsk(q *query) (string, uint16) {
-	if !q.minimise || q.minSteps >= maxMinimiseSteps || q.minLabels >= dns.CountLabel(q.name) {
+	if q.cut.forward || !q.minimise || q.minSteps >= maxMinimiseSteps || q.minLabels >= dns.CountLabel(q.name) {
 		return q.name, q.qtype
 	}
 	return lastLabels(q.name, q.minLabels), dns.TypeNS

@@ -112,7 +112,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	}
 	q.addAnswer(rrs, sigs, sec)
 	q.addProofs(m)
-	q.res.zone = q.cut.zone
+	q.res.zone = q.reply.zone
 	r.cacheWithSections(q, m, rrs, sigs, sec)
 	r.finish(q, dns.RcodeSuccess)
 	return nil
@@ -228,7 +228,7 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 	r.cache.Put(key, e, r.clock.Now())
 	r.cacheDenialSOA(e.Ns, e.Rank, sec)
 	r.cacheChildNS(q, m, sec)
-	q.res.zone = q.cut.zone
+	q.res.zone = q.reply.zone
 	if !r.cfg.MinimalResponses {
 		q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
 		q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
@@ -244,7 +244,8 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 // asked, and the query moves there, once (Unbound's DS "locate NS",
 // iter_ds_locate_ns*).
 func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
-	if q.qtype != dns.TypeDS || q.parentLocated || !childSideDS(q.reply.msg, q.name) {
+	// A forwarder finds the parent itself; its NS sets never make a cut.
+	if q.qtype != dns.TypeDS || q.cut.forward || q.parentLocated || !childSideDS(q.reply.msg, q.name) {
 		return false
 	}
 	q.parentLocated = true
@@ -368,7 +369,7 @@ func (r *Resolver) bogusReply(ctx context.Context, q *query) error {
 		if resp, err := q.next(ctx); err == nil {
 			r.log.Warn("reply failed validation, a later one arrived: likely injection",
 				zap.String("name", q.askName), zap.Stringer("server", q.server))
-			q.takeReply(resp)
+			r.takeReply(q, resp)
 			return nil
 		}
 	}

@@ -54,6 +54,7 @@ type Resolver struct {
 	group     flightGroup[flightKey, *result]
 	exchanges flightGroup[exchangeKey, *transport.Response]
 	failures  *failureCache
+	fwd       forwarders
 }
 
 // New checks cfg and returns a Resolver.
@@ -82,5 +83,6 @@ func New(cfg Config, deps Deps) (*Resolver, error) {
 		infra:    newInfraCache(deps.Clock),
 		failures: newFailureCache(),
 		roots:    cfg.RootHints,
+		fwd:      newForwarders(cfg.ForwardZones),
 	}, nil
 }

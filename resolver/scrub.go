@@ -15,6 +15,9 @@ type scrubbed struct {
 	upward bool
 	// empty is true when the reply held no answer and no authority at all.
 	empty bool
+	// zone is the zone the reply speaks from: the cut asked, or for a
+	// forwarded reply the zone inside the forward zone it names.
+	zone string
 }
 
 // scrub is the only door from the network to the cache and the iterator:

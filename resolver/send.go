@@ -32,13 +32,18 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := r.exchange(tctx, transport.Query{
-		Server: netip.AddrPortFrom(addr, 53),
+		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
 		Name:   q.askName,
 		Type:   q.askType,
 		Class:  q.qclass,
 		DO:     r.deps.Validator != nil,
-		TCP:    useTCP,
-		RTT:    r.infra.srtt(addr),
+		// A forwarder is asked to recurse; when we validate, also to hand
+		// over data that fails its own checks (CD), so that we judge it and
+		// try another forwarder. Unbound sets CD only on its retries.
+		RD:  q.cut.forward,
+		CD:  q.cut.forward && r.deps.Validator != nil,
+		TCP: useTCP,
+		RTT: r.infra.srtt(addr),
 	})
 	if err != nil {
 		r.upstreamFailed(ctx, q, addr, err)
@@ -50,7 +55,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	}
 	q.server = addr
 	q.heldOn = 0
-	q.takeReply(resp)
+	r.takeReply(q, resp)
 	return nil
 }
 
@@ -86,8 +91,8 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 }
 
 // takeReply scrubs a reply and hands it to stepReply.
-func (q *query) takeReply(resp *transport.Response) {
-	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType, q.req.budget.limits.MaxServersPerZone)
+func (r *Resolver) takeReply(q *query, resp *transport.Response) {
+	q.reply = r.scrubReply(q, resp.Msg)
 	q.replyTrusted = resp.TCP || resp.ServerCookie
 	q.next = resp.Next
 	q.stage = stageReply

@@ -20,7 +20,7 @@ func (r *Resolver) validateReply(ctx context.Context, q *query, kind responseKin
 		return cache.Unchecked, true
 	}
 	res := r.deps.Validator.Validate(ctx, fetcher{r: r, q: q}, validate.Reply{
-		Zone:  q.cut.zone,
+		Zone:  q.reply.zone,
 		QName: q.askName,
 		QType: q.askType,
 		Msg:   q.reply.msg,
@@ -32,7 +32,7 @@ func (r *Resolver) validateReply(ctx context.Context, q *query, kind responseKin
 		return res.Security, true
 	}
 	q.res.ede, q.res.reason = res.EDE, res.Reason
-	r.log.Debug("bogus reply", zap.String("name", q.askName), zap.String("zone", q.cut.zone),
+	r.log.Debug("bogus reply", zap.String("name", q.askName), zap.String("zone", q.reply.zone),
 		zap.Stringer("server", q.server), zap.String("reason", res.Reason))
 	return cache.Bogus, false
 }

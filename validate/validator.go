@@ -217,6 +217,13 @@ func (v *Validator) negativeAnchored(name string) bool {
 }
 
 // closestAnchor returns the deepest trust anchor at or above name.
+// ClosestAnchor returns the deepest trust anchor at or above name: a zone
+// apex whose data must validate. The resolver uses it to name the zone of
+// a forwarded reply that names none itself.
+func (v *Validator) ClosestAnchor(name string) (string, bool) {
+	return v.closestAnchor(canonical(name))
+}
+
 func (v *Validator) closestAnchor(name string) (string, bool) {
 	for n := name; ; {
 		if _, ok := v.anchors[n]; ok {

@@ -17,8 +17,10 @@ import (
 
 // The config file is line-oriented in the spirit of unbound.conf: one
 // "key: value" per line, "#" starts a comment, blank lines are ignored.
-// listen and access-control may repeat; any other key given twice keeps
-// the last value. Durations are seconds ("86400") or Go durations ("24h");
+// listen, access-control, domain-insecure and forward-zone may repeat; any
+// other key given twice keeps the last value. A "forward-zone:" line opens
+// a stanza whose "name:" and "forward-addr:" lines follow it (see
+// forward.go); the next other key closes it. Durations are seconds ("86400") or Go durations ("24h");
 // sizes are bytes with an optional k, m or g suffix.
 
 type setter func(s *settings, v string) error
@@ -70,31 +72,62 @@ func setDomainInsecure(s *settings, v string) error {
 // the line.
 func parseConfig(r io.Reader, file string, s *settings) error {
 	sc := bufio.NewScanner(r)
-	listened := false
+	c := confReader{s: s, file: file}
 	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
 		}
-		key, value, ok := strings.Cut(line, ":")
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		if !ok || value == "" {
-			return fmt.Errorf("%s:%d: want \"key: value\", got %q", file, n, line)
-		}
-		set, known := configKeys[key]
-		if !known {
-			return fmt.Errorf("%s:%d: unknown key %q (known: %s)", file, n, key, knownKeys())
-		}
-		if key == "listen" && !listened {
-			s.listen, listened = nil, true
-		}
-		if err := set(s, value); err != nil {
-			return fmt.Errorf("%s:%d: %s: %w", file, n, key, err)
+		if err := c.line(n, line); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", file, err)
+	}
+	return c.endStanza()
+}
+
+// confReader holds what one line of the file needs from the ones before.
+type confReader struct {
+	s        *settings
+	file     string
+	listened bool
+	fwd      *forwardStanza // open forward-zone stanza, nil outside one
+}
+
+// line applies line n of the file.
+func (c *confReader) line(n int, line string) error {
+	key, value, ok := strings.Cut(line, ":")
+	key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+	if ok && stanzaKeys[key] {
+		if c.fwd == nil {
+			return fmt.Errorf("%s:%d: %s: only inside a forward-zone stanza", c.file, n, key)
+		}
+		if err := c.fwd.set(key, value); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", c.file, n, key, err)
+		}
+		return nil
+	}
+	if err := c.endStanza(); err != nil {
+		return err
+	}
+	if ok && key == "forward-zone" {
+		return c.openStanza(n, value)
+	}
+	if !ok || value == "" {
+		return fmt.Errorf("%s:%d: want \"key: value\", got %q", c.file, n, line)
+	}
+	set, known := configKeys[key]
+	if !known {
+		return fmt.Errorf("%s:%d: unknown key %q (known: %s)", c.file, n, key, knownKeys())
+	}
+	if key == "listen" && !c.listened {
+		c.s.listen, c.listened = nil, true
+	}
+	if err := set(c.s, value); err != nil {
+		return fmt.Errorf("%s:%d: %s: %w", c.file, n, key, err)
 	}
 	return nil
 }
@@ -104,6 +137,7 @@ func knownKeys() string {
 	for k := range configKeys {
 		keys = append(keys, k)
 	}
+	keys = append(keys, "forward-zone")
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/listener"
 )
 
@@ -44,6 +45,11 @@ harden-unverified-glue: yes
 aggressive-nsec: no
 domain-insecure: corp.example
 domain-insecure: lab.example.
+forward-zone:
+    name: "Corp.Example"
+    forward-addr: 192.0.2.53
+    forward-addr: 2001:db8::53@5353
+forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 `
 	s := defaultSettings()
 	if err := parseConfig(strings.NewReader(text), "bulwark.conf", &s); err != nil {
@@ -66,6 +72,10 @@ domain-insecure: lab.example.
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
 	want.insecure = []string{"corp.example.", "lab.example."}
+	want.resolver.ForwardZones = []resolver.ForwardZone{
+		{Zone: "corp.example.", Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53"), netip.MustParseAddrPort("[2001:db8::53]:5353")}},
+		{Zone: "lab.example.", Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.54:53")}},
+	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -77,7 +87,16 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 	}{
 		{name: "LineWithoutColon", text: "validate yes", want: `c.conf:1: want "key: value", got "validate yes"`},
 		{name: "KeyWithoutValue", text: "# x\n\nroot-hints:", want: `c.conf:3: want "key: value", got "root-hints:"`},
-		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nforward-zone: x", want: `c.conf:2: unknown key "forward-zone" (known: access-control, aggressive-nsec, cache-size, `},
+		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nstub-zone: x", want: `c.conf:2: unknown key "stub-zone" (known: access-control, aggressive-nsec, cache-size, `},
+		{name: "ForwardZoneWithoutName", text: "validate: yes\nforward-zone:\n  forward-addr: 192.0.2.1\nvalidate: yes", want: `c.conf:2: forward-zone: no name: line`},
+		{name: "ForwardZoneWithoutAddr", text: "forward-zone:\n  name: corp.example\n", want: `c.conf:1: forward-zone: corp.example. has no forward-addr: line`},
+		{name: "ForwardZoneTwice", text: "forward-zone: name: a.example forward-addr: 192.0.2.1\nforward-zone:\nname: A.example.\nforward-addr: 192.0.2.2", want: `c.conf:2: forward-zone: a.example. is already forwarded by an earlier stanza`},
+		{name: "ForwardAddrNotAnAddress", text: "forward-zone:\n name: corp.example\n forward-addr: ns.corp.example", want: `c.conf:3: forward-addr: "ns.corp.example" is not an IP address (want IP or IP@PORT)`},
+		{name: "ForwardAddrBadPort", text: "forward-zone:\n name: corp.example\n forward-addr: 192.0.2.1@99999", want: `c.conf:3: forward-addr: "192.0.2.1@99999": port "99999" is not 1-65535`},
+		{name: "ForwardZoneNameTwice", text: "forward-zone:\n name: corp.example\n name: lab.example", want: `c.conf:3: name: the stanza already names corp.example.`},
+		{name: "NameOutsideStanza", text: "validate: yes\nname: corp.example", want: `c.conf:2: name: only inside a forward-zone stanza`},
+		{name: "AddrAfterStanzaClosed", text: "forward-zone: name: a.example forward-addr: 192.0.2.1\nvalidate: yes\nforward-addr: 192.0.2.2", want: `c.conf:3: forward-addr: only inside a forward-zone stanza`},
+		{name: "ForwardZoneOneLineGarbled", text: "forward-zone: corp.example 192.0.2.1", want: `c.conf:1: forward-zone: want "name: ZONE forward-addr: IP[@PORT]...", got "corp.example 192.0.2.1"`},
 		{name: "BadBool", text: "validate: maybe", want: `c.conf:1: validate: "maybe" is not yes or no`},
 		{name: "BadDuration", text: "max-ttl: a day", want: `c.conf:1: max-ttl: "a day" is neither seconds nor a duration like 1h30m`},
 		{name: "NegativeDuration", text: "min-ttl: -5s", want: `c.conf:1: min-ttl: "-5s" is neither seconds nor a duration like 1h30m`},

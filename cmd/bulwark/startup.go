@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/miekg/dns"
@@ -111,7 +112,21 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Int("workers", srv.Workers()),
 		zap.Bool("prefetch", s.prefetch),
 		zap.String("serve-expired", serveExpired(s)),
+		zap.Strings("forward-zones", forwardZones(s)),
 		zap.Bool("query-log", s.queryLog))
+}
+
+// forwardZones describes each forward zone as "zone → addr:port, ...".
+func forwardZones(s *settings) []string {
+	var out []string
+	for _, fz := range s.resolver.ForwardZones {
+		addrs := make([]string, len(fz.Addrs))
+		for i, a := range fz.Addrs {
+			addrs[i] = a.String()
+		}
+		out = append(out, fz.Zone+" → "+strings.Join(addrs, ", "))
+	}
+	return out
 }
 
 func countHints(hints []dns.RR) (servers, addrs int) {

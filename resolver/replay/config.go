@@ -75,12 +75,16 @@ func buildSetup(sc *Scenario) setup {
 	}
 	var stubs []netip.Addr
 	for _, o := range sc.Config {
-		if o.Block != "" && o.Block != "server" && o.Block != "stub-zone" {
+		if o.Block != "" && o.Block != "server" && o.Block != "stub-zone" && o.Block != "forward-zone" {
 			return setup{skip: fmt.Sprintf("%s: not supported", o.Block)}
 		}
 		var err error
-		switch o.Key {
-		case "stub-addr":
+		switch {
+		case forwardKeys[o.Key] && o.Block == "forward-zone", o.Key == "forward-addr" && sc.Dialect == Deckard:
+			err = st.forward(o.Key, o.Value)
+		case o.Key == "forward-zone":
+			err = st.forwardLine(o.Value)
+		case o.Key == "stub-addr":
 			var a netip.Addr
 			a, err = netip.ParseAddr(firstWord(o.Value))
 			stubs = append(stubs, a)
@@ -98,6 +102,61 @@ func buildSetup(sc *Scenario) setup {
 		st.validate = false
 	}
 	return st
+}
+
+// forwardKeys are the keys of Unbound's forward-zone clause; Deckard's
+// forward-addr alone forwards everything.
+var forwardKeys = map[string]bool{"name": true, "forward-addr": true, "forward-first": true,
+	"forward-no-cache": true, "forward-tls-upstream": true, "forward-ssl-upstream": true, "forward-host": true}
+
+// forward applies one key of a forward-zone clause: name opens a zone,
+// forward-addr adds a forwarder to the last one (to "." when none is
+// open, as Deckard means it). The other keys are accepted only off.
+func (st *setup) forward(key, value string) error {
+	zones := &st.cfg.ForwardZones
+	switch key {
+	case "name":
+		*zones = append(*zones, resolver.ForwardZone{Zone: dns.Fqdn(strings.ToLower(value))})
+		return nil
+	case "forward-addr":
+		host, port, hasPort := strings.Cut(firstWord(value), "@")
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return err
+		}
+		p := uint64(53)
+		if hasPort {
+			if p, err = strconv.ParseUint(port, 10, 16); err != nil {
+				return err
+			}
+		}
+		if len(*zones) == 0 {
+			*zones = append(*zones, resolver.ForwardZone{Zone: "."})
+		}
+		last := &(*zones)[len(*zones)-1]
+		last.Addrs = append(last.Addrs, netip.AddrPortFrom(a, uint16(p)))
+		return nil
+	}
+	if v := strings.ToLower(value); v != "no" && v != "off" {
+		return fmt.Errorf("value %q not supported", value)
+	}
+	return nil
+}
+
+// forwardLine reads the one-line clause "forward-zone: name: X
+// forward-addr: A ...".
+func (st *setup) forwardLine(value string) error {
+	f := strings.Fields(value)
+	for i := 0; i < len(f); i += 2 {
+		key, ok := strings.CutSuffix(f[i], ":")
+		if !ok || !forwardKeys[key] || i+1 >= len(f) {
+			return fmt.Errorf("%q: want key: value pairs", value)
+		}
+		if err := st.forward(key, unquote(f[i+1])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // apply sets the option o names.

@@ -21,7 +21,7 @@ func TestRunJudgesTheResolversAnswer(t *testing.T) {
 		{"UnboundExpectedAnswerPasses", tinyScenario, Unbound, Pass},
 		{"DeckardExpectedAnswerPasses", tinyScenario, Deckard, Pass},
 		{"WrongExpectedAnswerFailsAtTheCheckStep", wrong, Unbound, Fail},
-		{"UnsupportedOptionSkips", "forward-zone:\n\tname: \".\"\n" + tinyScenario, Unbound, Skip},
+		{"UnsupportedOptionSkips", "auth-zone:\n\tname: \".\"\n" + tinyScenario, Unbound, Skip},
 		{"UnknownStepTypeSkips", strings.Replace(tinyScenario, "STEP 10 CHECK_ANSWER", "STEP 5 ASSIGN x = 1\nSTEP 10 CHECK_ANSWER", 1), Unbound, Skip},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -73,6 +73,8 @@ type Query struct {
 	Class  uint16
 	// DO asks for DNSSEC records (EDNS DO bit).
 	DO bool
+	// RD sets the recursion-desired bit: the server is a forwarder.
+	RD bool
 	// CD sets the checking-disabled bit, which Bulwark always sets upstream
 	// when it validates itself.
 	CD bool

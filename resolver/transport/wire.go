@@ -20,6 +20,7 @@ const (
 
 	flagQR = 0x80 // byte 2
 	flagTC = 0x02 // byte 2
+	flagRD = 0x01 // byte 2
 	flagCD = 0x10 // byte 3
 	ednsDO = 0x8000
 )
@@ -46,6 +47,9 @@ type wireQuery struct {
 func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
 	buf := make([]byte, maxQueryLen+255)
 	binary.BigEndian.PutUint16(buf[0:], id)
+	if q.RD {
+		buf[2] = flagRD
+	}
 	if q.CD {
 		buf[3] = flagCD
 	}
