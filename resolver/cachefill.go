@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -78,9 +79,17 @@ func splitRRsets(rrs []dns.RR) [][]dns.RR {
 }
 
 // addAnswer appends records to the result and folds in their security.
+// A record the chain already holds is not repeated: a DNAME the chain
+// passes twice is shown once (RFC 2181 §5, as Unbound and Knot answer).
 func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
-	q.res.answer = append(q.res.answer, rrs...)
-	q.res.answer = append(q.res.answer, sigs...)
+	before := q.res.answer
+	for _, set := range [2][]dns.RR{rrs, sigs} {
+		for _, rr := range set {
+			if !slices.ContainsFunc(before, func(d dns.RR) bool { return dns.IsDuplicate(d, rr) }) {
+				q.res.answer = append(q.res.answer, rr)
+			}
+		}
+	}
 	q.res.security = worse(q.res.security, sec)
 }
 
