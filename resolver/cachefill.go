@@ -101,7 +101,7 @@ func (r *Resolver) finish(q *query, rcode int) {
 
 // finishNegative ends the query with a cached or fresh negative entry.
 func (r *Resolver) finishNegative(q *query, rcode int, e cache.Entry) {
-	q.res.ns = append(q.res.ns, e.Ns...)
+	q.res.ns = appendNew(appendNew(q.res.ns, q.res.chainProofs...), e.Ns...)
 	q.res.security = worse(q.res.security, e.Security)
 	r.finish(q, rcode)
 }

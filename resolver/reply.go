@@ -194,11 +194,30 @@ func (r *Resolver) finishChain(q *query, sec cache.Security) error {
 	return nil
 }
 
-// addProofs keeps the NSEC and NSEC3 records of a positive reply: they
-// prove a wildcard expansion and go to a DO client with the answer
-// (RFC 4035 §3.1.3.3).
+// addProofs keeps the NSEC and NSEC3 records of a positive reply that
+// holds a wildcard expansion: they prove it and go to a DO client with
+// the answer (RFC 4035 §3.1.3.3). Other denial records in a positive
+// reply (a server's proof about a CNAME's target, say) answer another
+// question: they are kept aside for a chain that ends negative.
 func (q *query) addProofs(m *dns.Msg) {
-	q.res.ns = appendNew(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
+	proofs := rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)
+	if expandsWildcard(m.Answer) {
+		q.res.ns = appendNew(q.res.ns, proofs...)
+		return
+	}
+	q.res.chainProofs = appendNew(q.res.chainProofs, proofs...)
+}
+
+// expandsWildcard reports whether an RRSIG in rrs has fewer labels than
+// its owner: the RRset it covers was expanded from a wildcard (RFC 4035
+// §5.3.4).
+func expandsWildcard(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && int(sig.Labels) < dns.CountLabel(sig.Hdr.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendNew appends the records of src not already in dst: the links of a
