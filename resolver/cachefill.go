@@ -3,6 +3,7 @@ package resolver
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -51,7 +52,22 @@ func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec c
 		return
 	}
 	h := rrs[0].Header()
-	r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class), cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}, r.clock.Now())
+	now := r.clock.Now()
+	e := cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}
+	if h.Rrtype == dns.TypeDNAME && sec == cache.Secure {
+		e.Grace = dnameGrace(now)
+	}
+	r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class), e, now)
+}
+
+// dnameGrace is how long a validated DNAME with TTL 0 stays usable for
+// synthesis: to the end of the next whole second. Zone owners sign DNAMEs
+// with TTL 0 so that no CNAME synthesised from them is cached, not to
+// have every name under them resolved afresh; Unbound keeps such a DNAME
+// one second on its second-granular clock, which is this
+// (iter_dname_ttl0). What is synthesised from it still carries TTL 0.
+func dnameGrace(now time.Time) time.Duration {
+	return now.Truncate(time.Second).Add(2 * time.Second).Sub(now)
 }
 
 // splitRRsets groups records by (owner, type) in order of appearance.
