@@ -129,6 +129,7 @@ func (c *Cache) shard(k Key) *shard[Key, *item] {
 // Get returns the live entry under k. Its RRs, Sigs and Ns are fresh copies
 // whose TTL is the whole seconds left before Expires, rounded down, so a
 // record in its last second carries TTL 0; at Expires the entry is gone.
+// An entry living on its Grace carries TTL 0 throughout.
 // RRSIG Original TTL fields are left as signed.
 func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 	s := c.shard(k)
@@ -143,6 +144,9 @@ func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 		return Entry{}, false
 	}
 	ttl := uint32(it.e.Expires.Sub(now) / time.Second)
+	if it.e.Grace > 0 {
+		ttl = 0 // the owner asked for TTL 0; the grace is ours
+	}
 	return cloneEntry(&it.e, ttl, true), true
 }
 
@@ -163,6 +167,9 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	}
 	it := &item{e: cloneEntry(&e, 0, false), size: size}
 	it.e.Expires = now.Add(life)
+	if minTTL(maxWireTTL, e.RRs, e.Sigs) != 0 || len(e.RRs) == 0 {
+		it.e.Grace = 0 // only a TTL-0 entry lives on grace
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -72,6 +72,27 @@ func TestExpiredEntryIsRemovedOnGet(t *testing.T) {
 	}
 }
 
+func TestEntryOnGraceIsServedWithTTLZeroUntilTheGraceEnds(t *testing.T) {
+	c := New(Config{})
+	k := NewKey("old.example.", dns.TypeDNAME, dns.ClassINET)
+	e := Entry{RRs: []dns.RR{mustRR(t, "old.example. 0 IN DNAME new.example.")}, Grace: 2 * time.Second}
+	if !c.Put(k, e, t0) {
+		t.Fatal("Put refused a TTL-0 entry with a grace")
+	}
+	for _, tc := range []struct {
+		after time.Duration
+		live  bool
+	}{{0, true}, {1500 * time.Millisecond, true}, {2 * time.Second, false}} {
+		got, ok := c.Get(k, t0.Add(tc.after))
+		if ok != tc.live {
+			t.Fatalf("after %v: live = %v, want %v", tc.after, ok, tc.live)
+		}
+		if ok && got.RRs[0].Header().Ttl != 0 {
+			t.Errorf("after %v: TTL %d, want 0", tc.after, got.RRs[0].Header().Ttl)
+		}
+	}
+}
+
 func TestNXDomainIsCachedUnderTypeNXDomain(t *testing.T) {
 	c := New(Config{})
 	soa := mustRR(t, "example.com. 3600 IN SOA ns.example.com. host.example.com. 1 7200 900 1209600 900")

@@ -12,7 +12,8 @@ import (
 //
 //   - Positive entry: the smallest TTL over RRs and Sigs. Zero stays zero,
 //     because the owner asked that the data not be cached (RFC 1035
-//     §3.2.1); any other value is clamped to [MinTTL, MaxTTL].
+//     §3.2.1), unless the entry carries a Grace; any other value is
+//     clamped to [MinTTL, MaxTTL].
 //   - Negative entry: min(SOA TTL, SOA MINIMUM) of the SOA in Ns (RFC 2308
 //     §5), lowered to the TTL of any other record in Ns or Sigs so that the
 //     denial proofs do not outlive themselves (RFC 9077 §3), capped by
@@ -49,7 +50,7 @@ func (c *Cache) Lifetime(e *Entry, now time.Time) time.Duration {
 func (c *Cache) positiveLife(e *Entry) (time.Duration, bool) {
 	ttl := minTTL(maxWireTTL, e.RRs, e.Sigs)
 	if ttl == 0 {
-		return 0, true
+		return max(e.Grace, 0), true
 	}
 	return min(max(seconds(ttl), c.cfg.MinTTL), c.cfg.MaxTTL), true
 }
@@ -75,7 +76,11 @@ func sigLife(e *Entry, now time.Time) time.Duration {
 	for _, set := range [2][]dns.RR{e.Sigs, e.Ns} {
 		for _, rr := range set {
 			if sig, ok := rr.(*dns.RRSIG); ok {
-				life = min(life, seconds(wireTTL(sig.OrigTtl)), untilExpiration(sig, now))
+				orig := seconds(wireTTL(sig.OrigTtl))
+				if orig == 0 && len(e.RRs) > 0 {
+					orig = max(e.Grace, 0) // signed with TTL 0: the grace, as for the records
+				}
+				life = min(life, orig, untilExpiration(sig, now))
 			}
 		}
 	}

@@ -50,6 +50,10 @@ func TestLifetimeFollowsTTLsCapsAndSecurity(t *testing.T) {
 		{"secure expiration beats MinTTL", Entry{RRs: []dns.RR{a(3600)}, Sigs: []dns.RR{sig(3600, 10)}, Security: Secure}, 10 * time.Second},
 		{"secure with expired signature is not cached", Entry{RRs: []dns.RR{a(3600)}, Sigs: []dns.RR{sig(3600, 1<<31+5)}, Security: Secure}, 0},
 		{"secure capped by RRSIG Original TTL", Entry{RRs: []dns.RR{a(3600)}, Sigs: []dns.RR{&dns.RRSIG{Hdr: dns.RR_Header{Ttl: 3600}, OrigTtl: 120, Expiration: now + 86400}}, Security: Secure}, 120 * time.Second},
+		{"TTL zero with a grace lives the grace", Entry{RRs: []dns.RR{a(0)}, Grace: 2 * time.Second}, 2 * time.Second},
+		{"grace does not touch a TTL above zero", Entry{RRs: []dns.RR{a(300)}, Grace: 2 * time.Second}, 300 * time.Second},
+		{"secure signed with Original TTL zero lives the grace", Entry{RRs: []dns.RR{a(0)}, Sigs: []dns.RR{sig(0, 86400)}, Security: Secure, Grace: 2 * time.Second}, 2 * time.Second},
+		{"grace is still capped by signature expiration", Entry{RRs: []dns.RR{a(0)}, Sigs: []dns.RR{sig(0, 1<<31+5)}, Security: Secure, Grace: 2 * time.Second}, 0},
 		{"unchecked ignores signature expiration", Entry{RRs: []dns.RR{a(300)}, Sigs: []dns.RR{sig(300, 1<<31+5)}}, 300 * time.Second},
 	}
 	c := New(cfg)

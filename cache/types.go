@@ -111,6 +111,10 @@ type Entry struct {
 	// Expires is the absolute time the entry dies; set by Put from the
 	// records' TTLs and the caps, read-only for callers.
 	Expires time.Time
+	// Grace keeps a positive entry whose TTL is zero for this long
+	// anyway, served with TTL 0: the resolver's short reuse of a TTL-0
+	// DNAME for synthesis. Zero, the default, refuses such an entry.
+	Grace time.Duration
 }
 
 // Negative reports whether the entry denies the name or type.

@@ -122,7 +122,22 @@ func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec c
 		return
 	}
 	h := rrs[0].Header()
-	r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class), cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}, r.clock.Now())
+	now := r.clock.Now()
+	e := cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}
+	if h.Rrtype == dns.TypeDNAME && sec == cache.Secure {
+		e.Grace = dnameGrace(now)
+	}
+	r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class), e, now)
+}
+
+// dnameGrace is how long a validated DNAME with TTL 0 stays usable for
+// synthesis: to the end of the next whole second. Zone owners sign DNAMEs
+// with TTL 0 so that no CNAME synthesised from them is cached, not to
+// have every name under them resolved afresh; Unbound keeps such a DNAME
+// one second on its second-granular clock, which is this
+// (iter_dname_ttl0). What is synthesised from it still carries TTL 0.
+func dnameGrace(now time.Time) time.Duration {
+	return now.Truncate(time.Second).Add(2 * time.Second).Sub(now)
 }
 
 // splitRRsets groups records by (owner, type) in order of appearance.
@@ -150,9 +165,17 @@ func splitRRsets(rrs []dns.RR) [][]dns.RR {
 }
 
 // addAnswer appends records to the result and folds in their security.
+// A record the chain already holds is not repeated: a DNAME the chain
+// passes twice is shown once (RFC 2181 §5, as Unbound and Knot answer).
 func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
-	q.res.answer = append(q.res.answer, rrs...)
-	q.res.answer = append(q.res.answer, sigs...)
+	before := q.res.answer
+	for _, set := range [2][]dns.RR{rrs, sigs} {
+		for _, rr := range set {
+			if !slices.ContainsFunc(before, func(d dns.RR) bool { return dns.IsDuplicate(d, rr) }) {
+				q.res.answer = append(q.res.answer, rr)
+			}
+		}
+	}
 	q.res.security = worse(q.res.security, sec)
 }
 
@@ -201,7 +224,7 @@ func (r *Resolver) withLatestSOA(e cache.Entry, now time.Time) cache.Entry {
 
 // finishNegative ends the query with a cached or fresh negative entry.
 func (r *Resolver) finishNegative(q *query, rcode int, e cache.Entry) {
-	q.res.ns = append(q.res.ns, e.Ns...)
+	q.res.ns = appendNew(appendNew(q.res.ns, q.res.chainProofs...), e.Ns...)
 	q.res.security = worse(q.res.security, e.Security)
 	r.finish(q, rcode)
 }

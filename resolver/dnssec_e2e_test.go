@@ -233,6 +233,8 @@ www           IN AAAA  2001:db8::1
 *.wild        IN A     192.0.2.7
 leaf.ent      IN A     192.0.2.10
 alias         IN CNAME www.other.test.
+old           IN DNAME other.test.
+zero        0 IN DNAME other.test.
 insecure      IN NS    ns.insecure
 ns.insecure   IN A     127.56.3.1
 `

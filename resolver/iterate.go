@@ -36,19 +36,8 @@ func (r *Resolver) stepCache(q *query) error {
 		r.finish(q, dns.RcodeSuccess)
 		return nil
 	}
-	if q.qtype != dns.TypeCNAME {
-		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() && answerable(q, e) {
-			q.addAnswer(e.RRs, e.Sigs, e.Security)
-			return r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
-		}
-		if d, e, ok := r.cachedDNAME(q.name, q.qclass, now); ok {
-			target, ok := dnameTarget(q.name, d)
-			if !ok {
-				return q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", d.Hdr.Name)
-			}
-			q.addAnswer(dnameLinks(q.name, d, target, e.Sigs), nil, e.Security)
-			return r.followCNAME(q, target)
-		}
+	if done, err := r.cachedChain(q, now); done || err != nil {
+		return err
 	}
 	if q.req.validate && r.deps.Validator != nil {
 		// RFC 8198: validated NSEC/NSEC3 records already seen may prove
@@ -60,6 +49,33 @@ func (r *Resolver) stepCache(q *query) error {
 	}
 	q.stage = stageFindCut
 	return nil
+}
+
+// cachedChain follows a cached CNAME at the name, or synthesises one from
+// a cached validated DNAME above it. A CNAME question is answered by the
+// synthesised CNAME and its DNAME (RFC 6672 §3.4) and ends there. It
+// reports whether it moved the query on.
+func (r *Resolver) cachedChain(q *query, now time.Time) (bool, error) {
+	if q.qtype != dns.TypeCNAME {
+		if e, ok := r.cache.Get(cache.NewKey(q.name, dns.TypeCNAME, q.qclass), now); ok && !e.Negative() && answerable(q, e) {
+			q.addAnswer(e.RRs, e.Sigs, e.Security)
+			return true, r.followCNAME(q, e.RRs[0].(*dns.CNAME).Target)
+		}
+	}
+	d, e, ok := r.cachedDNAME(q.name, q.qclass, now)
+	if !ok {
+		return false, nil
+	}
+	target, ok := dnameTarget(q.name, d)
+	if !ok {
+		return true, q.errorf(ErrCNAMELimit, "DNAME %s yields a name too long", d.Hdr.Name)
+	}
+	q.addAnswer(dnameLinks(q.name, d, target, e.Sigs), nil, e.Security)
+	if q.qtype == dns.TypeCNAME {
+		r.finish(q, dns.RcodeSuccess)
+		return true, nil
+	}
+	return true, r.followCNAME(q, target)
 }
 
 // cachedDNAME finds a validated DNAME cached at an ancestor of name. An

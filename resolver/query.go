@@ -93,6 +93,11 @@ type result struct {
 	// ns holds the SOA and denial proofs of a negative answer, and the
 	// NSEC/NSEC3 proofs that come with wildcard expansions on the way.
 	ns []dns.RR
+	// chainProofs are the other NSEC/NSEC3 records of the chain's
+	// replies (a delegation without DS on the way to the target, say):
+	// they join ns only if the chain ends in a negative answer, as
+	// Unbound's do, for a positive one does not rest on them.
+	chainProofs []dns.RR
 	// authNS and glue are the zone's NS set and addresses from the final
 	// reply, shown to clients only when minimal responses are off.
 	authNS, glue []dns.RR

@@ -30,6 +30,9 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	if !ok {
 		return r.bogusReply(ctx, q)
 	}
+	if q.reply.contradicted {
+		return r.onContradiction(ctx, q, sec)
+	}
 	if kind == kindNXDomain && q.reply.msg.Rcode == dns.RcodeSuccess {
 		// The validator found the name exists (an empty non-terminal the
 		// server wrongly denied) and made the reply the NODATA it proves.
@@ -87,9 +90,28 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 	return nil
 }
 
+// onContradiction refuses a reply whose CNAME contradicts the DNAME it
+// came with: the server is broken or the CNAME forged, and the reply is
+// taken as Bogus. The DNAME, proven Secure by its own signature, is kept,
+// so that names under it are synthesised from the cache from now on, as
+// Knot Resolver does (val_dname_bogus).
+func (r *Resolver) onContradiction(ctx context.Context, q *query, sec cache.Security) error {
+	if sec == cache.Secure {
+		r.cacheAnswer(q, q.reply.msg, sec)
+	}
+	q.res.ede = dns.ExtendedErrorCodeDNSBogus
+	q.res.reason = fmt.Sprintf("CNAME for %s from %s contradicts its DNAME", q.askName, q.server)
+	return r.bogusReply(ctx, q)
+}
+
 // onAnswer takes the asked RRset as the final answer.
 func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	m := q.reply.msg
+	if applicableDNAME(m.Answer, q.cut.zone, q.name) != nil {
+		// A CNAME (or ANY) question under a DNAME: the answer is the
+		// DNAME and the CNAME synthesised from it (scrub left no more).
+		return r.finishChain(q, sec)
+	}
 	r.cacheAnswer(q, m, sec)
 	r.cacheChildNS(q, m, sec)
 	if q.qtype == dns.TypeNS {
@@ -152,16 +174,56 @@ func (r *Resolver) onCNAME(q *query, sec cache.Security) error {
 	q.addAnswer(links, nil, sec)
 	q.addProofs(m)
 	if equalNames(target, q.name) {
-		return q.errorf(ErrCNAMELimit, "CNAME to itself")
+		// A chain that leads back to the name asked is all there is to
+		// say about it: Unbound answers it as it stands, NOERROR
+		// (iter_resptype.c), rather than chasing it to the chain limit.
+		q.res.zone = q.cut.zone
+		r.finish(q, dns.RcodeSuccess)
+		return nil
 	}
 	return r.followCNAME(q, target)
 }
 
-// addProofs keeps the NSEC and NSEC3 records of a positive reply: they
-// prove a wildcard expansion and go to a DO client with the answer
-// (RFC 4035 §3.1.3.3).
+// finishChain ends the query with the first link of the chain at q.name
+// as the answer.
+func (r *Resolver) finishChain(q *query, sec cache.Security) error {
+	m := q.reply.msg
+	r.cacheAnswer(q, m, sec)
+	_, links, err := r.chainLinks(q, m.Answer)
+	if err != nil {
+		return err
+	}
+	q.addAnswer(links, nil, sec)
+	q.addProofs(m)
+	q.res.zone = q.cut.zone
+	r.finish(q, dns.RcodeSuccess)
+	return nil
+}
+
+// addProofs keeps the NSEC and NSEC3 records of a positive reply that
+// holds a wildcard expansion: they prove it and go to a DO client with
+// the answer (RFC 4035 §3.1.3.3). Other denial records in a positive
+// reply (a server's proof about a CNAME's target, say) answer another
+// question: they are kept aside for a chain that ends negative.
 func (q *query) addProofs(m *dns.Msg) {
-	q.res.ns = appendNew(q.res.ns, rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)...)
+	proofs := rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)
+	if expandsWildcard(m.Answer) {
+		q.res.ns = appendNew(q.res.ns, proofs...)
+		return
+	}
+	q.res.chainProofs = appendNew(q.res.chainProofs, proofs...)
+}
+
+// expandsWildcard reports whether an RRSIG in rrs has fewer labels than
+// its owner: the RRset it covers was expanded from a wildcard (RFC 4035
+// §5.3.4).
+func expandsWildcard(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && int(sig.Labels) < dns.CountLabel(sig.Hdr.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendNew appends the records of src not already in dst: the links of a
@@ -202,8 +264,7 @@ func (r *Resolver) chainLinks(q *query, answer []dns.RR) (string, []dns.RR, erro
 // DNAME is, and stepCache synthesises again, so answers from the cache
 // carry the DNAME too.
 func dnameLinks(name string, d *dns.DNAME, target string, sigs []dns.RR) []dns.RR {
-	synth := &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: d.Hdr.Class, Ttl: d.Hdr.Ttl}, Target: target}
-	return append(append([]dns.RR{d}, sigs...), synth)
+	return append(append([]dns.RR{d}, sigs...), synthCNAME(name, d, target))
 }
 
 // sigsFor returns the RRSIGs in rrs covering (owner, t).

@@ -34,6 +34,7 @@ alias  300 CNAME www.other.test.
 loop1  300 CNAME loop2.example.test.
 loop2  300 CNAME loop1.example.test.
 old    300 DNAME other.test.
+selfloop 300 DNAME selfloop.example.test.
 ns-for-glueless 300 A 127.53.1.3
 `)
 	h.Zone("other.test.", []string{"127.53.1.2"}, `
@@ -112,6 +113,10 @@ func TestResolveFromRoot(t *testing.T) {
 		{"NODATA", "www.other.test.", dns.TypeMX, dns.RcodeSuccess, ""},
 		{"DelegationWithoutGlue", "host.glueless.test.", dns.TypeA, dns.RcodeSuccess, "host.glueless.test. A 192.0.2.3"},
 		{"CNAMELoopIsServfail", "loop1.example.test.", dns.TypeA, dns.RcodeServerFailure, ""},
+		{"CNAMEQuestionUnderDNAMEGetsTheDNAME", "www.old.example.test.", dns.TypeCNAME, dns.RcodeSuccess,
+			"old.example.test. DNAME other.test.; www.old.example.test. CNAME www.other.test."},
+		{"DNAMEOntoItselfIsAnsweredAsItStands", "x.selfloop.example.test.", dns.TypeA, dns.RcodeSuccess,
+			"selfloop.example.test. DNAME selfloop.example.test.; x.selfloop.example.test. CNAME x.selfloop.example.test."},
 	}
 	f := newFixture(t, world(t), nil)
 	for _, tc := range tests {

@@ -18,6 +18,9 @@ type scrubbed struct {
 	// zone is the zone the reply speaks from: the cut asked, or for a
 	// forwarded reply the zone inside the forward zone it names.
 	zone string
+	// contradicted is true when the server's CNAME for the name disagreed
+	// with the DNAME above it; scrub put the synthesised one in its place.
+	contradicted bool
 }
 
 // scrub is the only door from the network to the cache and the iterator:
@@ -49,13 +52,15 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 	}
 	answer, ns, extra := ofClass(in.Answer, qclass), ofClass(in.Ns, qclass), ofClass(in.Extra, qclass)
 	sigs := rrsigsIn(answer, ns, extra)
-	out.Answer = capNS(scrubAnswer(answer, sigs, zone, name, qtype), maxNS)
+	var contradicted bool
+	out.Answer, contradicted = scrubAnswer(answer, sigs, zone, name, qtype)
+	out.Answer = capNS(out.Answer, maxNS)
 	out.Ns = capNS(scrubAuthority(ns, sigs, zone, name), maxNS)
 	out.Extra = scrubAdditional(extra, sigs, out.Ns, out.Answer, zone)
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
 	}
-	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone), empty: len(in.Answer) == 0 && len(in.Ns) == 0}
+	return scrubbed{msg: out, upward: hasUpwardNS(in.Ns, zone), empty: len(in.Answer) == 0 && len(in.Ns) == 0, contradicted: contradicted}
 }
 
 // scrubAnswer keeps the RRset asked for and the first link of a chain
@@ -63,12 +68,16 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 // with the CNAME synthesised from it. Records for the chain's target are
 // dropped even inside zone: the target may lie below a cut this server
 // does not serve, so it is asked for on its own (as Unbound does,
-// iter_scrub_cname_an).
-func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) []dns.RR {
-	keep := make([]bool, len(rrs))
+// iter_scrub_cname_an). It reports whether the server's CNAME contradicted
+// the DNAME.
+func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR, bool) {
 	if !inBailiwick(name, zone) {
-		return nil
+		return nil, false
 	}
+	if d := applicableDNAME(rrs, zone, name); d != nil {
+		return scrubDNAMEAnswer(rrs, sigs, d, name)
+	}
+	keep := make([]bool, len(rrs))
 	// A CNAME and other data at one name is an error (RFC 2181 §10.1);
 	// whichever comes first is taken, as Unbound does (val_cnameother).
 	cname := cnameFirst(rrs, name, qtype)
@@ -79,11 +88,56 @@ func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) []dns.RR {
 			keep[i] = true
 		case equalNames(h.Name, name) && matchesType(rr, qtype) && !cname:
 			keep[i] = true
-		case h.Rrtype == dns.TypeDNAME && strictlyBelow(name, h.Name) && inBailiwick(h.Name, zone):
-			keep[i] = true
 		}
 	}
-	return keepWithSigs(rrs, keep, sigs)
+	return keepWithSigs(rrs, keep, sigs), false
+}
+
+// applicableDNAME returns the first DNAME in rrs owned by an ancestor of
+// name inside zone, or nil.
+func applicableDNAME(rrs []dns.RR, zone, name string) *dns.DNAME {
+	for _, rr := range rrs {
+		if d, ok := rr.(*dns.DNAME); ok && strictlyBelow(name, d.Hdr.Name) && inBailiwick(d.Hdr.Name, zone) {
+			return d
+		}
+	}
+	return nil
+}
+
+// scrubDNAMEAnswer keeps the DNAME d and the CNAME it synthesises for
+// name. Names below a DNAME hold no data of their own (RFC 6672 §2.3), so
+// anything else at name goes, and so does a CNAME the server sent that
+// disagrees with the DNAME: it is unsigned, and a forger's only way to
+// steer a validated DNAME elsewhere. The CNAME is synthesised when missing
+// or wrong, as Unbound's scrubber does (synth_cname_rrset); a wrong one is
+// reported, for the reply is not to be trusted as an answer.
+func scrubDNAMEAnswer(rrs, sigs []dns.RR, d *dns.DNAME, name string) ([]dns.RR, bool) {
+	target, ok := dnameTarget(name, d)
+	keep := make([]bool, len(rrs))
+	matched, wrong := false, false
+	for i, rr := range rrs {
+		h := rr.Header()
+		switch {
+		case h.Rrtype == dns.TypeDNAME && equalNames(h.Name, d.Hdr.Name):
+			keep[i] = true
+		case h.Rrtype != dns.TypeCNAME || !equalNames(h.Name, name):
+		case ok && !matched && equalNames(rr.(*dns.CNAME).Target, target):
+			keep[i], matched = true, true
+		default:
+			wrong = true
+		}
+	}
+	out := keepWithSigs(rrs, keep, sigs)
+	if ok && !matched {
+		out = append(out, synthCNAME(name, d, target))
+	}
+	return out, wrong && !matched
+}
+
+// synthCNAME is the CNAME a DNAME implies for name, with the DNAME's TTL
+// (RFC 6672 §3.1).
+func synthCNAME(name string, d *dns.DNAME, target string) *dns.CNAME {
+	return &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: d.Hdr.Class, Ttl: d.Hdr.Ttl}, Target: target}
 }
 
 // cnameFirst reports whether, at name, a CNAME comes before any record

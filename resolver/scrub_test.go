@@ -241,3 +241,52 @@ func TestScrubCapsNSSetsAndTheirGlue(t *testing.T) {
 		})
 	}
 }
+
+func TestScrubKeepsADNAMEWithTheCNAMEItSynthesises(t *testing.T) {
+	const dname = "old.bank.test. 300 DNAME new.bank.test."
+	tests := []struct {
+		name         string
+		qtype        uint16
+		answer       []string
+		want         string
+		contradicted bool
+	}{
+		{"MatchingCNAMEIsKept", dns.TypeA,
+			[]string{dname, "www.old.bank.test. 300 CNAME www.new.bank.test."},
+			"old.bank.test. DNAME new.bank.test.; www.old.bank.test. CNAME www.new.bank.test.", false},
+		{"MissingCNAMEIsSynthesisedWithTheDNAMETTL", dns.TypeA,
+			[]string{dname},
+			"old.bank.test. DNAME new.bank.test.; www.old.bank.test. CNAME www.new.bank.test.", false},
+		{"ContradictingCNAMEIsReplacedAndReported", dns.TypeA,
+			[]string{dname, "www.old.bank.test. 300 CNAME www.evil.test."},
+			"old.bank.test. DNAME new.bank.test.; www.old.bank.test. CNAME www.new.bank.test.", true},
+		{"ReversedOrderIsTheSame", dns.TypeA,
+			[]string{"www.old.bank.test. 300 CNAME www.new.bank.test.", dname},
+			"www.old.bank.test. CNAME www.new.bank.test.; old.bank.test. DNAME new.bank.test.", false},
+		{"DataAtTheNameUnderADNAMEIsDropped", dns.TypeA,
+			[]string{dname, "www.old.bank.test. 300 A 6.6.6.6"},
+			"old.bank.test. DNAME new.bank.test.; www.old.bank.test. CNAME www.new.bank.test.", false},
+		{"CNAMEQuestionGetsTheDNAMEToo", dns.TypeCNAME,
+			[]string{dname, "www.old.bank.test. 300 CNAME www.new.bank.test."},
+			"old.bank.test. DNAME new.bank.test.; www.old.bank.test. CNAME www.new.bank.test.", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scrub(reply(0, true, rrs(t, tc.answer...), nil, nil), "bank.test.", "www.old.bank.test.", tc.qtype, 20)
+			var got []string
+			for _, rr := range s.msg.Answer {
+				f := strings.Fields(rr.String())
+				got = append(got, f[0]+" "+strings.Join(f[3:], " "))
+				if rr.Header().Ttl != 300 {
+					t.Errorf("%s: TTL %d, want the DNAME's 300", rr.Header().Name, rr.Header().Ttl)
+				}
+			}
+			if strings.Join(got, "; ") != tc.want {
+				t.Errorf("answer %q, want %q", strings.Join(got, "; "), tc.want)
+			}
+			if s.contradicted != tc.contradicted {
+				t.Errorf("contradicted = %v, want %v", s.contradicted, tc.contradicted)
+			}
+		})
+	}
+}

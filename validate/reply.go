@@ -23,6 +23,29 @@ type outcome struct {
 	ttl  uint32
 }
 
+// islandAnswer validates the answer of a server for a zone no trust
+// anchor covers. Such a server may answer for a child below an island of
+// trust that it also serves, with no referral between: the answer's
+// RRsets are then validated against their signer's keys, as Unbound does,
+// which looks the anchor up by the name asked (iter_scrub_dname_sec).
+// Anything else from such a server, a denial or a referral, stays
+// Indeterminate: the anchor says nothing about the zone that sent it.
+func (v *Validator) islandAnswer(ctx context.Context, f Fetcher, answer []*rrset, zone, qname string, qtype uint16, w *work) verdict {
+	none := verdict{sec: cache.Indeterminate, reason: "no trust anchor above " + zone}
+	if _, ok := v.closestAnchor(qname); !ok || len(answer) == 0 {
+		return none
+	}
+	if sname, answered := chainEnd(answer, qname, qtype); !answered && sname == qname {
+		return none
+	}
+	acc, wilds := v.verifyAnswer(ctx, f, answer, zone, w)
+	if len(wilds) > 0 && acc.sec == cache.Secure {
+		// The wildcard's proofs would be checked in the unanchored zone.
+		return none
+	}
+	return acc
+}
+
 // validateReply is Validate without the bookkeeping; the chain of trust
 // calls it for the DS replies it fetches.
 func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *work) outcome {
@@ -33,10 +56,10 @@ func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *wo
 	case r.Msg == nil:
 		return outcome{verdict: bogus(edeBogus, "no reply for %s", qname)}
 	}
-	if _, ok := v.closestAnchor(zone); !ok {
-		return outcome{verdict: verdict{sec: cache.Indeterminate, reason: "no trust anchor above " + zone}}
-	}
 	answer := groupRRsets(r.Msg.Answer)
+	if _, ok := v.closestAnchor(zone); !ok {
+		return outcome{verdict: v.islandAnswer(ctx, f, answer, zone, qname, r.QType, w)}
+	}
 	acc, wilds := v.verifyAnswer(ctx, f, answer, zone, w)
 	if acc.sec == cache.Bogus {
 		return outcome{verdict: acc}
