@@ -231,6 +231,7 @@ ns1           IN A     127.56.1.1
 www           IN A     192.0.2.1
 www           IN AAAA  2001:db8::1
 *.wild        IN A     192.0.2.7
+*.cn          IN CNAME www
 leaf.ent      IN A     192.0.2.10
 alias         IN CNAME www.other.test.
 insecure      IN NS    ns.insecure
