@@ -46,3 +46,38 @@ func TestWildcardAnswersAreSynthesisedFromTheRememberedExpansion(t *testing.T) {
 		})
 	}
 }
+
+// TestWildcardAnswerWhoseProofMayNotBeCachedIsAskedAgain: a proof with TTL
+// 0 cannot be kept with the expansion it proves, so the expansion is not
+// answered from the cache, where a DO client would get it without its
+// proof; it is asked for again and comes with the proof.
+func TestWildcardAnswerWhoseProofMayNotBeCachedIsAskedAgain(t *testing.T) {
+	for _, mode := range signModes[:2] {
+		t.Run(mode.name, func(t *testing.T) {
+			w := buildE2E(t, leafSpec{signer: "go", alg: dns.ECDSAP256SHA256, mode: mode, win: validWindow})
+			tamper(t, w.h, e2eLeafAddr, func(q *dns.Msg, honest func(*dns.Msg) *dns.Msg) *dns.Msg {
+				m := honest(q)
+				for _, rr := range m.Ns {
+					if t := coveredOrType(rr); t == dns.TypeNSEC || t == dns.TypeNSEC3 {
+						rr.Header().Ttl = 0
+					}
+				}
+				return m
+			})
+			e := w.resolver(t)
+			for _, round := range []string{"first", "second"} {
+				before := upstreamQueries(w.h)
+				m := e.ask(t, "x.wild.example.test.", dns.TypeA, askFlags{do: true})
+				if m.Rcode != dns.RcodeSuccess || !m.AuthenticatedData || answerData(m) != "x.wild.example.test. A 192.0.2.7" {
+					t.Fatalf("%s: %s AD=%v %q", round, dns.RcodeToString[m.Rcode], m.AuthenticatedData, answerData(m))
+				}
+				if !hasType(m.Ns, dns.TypeNSEC) && !hasType(m.Ns, dns.TypeNSEC3) {
+					t.Fatalf("%s: the expansion reached the DO client without its proof: %v", round, m.Ns)
+				}
+				if upstreamQueries(w.h) == before {
+					t.Fatalf("%s: answered from the cache", round)
+				}
+			}
+		})
+	}
+}
