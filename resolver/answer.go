@@ -115,7 +115,8 @@ func (r *Resolver) fromCacheOnly(k flightKey) (*result, error) {
 
 // cachedReferral answers an RD=0 question the cache cannot with the
 // closest cached delegation, its NS set in authority and the addresses of
-// its servers in additional, as Unbound does for cache snooping.
+// its servers in additional, as Unbound does for cache snooping. A Secure
+// NS set keeps its AD bit: unvalidated addresses are left out instead.
 func (r *Resolver) cachedReferral(name string) (*result, error) {
 	now := r.clock.Now()
 	for n := name; ; n = parentName(n) {
@@ -123,10 +124,14 @@ func (r *Resolver) cachedReferral(name string) (*result, error) {
 			res := &result{rcode: dns.RcodeSuccess, referral: true, security: e.Security, authNS: append(e.RRs, e.Sigs...)}
 			for _, rr := range e.RRs {
 				for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-					if a, ok := r.cache.Get(cache.NewKey(rr.(*dns.NS).Ns, t, dns.ClassINET), now); ok && !a.Negative() {
-						res.glue = append(append(res.glue, a.RRs...), a.Sigs...)
-						res.security = worse(res.security, a.Security)
+					a, ok := r.cache.Get(cache.NewKey(rr.(*dns.NS).Ns, t, dns.ClassINET), now)
+					if !ok || a.Negative() || e.Security == cache.Secure && a.Security != cache.Secure {
+						// Next to a Secure NS set only Secure addresses are
+						// shown (Unbound's val-clean-additional).
+						continue
 					}
+					res.glue = append(append(res.glue, a.RRs...), a.Sigs...)
+					res.security = worse(res.security, a.Security)
 				}
 			}
 			return res, nil
@@ -147,9 +152,13 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 	if res.rcode == dns.RcodeServerFailure {
 		resp.Answer, resp.Ns = nil, nil
 	}
-	if res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess {
+	switch {
+	case res.referral || !r.cfg.MinimalResponses && res.rcode == dns.RcodeSuccess:
 		ns, extra := fullSections(res)
 		resp.Ns = dnssecFiltered(append(ns, res.ns...), do, qtype)
+		resp.Extra = dnssecFiltered(extra, do, qtype)
+	case r.cfg.NSAnswerAddresses && qtype == dns.TypeNS && res.rcode == dns.RcodeSuccess:
+		_, extra := fullSections(res)
 		resp.Extra = dnssecFiltered(extra, do, qtype)
 	}
 	resp.AuthenticatedData = res.security == cache.Secure && (do || req.AuthenticatedData) && !req.CheckingDisabled

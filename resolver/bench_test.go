@@ -1,10 +1,11 @@
 package resolver
 
 import (
+	"strconv"
 	"sync"
-
 	"testing"
 
+	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/miekg/dns"
 )
 
@@ -66,4 +67,24 @@ func BenchmarkColdResolveSignedConcurrent(b *testing.B) {
 		verifications += e.v.Stats().Verifications
 	}
 	b.ReportMetric(float64(verifications)/float64(b.N), "verifications/op")
+}
+
+// BenchmarkColdName asks a new name of a zone whose delegation is already
+// cached: one upstream exchange per question, the shape of bench/run's
+// cold-flat, without socket costs.
+func BenchmarkColdName(b *testing.B) {
+	h := simnet.NewHierarchy(simnet.InstantTimeouts())
+	h.Zone(".", []string{"127.53.0.1"}, "")
+	h.Zone("test.", []string{"127.53.0.2"}, "")
+	h.Zone("example.test.", []string{"127.53.1.1"}, "* 300 A 192.0.2.1\n")
+	f := newFixture(b, h, nil)
+	f.ask(b, "warm.example.test.", dns.TypeA)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if m := f.ask(b, "h"+strconv.Itoa(i)+".example.test.", dns.TypeA); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			b.Fatalf("cold name: %v", m)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -20,14 +21,38 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 			continue
 		}
 		h := set[0].Header()
-		r.putRRset(q, set, sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec)
+		r.putRRset(q, r.glueBound(set), sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec)
 	}
+}
+
+// glueBound returns an address RRset to cache from an answer. When the
+// cache holds the same addresses as glue, the answer may not outlive it:
+// the glue's delegation is what vouches for the name, and a server the
+// parent no longer delegates to must not keep its address alive by
+// repeating it (ghost domains, Unbound's ghost_glue_*). The records are
+// copied; the client sees the answer's own TTLs.
+func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
+	h := set[0].Header()
+	if h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA {
+		return set
+	}
+	e, ok := r.cache.Get(cache.NewKey(h.Name, h.Rrtype, h.Class), r.clock.Now())
+	if !ok || e.Negative() || e.Rank > cache.RankGlue || !sameData(e.RRs, set) {
+		return set
+	}
+	limit := e.RRs[0].Header().Ttl
+	out := make([]dns.RR, len(set))
+	for i, rr := range set {
+		out[i] = dns.Copy(rr)
+		out[i].Header().Ttl = min(rr.Header().Ttl, limit)
+	}
+	return out
 }
 
 // cacheGlue stores the addresses of NS names, with TTLs no longer than
 // the NS set's: glue must not outlive the delegation it came with (the
-// ghost-domain fixes).
-func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR) {
+// ghost-domain fixes), at rank.
+func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
 	if len(ns) == 0 {
 		return
 	}
@@ -40,7 +65,7 @@ func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR) {
 		for _, rr := range set {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
 		}
-		r.putRRset(q, set, nil, cache.RankGlue, cache.Unchecked)
+		r.putRRset(q, set, nil, rank, cache.Unchecked)
 	}
 }
 
@@ -120,4 +145,37 @@ func synthesised(rr dns.RR, answer []dns.RR) bool {
 		}
 	}
 	return false
+}
+
+// shownGlue returns the addresses of extra as a client is shown them: an
+// address RRset the cache holds live with the same data counts down from
+// the cache's TTL, since a reply repeating it did not renew it (Unbound
+// shows its message cache's RRsets the same way).
+func (r *Resolver) shownGlue(extra []dns.RR) []dns.RR {
+	now := r.clock.Now()
+	var out []dns.RR
+	for _, set := range splitRRsets(rrsOfTypes(extra, dns.TypeA, dns.TypeAAAA)) {
+		h := set[0].Header()
+		if h.Rrtype == dns.TypeRRSIG {
+			continue
+		}
+		if e, ok := r.cache.Get(cache.NewKey(h.Name, h.Rrtype, h.Class), now); ok && !e.Negative() && sameData(e.RRs, set) {
+			set = e.RRs
+		}
+		out = append(append(out, set...), sigsFor(extra, h.Name, h.Rrtype)...)
+	}
+	return out
+}
+
+// sameData reports whether two RRsets hold the same records, TTLs aside.
+func sameData(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.ContainsFunc(b, func(y dns.RR) bool { return dns.IsDuplicate(x, y) }) {
+			return false
+		}
+	}
+	return true
 }

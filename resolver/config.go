@@ -60,6 +60,12 @@ type Config struct {
 	// MinimalResponses leaves out authority and additional records that the
 	// client did not need (Unbound's minimal-responses). Default on.
 	MinimalResponses bool
+
+	// NSAnswerAddresses keeps, with minimal responses on, the addresses of
+	// the servers an NS answer names in its additional section, as
+	// Unbound's minimal responses do (Knot Resolver's leave them out).
+	// Default off: a client that wants them asks for them.
+	NSAnswerAddresses bool
 }
 
 // Limits name the bound on every loop that follows the network. Hitting one
@@ -82,7 +88,8 @@ type Limits struct {
 	// another NS name's address ...). Default 7 (BIND max-recursion-depth).
 	MaxDepth int
 	// MaxServersPerZone bounds the NS names considered for one zone
-	// (RES-6). Default 20 (Unbound iter-scrub-ns).
+	// (RES-6), and the records an NS RRset keeps when a reply is scrubbed.
+	// Default 20 (Unbound iter-scrub-ns).
 	MaxServersPerZone int
 }
 

@@ -15,7 +15,32 @@ func fullSections(res *result) (ns, extra []dns.RR) {
 	for _, rr := range res.answer {
 		inAnswer[keyOf(rr)] = true
 	}
-	return notIn(res.authNS, inAnswer), notIn(res.glue, inAnswer)
+	ns, extra = notIn(res.authNS, inAnswer), notIn(res.glue, inAnswer)
+	if res.security == cache.Secure {
+		ns, extra = signedOnly(ns), signedOnly(extra)
+	}
+	return ns, extra
+}
+
+// signedOnly drops the RRsets of rrs that carry no RRSIG. Next to a
+// Secure answer, which a client may trust for its AD bit, unsigned NS or
+// glue cannot be Secure: Unbound's validator strips a spurious unsigned
+// NS set from a positive answer's authority section and unsigned
+// additional data (val-clean-additional), rather than fail the answer.
+func signedOnly(rrs []dns.RR) []dns.RR {
+	signed := map[cache.Key]bool{}
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeRRSIG {
+			signed[keyOf(rr)] = true
+		}
+	}
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		if signed[keyOf(rr)] {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 func keyOf(rr dns.RR) cache.Key {

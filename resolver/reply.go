@@ -92,7 +92,11 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	m := q.reply.msg
 	r.cacheAnswer(q, m, sec)
 	if q.qtype == dns.TypeNS {
-		r.cacheGlue(q, m.Extra, rrsOfType(m.Answer, dns.TypeNS))
+		// The addresses of an NS answer rank as additional data (RFC 2181
+		// §5.4.1): the zone's own servers must not refresh the parent's
+		// glue, or a revoked delegation lives on (ghost domains).
+		r.cacheGlue(q, m.Extra, rrsOfType(m.Answer, dns.TypeNS), cache.RankAdditional)
+		q.res.glue = r.shownGlue(m.Extra)
 	}
 	var rrs, sigs []dns.RR
 	for _, rr := range m.Answer {
@@ -121,7 +125,7 @@ func (r *Resolver) cacheWithSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, s
 	extra := rrsOfTypes(m.Ns, dns.TypeNSEC, dns.TypeNSEC3)
 	if !r.cfg.MinimalResponses {
 		q.res.authNS = rrsOfTypes(m.Ns, dns.TypeNS)
-		q.res.glue = rrsOfTypes(m.Extra, dns.TypeA, dns.TypeAAAA)
+		q.res.glue = r.shownGlue(m.Extra)
 		extra = append(append(extra, q.res.authNS...), q.res.glue...)
 	}
 	if len(extra) == 0 || len(rrs) == 0 {
@@ -327,7 +331,7 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		// answer a DS question (rank of a non-AA answer).
 		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
-	r.cacheGlue(q, m.Extra, ns)
+	r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
 	q.setCut(d)

@@ -59,8 +59,14 @@ func newFixture(t testing.TB, h *simnet.Hierarchy, mutate func(*Config)) *fixtur
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	// Benchmarks log at the daemon's default level, so that they do not
+	// time debug logging.
+	level := zap.DebugLevel
+	if _, ok := t.(*testing.B); ok {
+		level = zap.InfoLevel
+	}
 	ex := transport.NewExchanger(h.Net, transport.Config{}, nil)
-	r, err := New(cfg, Deps{Exchanger: ex, Clock: simnet.NewClock(time.Unix(1_800_000_000, 0)), Logger: zaptest.NewLogger(t, zaptest.Level(zap.DebugLevel))})
+	r, err := New(cfg, Deps{Exchanger: ex, Clock: simnet.NewClock(time.Unix(1_800_000_000, 0)), Logger: zaptest.NewLogger(t, zaptest.Level(level))})
 	if err != nil {
 		t.Fatal(err)
 	}

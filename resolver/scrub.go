@@ -29,7 +29,13 @@ type scrubbed struct {
 //     is inside zone too;
 //   - additional: addresses of the NS names kept, inside zone (glue);
 //   - RRSIGs covering a kept RRset.
-func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
+//
+// An NS RRset keeps its first maxNS records (Unbound's iter-scrub-ns), so
+// that a server cannot make the resolver chase, or clients receive, an
+// endless list; the addresses kept are those of the NS names kept. A
+// signed NS set cut short no longer validates: at the default of 20 only
+// a zone with more servers than any real one is hit.
+func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 	out := new(dns.Msg)
 	out.MsgHdr = in.MsgHdr
 	out.Question = in.Question
@@ -41,8 +47,8 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16) scrubbed {
 	}
 	answer, ns, extra := ofClass(in.Answer, qclass), ofClass(in.Ns, qclass), ofClass(in.Extra, qclass)
 	sigs := rrsigsIn(answer, ns, extra)
-	out.Answer = scrubAnswer(answer, sigs, zone, name, qtype)
-	out.Ns = scrubAuthority(ns, sigs, zone, name)
+	out.Answer = capNS(scrubAnswer(answer, sigs, zone, name, qtype), maxNS)
+	out.Ns = capNS(scrubAuthority(ns, sigs, zone, name), maxNS)
 	out.Extra = scrubAdditional(extra, sigs, out.Ns, out.Answer, zone)
 	for _, sec := range [][]dns.RR{out.Answer, out.Ns, out.Extra} {
 		lowerNames(sec)
@@ -165,6 +171,22 @@ func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 func overreaching(rr dns.RR, zone string) bool {
 	n, ok := rr.(*dns.NSEC)
 	return ok && !inBailiwick(n.NextDomain, zone)
+}
+
+// capNS drops the NS records of each owner beyond the first max.
+func capNS(rrs []dns.RR, max int) []dns.RR {
+	seen := map[string]int{}
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeNS {
+			owner := strings.ToLower(rr.Header().Name)
+			if seen[owner]++; seen[owner] > max {
+				continue
+			}
+		}
+		out = append(out, rr)
+	}
+	return out
 }
 
 // scrubAdditional keeps addresses of NS names named in authority or

@@ -132,7 +132,7 @@ func TestScrub(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := scrub(tc.msg, tc.zone, tc.qname, tc.qtype)
+			s := scrub(tc.msg, tc.zone, tc.qname, tc.qtype, 20)
 			if got := names(s.msg.Answer); got != tc.answer {
 				t.Errorf("answer = %q, want %q", got, tc.answer)
 			}
@@ -174,7 +174,7 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := scrub(tc.msg, tc.zone, "www.bank.test.", tc.qtype)
+			s := scrub(tc.msg, tc.zone, "www.bank.test.", tc.qtype, 20)
 			if got := classify(s, tc.zone, "www.bank.test.", tc.qtype); got != tc.want {
 				t.Errorf("classify = %v, want %v", got, tc.want)
 			}
@@ -197,7 +197,7 @@ func FuzzScrub(f *testing.F) {
 		}
 		zone = dns.Fqdn(zone)
 		q := in.Question[0]
-		s := scrub(&in, zone, q.Name, q.Qtype)
+		s := scrub(&in, zone, q.Name, q.Qtype, 20)
 		for _, sec := range [][]dns.RR{s.msg.Answer, s.msg.Ns, s.msg.Extra} {
 			for _, rr := range sec {
 				if rr.Header().Rrtype != dns.TypeOPT && !inBailiwick(rr.Header().Name, zone) {
@@ -207,4 +207,53 @@ func FuzzScrub(f *testing.F) {
 		}
 		classify(s, zone, q.Name, q.Qtype)
 	})
+}
+
+func TestScrubCapsNSSetsAndTheirGlue(t *testing.T) {
+	ns3 := rrs(t, "bank.test. 3600 NS a.bank.test.", "bank.test. 3600 NS b.bank.test.", "bank.test. 3600 NS c.bank.test.")
+	glue3 := rrs(t, "a.bank.test. 3600 A 192.0.2.1", "b.bank.test. 3600 A 192.0.2.2", "c.bank.test. 3600 AAAA 2001:db8::3")
+	tests := []struct {
+		name             string
+		zone, qname      string
+		qtype            uint16
+		maxNS            int
+		msg              *dns.Msg
+		answer, ns, glue string
+	}{
+		{
+			name: "NSAnswerKeepsFirstRecordsAndTheirAddresses",
+			zone: "bank.test.", qname: "bank.test.", qtype: dns.TypeNS, maxNS: 1,
+			msg:    reply(0, true, ns3, nil, glue3),
+			answer: "bank.test./NS",
+			glue:   "a.bank.test./A",
+		},
+		{
+			name: "ReferralKeepsFirstRecordsAndTheirGlue",
+			zone: "test.", qname: "www.bank.test.", qtype: dns.TypeA, maxNS: 2,
+			msg:  reply(0, false, nil, ns3, glue3),
+			ns:   "bank.test./NS bank.test./NS",
+			glue: "a.bank.test./A b.bank.test./A",
+		},
+		{
+			name: "SetWithinTheLimitIsWhole",
+			zone: "test.", qname: "www.bank.test.", qtype: dns.TypeA, maxNS: 20,
+			msg:  reply(0, false, nil, ns3, glue3),
+			ns:   "bank.test./NS bank.test./NS bank.test./NS",
+			glue: "a.bank.test./A b.bank.test./A c.bank.test./AAAA",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := scrub(tc.msg.Copy(), tc.zone, tc.qname, tc.qtype, tc.maxNS)
+			if got := names(s.msg.Answer); got != tc.answer {
+				t.Errorf("answer = %q, want %q", got, tc.answer)
+			}
+			if got := names(s.msg.Ns); got != tc.ns {
+				t.Errorf("authority = %q, want %q", got, tc.ns)
+			}
+			if got := names(s.msg.Extra); got != tc.glue {
+				t.Errorf("additional = %q, want %q", got, tc.glue)
+			}
+		})
+	}
 }

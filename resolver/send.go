@@ -87,7 +87,7 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 
 // takeReply scrubs a reply and hands it to stepReply.
 func (q *query) takeReply(resp *transport.Response) {
-	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType)
+	q.reply = scrub(resp.Msg, q.cut.zone, q.askName, q.askType, q.req.budget.limits.MaxServersPerZone)
 	q.replyTrusted = resp.TCP || resp.ServerCookie
 	q.next = resp.Next
 	q.stage = stageReply

@@ -30,6 +30,7 @@ var configKeys = map[string]setter{
 	"validate":               boolKey(func(s *settings) *bool { return &s.validate }),
 	"qname-minimisation":     boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
 	"minimal-responses":      boolKey(func(s *settings) *bool { return &s.resolver.MinimalResponses }),
+	"ns-answer-addresses":    boolKey(func(s *settings) *bool { return &s.resolver.NSAnswerAddresses }),
 	"harden-unverified-glue": boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
 	"aggressive-nsec":        boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
 	"domain-insecure":        setDomainInsecure,

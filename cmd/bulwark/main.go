@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -52,11 +53,36 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	if cl.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cl.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "bulwark: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	if err := serve(ctx, &s, log); err != nil {
 		fmt.Fprintf(stderr, "bulwark: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the whole process into path until the returned
+// function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // loadSettings lays the config file over the defaults, then the flags.

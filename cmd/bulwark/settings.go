@@ -102,6 +102,7 @@ type commandLine struct {
 	config      string
 	logLevel    string
 	queryLog    bool
+	cpuProfile  string
 }
 
 func parseCommandLine(args []string, stderr io.Writer) (*commandLine, error) {
@@ -115,6 +116,7 @@ func parseCommandLine(args []string, stderr io.Writer) (*commandLine, error) {
 	fs.StringVar(&c.config, "config", "", "read settings from `FILE` (key: value lines); flags override it")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
 	fs.BoolVar(&c.queryLog, "query-log", false, "log one line per client query")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` from start to shutdown (for performance reports)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ func buildSetup(sc *Scenario) setup {
 		// testbound runs with Unbound's default val-nsec3-keysize-iterations,
 		// 150 for every key size, and its scenarios sign with up to 123.
 		st.nsec3MaxIterations = 150
+		// Unbound's minimal responses keep an NS answer's addresses;
+		// Knot Resolver, whose behaviour Deckard's scenarios expect, drops them.
+		st.cfg.NSAnswerAddresses = true
 	}
 	var stubs []netip.Addr
 	for _, o := range sc.Config {

@@ -323,8 +323,8 @@ func unpackReply(q *Query, wq *wireQuery, data []byte) (*dns.Msg, error) {
 	b := make([]byte, len(data))
 	copy(b, data)
 	copy(b[headerLen:wq.nameEnd], wq.plainName)
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
+	m, err := UnpackLenient(b)
+	if err != nil {
 		return nil, err
 	}
 	if len(m.Question) != 1 {
