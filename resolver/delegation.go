@@ -139,6 +139,35 @@ func (d *delegation) unresolved(v4, v6 bool) []string {
 	return append(out, inside...)
 }
 
+// incomplete returns NS names never looked up that have addresses of
+// some allowed family but not of all.
+func (d *delegation) incomplete(v4, v6 bool) []string {
+	var out []string
+	for _, n := range d.nsNames {
+		if !d.looked[n] && d.usable(n, v4, v6) && len(d.lacking(n, v4, v6)) > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// lacking returns the address types of the allowed families that the NS
+// name has no address of.
+func (d *delegation) lacking(name string, v4, v6 bool) []uint16 {
+	has4, has6 := false, false
+	for _, a := range d.addrs[name] {
+		has4, has6 = has4 || a.Is4(), has6 || a.Is6()
+	}
+	var ts []uint16
+	if v4 && !has4 {
+		ts = append(ts, dns.TypeA)
+	}
+	if v6 && !has6 {
+		ts = append(ts, dns.TypeAAAA)
+	}
+	return ts
+}
+
 // usable reports whether the NS name has an address of an allowed family.
 func (d *delegation) usable(name string, v4, v6 bool) bool {
 	for _, a := range d.addrs[name] {

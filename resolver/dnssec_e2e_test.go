@@ -228,9 +228,11 @@ $TTL 300
 @        3600 IN SOA ns1 hostmaster 1 3600 900 604800 300
 @        3600 IN NS  ns1
 ns1           IN A     127.56.1.1
+ns1           IN AAAA  fd00:56::1:1
 www           IN A     192.0.2.1
 www           IN AAAA  2001:db8::1
 *.wild        IN A     192.0.2.7
+*.cn          IN CNAME www
 leaf.ent      IN A     192.0.2.10
 alias         IN CNAME www.other.test.
 old           IN DNAME other.test.
@@ -335,6 +337,12 @@ type e2eResolver struct {
 
 func (w *e2eWorld) resolver(t testing.TB) *e2eResolver {
 	t.Helper()
+	return w.resolverWith(t, func(*Config) {})
+}
+
+// resolverWith is resolver with mod applied to the resolver's Config.
+func (w *e2eWorld) resolverWith(t testing.TB, mod func(*Config)) *e2eResolver {
+	t.Helper()
 	clock := simnet.NewClock(e2eNow)
 	v, err := validate.New(validate.Config{Clock: clock, Anchors: w.anchors, AggressiveNSEC: true})
 	if err != nil {
@@ -343,6 +351,7 @@ func (w *e2eWorld) resolver(t testing.TB) *e2eResolver {
 	cfg := DefaultConfig()
 	cfg.RootHints = w.h.RootHints()
 	cfg.DoIPv6 = false
+	mod(&cfg)
 	ex := transport.NewExchanger(w.h.Net, transport.Config{}, nil)
 	r, err := New(cfg, Deps{Exchanger: ex, Clock: clock, Validator: v,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})

@@ -43,8 +43,7 @@ func (r *Resolver) stepCache(q *query) error {
 		// RFC 8198: validated NSEC/NSEC3 records already seen may prove
 		// the name or type absent without asking.
 		if m, sec, ok := r.deps.Validator.Synthesize(q.name, q.qtype); ok {
-			r.finishNegative(q, m.Rcode, cache.Entry{Ns: m.Ns, Security: sec})
-			return nil
+			return r.synthesized(q, m, sec)
 		}
 	}
 	q.stage = stageFindCut
@@ -76,6 +75,23 @@ func (r *Resolver) cachedChain(q *query, now time.Time) (bool, error) {
 		return true, nil
 	}
 	return true, r.followCNAME(q, target)
+}
+
+// synthesized takes an answer the validator made from remembered proofs:
+// a denial, or a wildcard expansion with its proof, which ends the query
+// or, for a CNAME, continues it at the target.
+func (r *Resolver) synthesized(q *query, m *dns.Msg, sec cache.Security) error {
+	if len(m.Answer) == 0 {
+		r.finishNegative(q, m.Rcode, cache.Entry{Ns: m.Ns, Security: sec})
+		return nil
+	}
+	q.addAnswer(m.Answer, nil, sec)
+	q.res.ns = appendNew(q.res.ns, m.Ns...)
+	if c, ok := m.Answer[0].(*dns.CNAME); ok && q.qtype != dns.TypeCNAME {
+		return r.followCNAME(q, c.Target)
+	}
+	r.finish(q, dns.RcodeSuccess)
+	return nil
 }
 
 // cachedDNAME finds a validated DNAME cached at an ancestor of name. An

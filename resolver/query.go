@@ -113,7 +113,7 @@ type result struct {
 // request is the client query that every sub-query works for.
 type request struct {
 	budget   *budget
-	rejected *rejections // shared by the client query and its sub-queries
+	rejected *rejections // shared by the client query and its sub-queries; address lookups start afresh
 	validate bool        // false for CD=1 and when validation is off
 	noCache  bool
 }
@@ -126,6 +126,16 @@ func newRequest(l Limits) *request {
 // no validation of its own (the validator checks what it fetched).
 func (rq *request) sub() *request {
 	return &request{budget: rq.budget, rejected: rq.rejected}
+}
+
+// addressLookup returns the request of an NS name's address lookup: the
+// same budget, and no servers avoided. A server whose key reply was
+// rejected may still tell the addresses of its zone's servers (Unbound's
+// target queries are queries of their own): those only lead to data that
+// is validated, and without them a zone whose every known address was
+// rejected could not reach its other servers (ds_wildcard_cname).
+func (rq *request) addressLookup() *request {
+	return &request{budget: rq.budget, rejected: newRejections()}
 }
 
 func (r *Resolver) newQuery(name string, qtype, qclass uint16, req *request, depth int) *query {

@@ -158,7 +158,28 @@ func (r *Resolver) cacheWithSections(q *query, m *dns.Msg, rrs, sigs []dns.RR, s
 	if m.Authoritative {
 		rank = cache.RankAnswerAA
 	}
-	r.cache.Put(cache.NewKey(q.name, q.qtype, q.qclass), cache.Entry{RRs: rrs, Sigs: sigs, Ns: extra, Rank: rank, Security: sec}, r.clock.Now())
+	k := cache.NewKey(q.name, q.qtype, q.qclass)
+	e := cache.Entry{RRs: rrs, Sigs: sigs, Ns: extra, Rank: rank, Security: sec}
+	now := r.clock.Now()
+	if proofs := rrsOfTypes(extra, dns.TypeNSEC, dns.TypeNSEC3); len(proofs) > 0 && (uncacheable(proofs) || r.cache.Lifetime(&e, now) == 0) {
+		// Proofs that may not be cached (TTL 0) leave the expansion they
+		// prove uncached too: from the cache it would reach a DO client
+		// without them (RFC 4035 §3.1.3.3), so it is asked for again.
+		r.cache.Delete(k)
+		return
+	}
+	r.cache.Put(k, e, now)
+}
+
+// uncacheable reports whether a record of rrs, or the TTL its RRSIG was
+// signed with, is zero.
+func uncacheable(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.OrigTtl == 0 || rr.Header().Ttl == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // onCNAME takes the first link of the chain and restarts the query at its

@@ -31,7 +31,8 @@ type scrubbed struct {
 //     that starts at it, inside zone;
 //   - authority: NS, SOA, DS, NSEC and NSEC3 records inside zone; NS only
 //     for one owner that is an ancestor of name (a referral or the zone's
-//     own NS set);
+//     own NS set); NSEC, here and in the answer, only when its next name
+//     is inside zone too;
 //   - additional: addresses of the NS names kept, inside zone (glue);
 //   - RRSIGs covering a kept RRset.
 //
@@ -87,7 +88,7 @@ func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR,
 		case equalNames(h.Name, name) && h.Rrtype == dns.TypeCNAME && (cname || qtype == dns.TypeCNAME || qtype == dns.TypeANY):
 			keep[i] = true
 		case equalNames(h.Name, name) && matchesType(rr, qtype) && !cname:
-			keep[i] = true
+			keep[i] = !overreaching(rr, zone)
 		}
 	}
 	return keepWithSigs(rrs, keep, sigs), false
@@ -203,8 +204,10 @@ func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 			continue
 		}
 		switch h.Rrtype {
-		case dns.TypeSOA, dns.TypeDS, dns.TypeNSEC, dns.TypeNSEC3:
+		case dns.TypeSOA, dns.TypeDS, dns.TypeNSEC3:
 			keep[i] = true
+		case dns.TypeNSEC:
+			keep[i] = !overreaching(rr, zone)
 		case dns.TypeNS:
 			// One NS owner only, and only one that is name or above it:
 			// NS sets for other names are promiscuous (iter_ns_spoof).
@@ -216,6 +219,15 @@ func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 		}
 	}
 	return keepWithSigs(rrs, keep, sigs)
+}
+
+// overreaching reports whether rr is an NSEC whose next name lies outside
+// the zone asked: the server cannot speak for the names it would deny
+// there, and aggressive use (RFC 8198) would carry the denial into
+// another zone (Unbound's scrub, nsec_cross_zone).
+func overreaching(rr dns.RR, zone string) bool {
+	n, ok := rr.(*dns.NSEC)
+	return ok && !inBailiwick(n.NextDomain, zone)
 }
 
 // capNS drops the NS records of each owner beyond the first max.

@@ -113,6 +113,22 @@ func TestScrub(t *testing.T) {
 				"mail.bank.test. 300 RRSIG A 8 3 300 20300101000000 20200101000000 1 bank.test. AAAA"), nil, nil),
 			answer: "www.bank.test./A www.bank.test./RRSIG",
 		},
+		{
+			name: "NSECAnswerPointingOutsideZoneIsDropped",
+			zone: "bank.test.", qname: "bank.test.", qtype: dns.TypeNSEC,
+			msg: reply(0, true, rrs(t,
+				"bank.test. 300 NSEC b.other.test. NS SOA RRSIG NSEC",
+				"bank.test. 300 RRSIG NSEC 8 2 300 20300101000000 20200101000000 1 bank.test. AAAA"), nil, nil),
+		},
+		{
+			name: "NSECProofPointingOutsideZoneIsDropped",
+			zone: "bank.test.", qname: "nx.bank.test.", qtype: dns.TypeA,
+			msg: reply(dns.RcodeNameError, true, nil, rrs(t,
+				"bank.test. 300 SOA ns1.bank.test. h.bank.test. 1 2 3 4 300",
+				"mail.bank.test. 300 NSEC www.other.test. A RRSIG NSEC",
+				"bank.test. 300 NSEC mail.bank.test. NS SOA RRSIG NSEC"), nil),
+			ns: "bank.test./SOA bank.test./NSEC",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -113,19 +113,25 @@ func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr
 
 // resolveMoreServers looks up the address of one more NS name of the cut
 // (one at a time, so that a referral to many glueless names costs little:
-// NXNSAttack). It fails when no name is left.
+// NXNSAttack). When a server of the cut sent a key reply that failed
+// validation and no other known address is left, the other address family
+// of a name comes next: it may reach a server that answers well (Unbound
+// fetches such missing targets, ds_wildcard_cname). Servers that merely
+// time out do not start this hunt, which would spend the query's time on
+// more silent servers. It fails when no name is left.
 func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
-	for _, ns := range q.cut.unresolved(r.cfg.DoIPv4, r.cfg.DoIPv6) {
-		q.cut.looked[ns] = true
-		if err := q.req.budget.spendNSLookup(); err != nil {
-			return q.errorf(err, "servers of %s", q.cut.zone)
+	v4, v6 := r.cfg.DoIPv4, r.cfg.DoIPv6
+	for _, ns := range q.cut.unresolved(v4, v6) {
+		if found, err := r.lookUpServer(ctx, q, ns, r.addrTypes()); found || err != nil {
+			return err
 		}
-		addrs := r.lookupAddrs(ctx, q, ns)
-		if len(addrs) == 0 {
-			continue
+	}
+	if r.rejectedServer(q) {
+		for _, ns := range q.cut.incomplete(v4, v6) {
+			if found, err := r.lookUpServer(ctx, q, ns, q.cut.lacking(ns, v4, v6)); found || err != nil {
+				return err
+			}
 		}
-		q.cut.addAddrsFor(ns, addrs)
-		return nil
 	}
 	if r.lastResort(q) {
 		return nil
@@ -167,23 +173,50 @@ func (r *Resolver) lastResort(q *query) bool {
 	d.parentGlueTried = true
 	grew := false
 	for _, n := range d.nsNames {
-		if d.addAddrsFor(n, r.parentGlue(n)) {
+		if d.addAddrsFor(n, r.parentGlue(n, r.addrTypes())) {
 			grew = true
 		}
 	}
 	return grew
 }
 
-// lookupAddrs resolves the addresses of an NS name as a sub-query.
-func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.RR {
+// rejectedServer reports whether a known address of q's cut is avoided
+// for a rejected reply.
+func (r *Resolver) rejectedServer(q *query) bool {
+	for _, a := range q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6) {
+		if q.req.rejected.avoided(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookUpServer looks up the addresses of types of the NS name ns, once
+// per cut, and reports whether it found any.
+func (r *Resolver) lookUpServer(ctx context.Context, q *query, ns string, types []uint16) (bool, error) {
+	q.cut.looked[ns] = true
+	if err := q.req.budget.spendNSLookup(); err != nil {
+		return false, q.errorf(err, "servers of %s", q.cut.zone)
+	}
+	addrs := r.lookupAddrs(ctx, q, ns, types)
+	if len(addrs) == 0 {
+		return false, nil
+	}
+	q.cut.addAddrsFor(ns, addrs)
+	return true, nil
+}
+
+// lookupAddrs resolves the addresses of types of an NS name as a
+// sub-query, stopping at the first type that has some.
+func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string, types []uint16) []dns.RR {
 	var out []dns.RR
-	for _, t := range r.addrTypes() {
+	for _, t := range types {
 		key := ns + "/" + dns.TypeToString[t]
 		if err := q.req.budget.enter(key); err != nil {
 			r.log.Debug("name server loop", zap.String("ns", ns), zap.Error(err))
 			return nil
 		}
-		sub := r.newQuery(ns, t, dns.ClassINET, q.req.sub(), q.depth+1)
+		sub := r.newQuery(ns, t, dns.ClassINET, q.req.addressLookup(), q.depth+1)
 		if inBailiwick(ns, q.cut.zone) {
 			sub.above = q.cut.zone
 		}
@@ -198,17 +231,17 @@ func (r *Resolver) lookupAddrs(ctx context.Context, q *query, ns string) []dns.R
 			return out
 		}
 	}
-	return r.parentGlue(ns)
+	return r.parentGlue(ns, types)
 }
 
 // parentGlue returns the addresses of an NS name that a referral on the
 // way carried as glue, kept on the parent's side, and what the cache holds
 // for it otherwise, for when the name's own zone answers it wrongly
 // (Unbound's parent-side fallback).
-func (r *Resolver) parentGlue(ns string) []dns.RR {
+func (r *Resolver) parentGlue(ns string, types []uint16) []dns.RR {
 	var out []dns.RR
 	now := r.clock.Now()
-	for _, t := range r.addrTypes() {
+	for _, t := range types {
 		k := cache.NewKey(ns, t, dns.ClassINET)
 		for _, side := range []cache.Side{cache.SideParent, cache.SideMain} {
 			if e, ok := r.cache.Get(k.On(side), now); ok {

@@ -33,11 +33,27 @@ type storedRR struct {
 }
 
 // zoneDenials is what one zone has proven: its denial records by owner,
-// and the SOA of its latest validated negative answer (a synthesised
-// reply needs it, RFC 8198 §5.3).
+// the SOA of its latest validated negative answer (a synthesised
+// reply needs it, RFC 8198 §5.3), and the wildcard RRsets that answered
+// proven expansions (a positive answer is synthesised from them).
 type zoneDenials struct {
-	recs map[string]*storedRR
-	soa  *storedRR
+	recs  map[string]*storedRR
+	soa   *storedRR
+	wilds map[wildKey]*storedSet
+}
+
+// wildKey names a remembered wildcard RRset: its owner ("*.example.") and
+// type.
+type wildKey struct {
+	owner string
+	typ   uint16
+}
+
+// storedSet is a remembered wildcard RRset and its RRSIGs, owned by the
+// wildcard itself. It is never modified after add.
+type storedSet struct {
+	rrs, sigs []dns.RR
+	expires   time.Time
 }
 
 func newDenialStore(zones, perZone int) *denialStore {
@@ -57,11 +73,7 @@ func (st *denialStore) add(zone string, s *rrset, now time.Time) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	z, ok := st.zones.Get(zone)
-	if !ok {
-		z = &zoneDenials{recs: map[string]*storedRR{}}
-		st.zones.Add(zone, z)
-	}
+	z := st.zone(zone)
 	for _, rr := range s.rrs {
 		e := &storedRR{rr: dns.Copy(rr), sigs: sigs, expires: now.Add(time.Duration(rr.Header().Ttl) * time.Second)}
 		if s.typ == dns.TypeSOA {
@@ -70,6 +82,80 @@ func (st *denialStore) add(zone string, s *rrset, now time.Time) {
 		}
 		z.put(s.name, e, st.perZone, now)
 	}
+}
+
+// zone returns the record of zone, made empty if the store has none. The
+// caller holds st.mu.
+func (st *denialStore) zone(zone string) *zoneDenials {
+	z, ok := st.zones.Get(zone)
+	if !ok {
+		z = &zoneDenials{recs: map[string]*storedRR{}, wilds: map[wildKey]*storedSet{}}
+		st.zones.Add(zone, z)
+	}
+	return z
+}
+
+// addWildcard remembers s, an RRset expanded from wildcard whose expansion
+// was proven, as the wildcard's own RRset: owner names put back, TTL the
+// lowest of the set (already clamped by validation).
+func (st *denialStore) addWildcard(zone, wildcard string, s *rrset, now time.Time) {
+	set := &storedSet{}
+	ttl := ^uint32(0)
+	for _, rr := range s.rrs {
+		c := dns.Copy(rr)
+		c.Header().Name = wildcard
+		ttl = min(ttl, c.Header().Ttl)
+		set.rrs = append(set.rrs, c)
+	}
+	for _, sig := range s.sigs {
+		c := dns.Copy(sig)
+		c.Header().Name = wildcard
+		set.sigs = append(set.sigs, c)
+	}
+	set.expires = now.Add(time.Duration(ttl) * time.Second)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	z := st.zone(zone)
+	k := wildKey{wildcard, s.typ}
+	if _, ok := z.wilds[k]; !ok && len(z.wilds) >= st.perZone {
+		z.evictWildcard(st.perZone, now)
+	}
+	z.wilds[k] = set
+}
+
+// evictWildcard makes room below limit by dropping the expired wildcard
+// RRsets, and then the one that would expire first.
+func (z *zoneDenials) evictWildcard(limit int, now time.Time) {
+	var victim *wildKey
+	for k, set := range z.wilds {
+		if !now.Before(set.expires) {
+			delete(z.wilds, k)
+			continue
+		}
+		if victim == nil || set.expires.Before(z.wilds[*victim].expires) {
+			victim = &k
+		}
+	}
+	if victim != nil && len(z.wilds) >= limit {
+		delete(z.wilds, *victim)
+	}
+}
+
+// wildcard returns the live remembered RRset of zone's wildcard owner
+// that answers qtype: of that type, else a CNAME.
+func (st *denialStore) wildcard(zone, owner string, qtype uint16, now time.Time) *storedSet {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	z, ok := st.zones.Get(zone)
+	if !ok {
+		return nil
+	}
+	for _, t := range []uint16{qtype, dns.TypeCNAME} {
+		if set, ok := z.wilds[wildKey{owner, t}]; ok && now.Before(set.expires) {
+			return set
+		}
+	}
+	return nil
 }
 
 // put stores e under owner, making room by dropping expired records and

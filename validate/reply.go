@@ -85,6 +85,7 @@ func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *wo
 	}
 	if len(wilds) > 0 && o.sec == cache.Secure {
 		o.verdict = worse(o.verdict, v.wildcardProofs(ctx, f, r.Msg, zone, wilds, w))
+		v.rememberWildcards(wilds, o.sec)
 	} else if answered || sname != qname {
 		v.harvest(ctx, f, r.Msg, zone, w)
 	}
@@ -115,7 +116,26 @@ func (v *Validator) harvest(ctx context.Context, f Fetcher, msg *dns.Msg, zone s
 }
 
 // wildClaim is an answer RRset synthesised from a wildcard.
-type wildClaim struct{ owner, wildcard string }
+type wildClaim struct {
+	owner, wildcard string
+	set             *rrset
+}
+
+// rememberWildcards keeps the wildcard RRsets of proven expansions for
+// Synthesize, under the zone that signed them.
+func (v *Validator) rememberWildcards(wilds []wildClaim, sec cache.Security) {
+	if sec != cache.Secure {
+		return
+	}
+	for _, c := range wilds {
+		for _, sig := range c.set.sigs {
+			if wildcardOf(c.owner, sig) == c.wildcard {
+				v.denials.addWildcard(canonical(sig.SignerName), c.wildcard, c.set, v.now())
+				break
+			}
+		}
+	}
+}
 
 // verifyAnswer validates every RRset of the answer section but the CNAMEs
 // a validated DNAME synthesises (RFC 6672 §5.3.1: those are unsigned).
@@ -137,7 +157,7 @@ func (v *Validator) verifyAnswer(ctx context.Context, f Fetcher, answer []*rrset
 			return bogus(edeBogus, "DNAME %s expanded from wildcard %s", s.name, wc), nil
 		}
 		if wc != "" {
-			wilds = append(wilds, wildClaim{s.name, wc})
+			wilds = append(wilds, wildClaim{s.name, wc, s})
 		}
 	}
 	return acc, wilds

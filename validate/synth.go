@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -12,16 +13,21 @@ import (
 // records (RFC 8198 aggressive use): an NXDOMAIN when a record covers the
 // name and another denies the wildcard at its closest encloser, a NODATA
 // when a record matches the name (or, NSEC only, shows it an empty
-// non-terminal) without qtype or CNAME in its bitmap. NSEC3 NXDOMAIN needs
-// the full closest encloser proof with a next closer span that is not
-// opt-out; a wildcard that exists is never synthesised from.
+// non-terminal) without qtype or CNAME in its bitmap, or when the name is
+// proven absent and the wildcard that would answer lacks qtype and CNAME,
+// and a positive answer expanded from a remembered wildcard RRset of
+// qtype or CNAME when the name is proven absent below the wildcard's
+// parent (RFC 4035 §5.3.4, RFC 5155 §8.8). NSEC3 needs a next closer span
+// that is not opt-out.
 //
-// The reply holds the zone's SOA from the validated negative answer it
-// came with and the records used, each with its RRSIGs, in the authority
-// section, TTLs lowered to what the records have left and to the SOA
-// minimum (RFC 2308 §5). It reports false when Config.AggressiveNSEC is
-// off, the name is under a negative trust anchor, or nothing remembered
-// proves the answer; the resolver then asks upstream as usual.
+// A negative reply holds the zone's SOA from the validated negative
+// answer it came with and the records used, each with its RRSIGs, in the
+// authority section, TTLs lowered to what the records have left and to
+// the SOA minimum (RFC 2308 §5); a positive one holds the expansion in
+// the answer section and the records proving it in the authority
+// section. It reports false when Config.AggressiveNSEC is off, the name is
+// under a negative trust anchor, or nothing remembered proves the answer;
+// the resolver then asks upstream as usual.
 func (v *Validator) Synthesize(qname string, qtype uint16) (*dns.Msg, cache.Security, bool) {
 	name := canonical(qname)
 	if !v.cfg.AggressiveNSEC || v.negativeAnchored(name) {
@@ -29,44 +35,61 @@ func (v *Validator) Synthesize(qname string, qtype uint16) (*dns.Msg, cache.Secu
 	}
 	w := &work{cfg: &v.cfg}
 	p, live, soa := v.storedProofs(name, qtype, w)
-	if p == nil || soa == nil {
+	if p == nil {
 		return nil, cache.Unchecked, false
 	}
-	var rcode int
-	var used []dns.RR
+	var s synthesis
 	var ok bool
 	if p.n3 != nil {
-		rcode, used, ok = p.n3.synthesize(name, qtype)
+		s, ok = v.nsec3Synthesize(p, name, qtype)
 	} else {
-		rcode, used, ok = p.nsecSynthesize(name, qtype)
+		s, ok = v.nsecSynthesize(p, name, qtype)
 	}
-	if !ok {
+	if !ok || s.wild == nil && soa == nil {
 		return nil, cache.Unchecked, false
 	}
-	return v.synthesizedReply(qname, qtype, rcode, used, live, soa), cache.Secure, true
+	return v.synthesizedReply(qname, qtype, s, live, soa), cache.Secure, true
+}
+
+// synthesis is what proves a synthesised answer: the denial records used
+// and, for a wildcard expansion, the wildcard's RRset.
+type synthesis struct {
+	rcode int
+	used  []dns.RR
+	wild  *storedSet
+}
+
+// expands reports whether a wildcard may answer qtype by expansion: DS
+// lives at the parent side of a cut and ANY is answered upstream.
+func expands(qtype uint16) bool {
+	return qtype != dns.TypeDS && qtype != dns.TypeANY
 }
 
 // nsecSynthesize picks the NSEC records that prove the answer.
-func (p *proofs) nsecSynthesize(name string, qtype uint16) (int, []dns.RR, bool) {
+func (v *Validator) nsecSynthesize(p *proofs, name string, qtype uint16) (synthesis, bool) {
 	if m := p.nsecMatching(name); m != nil {
-		return dns.RcodeSuccess, []dns.RR{m}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC")
+		return synthesis{used: []dns.RR{m}}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC")
 	}
 	c := p.nsecCovering(name)
 	if c == nil {
-		return 0, nil, false
+		return synthesis{}, false
 	}
 	if next := canonical(c.NextDomain); next != name && dns.IsSubDomain(name, next) {
-		return dns.RcodeSuccess, []dns.RR{c}, true // empty non-terminal
+		return synthesis{used: []dns.RR{c}}, true // empty non-terminal
 	}
 	wc := wildcardAt(nsecEncloser(name, c))
+	if set := v.denials.wildcard(p.zone, wc, qtype, v.now()); set != nil && expands(qtype) {
+		return synthesis{used: []dns.RR{c}, wild: set}, true
+	}
+	if m := p.nsecMatching(wc); m != nil {
+		vd, _ := bitmapNODATA(wc, qtype, m.TypeBitMap, "NSEC")
+		return synthesis{used: distinct(c, m)}, vd.sec == cache.Secure
+	}
 	wcCover := p.nsecCovering(wc)
-	if p.nsecMatching(wc) != nil || wcCover == nil {
-		return 0, nil, false
+	if wcCover == nil {
+		return synthesis{}, false
 	}
-	if wcCover == c {
-		return dns.RcodeNameError, []dns.RR{c}, true
-	}
-	return dns.RcodeNameError, []dns.RR{c, wcCover}, true
+	return synthesis{rcode: dns.RcodeNameError, used: distinct(c, wcCover)}, true
 }
 
 // matchProvesNODATA reports whether a record matching name proves qtype
@@ -80,42 +103,93 @@ func matchProvesNODATA(name string, qtype uint16, bitmap []uint16, kind string) 
 	return vd.sec == cache.Secure
 }
 
-// synthesize picks the NSEC3 records that prove the answer.
-func (p *nsec3Proof) synthesize(name string, qtype uint16) (int, []dns.RR, bool) {
-	if m := p.match(name); m != nil {
-		return dns.RcodeSuccess, []dns.RR{m}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC3")
+// nsec3Synthesize picks the NSEC3 records that prove the answer.
+func (v *Validator) nsec3Synthesize(p *proofs, name string, qtype uint16) (synthesis, bool) {
+	n := p.n3
+	if m := n.match(name); m != nil {
+		return synthesis{used: []dns.RR{m}}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC3")
 	}
-	ce, m, _, ncCover := p.closestEncloser(name)
+	if s, ok := v.nsec3Expansion(p, name, qtype); ok {
+		return s, true
+	}
+	ce, m, _, ncCover := n.closestEncloser(name)
 	if m == nil || ncCover == nil || optOut(ncCover) || cutsBelow(m.TypeBitMap) {
-		return 0, nil, false
+		return synthesis{}, false
 	}
 	wc := wildcardAt(ce)
-	wcCover := p.cover(wc)
-	if wcCover == nil || p.match(wc) != nil {
-		return 0, nil, false
+	if wm := n.match(wc); wm != nil {
+		vd, _ := bitmapNODATA(wc, qtype, wm.TypeBitMap, "NSEC3")
+		return synthesis{used: distinct(m, ncCover, wm)}, vd.sec == cache.Secure
 	}
-	used := []dns.RR{m, ncCover}
-	if wcCover != ncCover && wcCover != m {
-		used = append(used, wcCover)
+	wcCover := n.cover(wc)
+	if wcCover == nil {
+		return synthesis{}, false
 	}
-	return dns.RcodeNameError, used, true
+	return synthesis{rcode: dns.RcodeNameError, used: distinct(m, ncCover, wcCover)}, true
+}
+
+// nsec3Expansion answers name from the remembered wildcard at its nearest
+// ancestor that has one for qtype: the wildcard's RRSIG proved that
+// ancestor exists, so a next closer name covered by a span that is not
+// opt-out makes it the closest encloser (RFC 5155 §8.8). A nearer
+// ancestor that exists leaves the next closer name matched, not covered.
+func (v *Validator) nsec3Expansion(p *proofs, name string, qtype uint16) (synthesis, bool) {
+	if !expands(qtype) {
+		return synthesis{}, false
+	}
+	now := v.now()
+	for nc, ce := name, parentName(name); nc != p.zone && dns.IsSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
+		set := v.denials.wildcard(p.zone, wildcardAt(ce), qtype, now)
+		if set == nil {
+			continue
+		}
+		c := p.n3.cover(nc)
+		if c == nil || optOut(c) {
+			return synthesis{}, false
+		}
+		return synthesis{used: []dns.RR{c}, wild: set}, true
+	}
+	return synthesis{}, false
+}
+
+// distinct returns the records given, each once.
+func distinct(rrs ...dns.RR) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		if !slices.Contains(out, rr) {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // synthesizedReply builds the reply from copies of the records used.
-func (v *Validator) synthesizedReply(qname string, qtype uint16, rcode int, used []dns.RR, live []*storedRR, soa *storedRR) *dns.Msg {
+func (v *Validator) synthesizedReply(qname string, qtype uint16, s synthesis, live []*storedRR, soa *storedRR) *dns.Msg {
 	byRR := make(map[dns.RR]*storedRR, len(live))
 	for _, r := range live {
 		byRR[r.rr] = r
 	}
-	parts := []*storedRR{soa}
-	for _, rr := range used {
+	var parts []*storedRR
+	if s.wild == nil {
+		parts = append(parts, soa)
+	}
+	for _, rr := range s.used {
 		parts = append(parts, byRR[rr])
 	}
-	ttl := min(secondsLeft(parts, v.now()), soa.rr.(*dns.SOA).Minttl)
+	now := v.now()
+	ttl := secondsLeft(parts, now)
+	if s.wild == nil {
+		ttl = min(ttl, soa.rr.(*dns.SOA).Minttl)
+	} else {
+		ttl = min(ttl, uint32(max(s.wild.expires.Sub(now), 0)/time.Second))
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(qname), qtype)
 	m.Response = true
-	m.Rcode = rcode
+	m.Rcode = s.rcode
+	if s.wild != nil {
+		m.Answer = expansion(s.wild, dns.Fqdn(qname), ttl)
+	}
 	for _, r := range parts {
 		m.Ns = append(m.Ns, withTTL(r.rr, ttl))
 		for _, sig := range r.sigs {
@@ -123,6 +197,19 @@ func (v *Validator) synthesizedReply(qname string, qtype uint16, rcode int, used
 		}
 	}
 	return m
+}
+
+// expansion copies a wildcard RRset and its RRSIGs to owner, as the
+// zone's server would have (RFC 4592 §3.4.3): the RRSIG labels field still
+// tells that it is an expansion.
+func expansion(set *storedSet, owner string, ttl uint32) []dns.RR {
+	var out []dns.RR
+	for _, rr := range append(append([]dns.RR{}, set.rrs...), set.sigs...) {
+		c := withTTL(rr, ttl)
+		c.Header().Name = owner
+		out = append(out, c)
+	}
+	return out
 }
 
 func withTTL(rr dns.RR, ttl uint32) dns.RR {

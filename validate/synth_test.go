@@ -19,6 +19,9 @@ type synthCase struct {
 	qtype uint16
 	ok    bool
 	rcode int
+	// expanded is the type of a positive answer expanded from a
+	// remembered wildcard; zero for a denial.
+	expanded uint16
 }
 
 var synthCases = []synthCase{
@@ -31,6 +34,10 @@ var synthCases = []synthCase{
 	{name: "NameUnderAnExistingWildcardIsNotDenied", seen: []string{"x.wild.example.test./TXT", "nope.example.test./A"}, qname: "y.wild.example.test.", qtype: dns.TypeA},
 	{name: "ANYAtAMatchingRecordIsNotDenied", seen: []string{"www.example.test./TXT"}, qname: "www.example.test.", qtype: dns.TypeANY},
 	{name: "ANYAtAMissingNameIsNXDOMAIN", seen: []string{"nope.example.test./A"}, qname: "nope.example.test.", qtype: dns.TypeANY, ok: true, rcode: dns.RcodeNameError},
+	{name: "PositiveAnswerExpandedFromARememberedWildcard", seen: []string{"x.wild.example.test./A"}, qname: "x.wild.example.test.", qtype: dns.TypeA, ok: true, expanded: dns.TypeA},
+	{name: "WildcardNODATAFromTheWildcardsOwnRecord", seen: []string{"x.wild.example.test./TXT"}, qname: "x.wild.example.test.", qtype: dns.TypeMX, ok: true, rcode: dns.RcodeSuccess},
+	{name: "WildcardListingTheTypeWithoutARememberedRRsetIsAskedFor", seen: []string{"x.wild.example.test./TXT"}, qname: "x.wild.example.test.", qtype: dns.TypeA},
+	{name: "DSIsNeverExpandedFromAWildcard", seen: []string{"x.wild.example.test./A"}, qname: "x.wild.example.test.", qtype: dns.TypeDS},
 	{name: "DelegationNSECDeniesOnlyDS", seen: []string{"www.insecure.example.test./A"}, qname: "insecure.example.test.", qtype: dns.TypeA},
 }
 
@@ -73,9 +80,7 @@ func TestSynthesizeFromRememberedDenials(t *testing.T) {
 				if !ok {
 					return
 				}
-				if sec != cache.Secure || m.Rcode != c.rcode || len(m.Answer) != 0 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
-					t.Fatalf("got %v %v, want secure rcode %d with the SOA first", sec, m, c.rcode)
-				}
+				checkSynthesized(t, c, m, sec)
 				// The synthesised reply must stand on its own: a validator
 				// that never saw the original proves it again.
 				fresh := newValidator(t, anchors, nil)
@@ -88,11 +93,57 @@ func TestSynthesizeFromRememberedDenials(t *testing.T) {
 	}
 }
 
+// checkSynthesized checks the shape of a synthesised reply: a denial with
+// the SOA first, or an expansion owned by the name asked whose RRSIGs
+// still tell that it is one, with its proof and no SOA.
+func checkSynthesized(t *testing.T, c synthCase, m *dns.Msg, sec cache.Security) {
+	t.Helper()
+	if sec != cache.Secure || m.Rcode != c.rcode || len(m.Ns) == 0 {
+		t.Fatalf("got %v %v, want secure rcode %d with proofs", sec, m, c.rcode)
+	}
+	if c.expanded == 0 {
+		if len(m.Answer) != 0 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Fatalf("got %v, want no answer and the SOA first", m)
+		}
+		return
+	}
+	for _, rr := range m.Answer {
+		if rr.Header().Name != c.qname || coveredType(rr) != c.expanded {
+			t.Fatalf("answer record %v, want %s records at %s", rr, dns.TypeToString[c.expanded], c.qname)
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok && wildcardOf(c.qname, sig) == "" {
+			t.Fatalf("RRSIG %v does not show the expansion", sig)
+		}
+	}
+	if len(m.Answer) < 2 || hasRRType(m.Ns, dns.TypeSOA) {
+		t.Fatalf("got %v, want the expansion with its RRSIG and no SOA", m)
+	}
+}
+
+func coveredType(rr dns.RR) uint16 {
+	if sig, ok := rr.(*dns.RRSIG); ok {
+		return sig.TypeCovered
+	}
+	return rr.Header().Rrtype
+}
+
+func hasRRType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
 func TestSynthesizeRefusesOptOutSpans(t *testing.T) {
 	w, anchors := buildWorld(t, worldOpts{nsec3: true, optOut: true})
-	v := synthWorld(t, w, anchors, []string{"nope.example.test./A"}, aggressive)
-	if m, _, ok := v.Synthesize("nope.example.test.", dns.TypeAAAA); ok {
-		t.Fatalf("synthesised from an opt-out span: %v", m)
+	v := synthWorld(t, w, anchors, []string{"nope.example.test./A", "x.wild.example.test./A"}, aggressive)
+	for _, q := range []string{"nope.example.test./AAAA", "x.wild.example.test./A"} {
+		name, qtype := splitSeen(q)
+		if m, _, ok := v.Synthesize(name, qtype); ok {
+			t.Fatalf("%s synthesised from an opt-out span: %v", q, m)
+		}
 	}
 }
 
@@ -180,6 +231,31 @@ func TestDenialStoreStaysWithinItsBounds(t *testing.T) {
 		if r.expires.Before(testNow.Add(102 * time.Second)) {
 			t.Fatalf("kept %v, which expires first", r.rr)
 		}
+	}
+}
+
+func TestRememberedWildcardsStayWithinTheirBounds(t *testing.T) {
+	st := newDenialStore(2, 3)
+	for j := range 5 {
+		owner := "*." + string(rune('a'+j)) + ".z."
+		a := &dns.A{Hdr: dns.RR_Header{Name: "x" + owner[1:], Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: uint32(100 + j)}}
+		st.addWildcard("z.", owner, &rrset{name: "x" + owner[1:], typ: dns.TypeA, rrs: []dns.RR{a}}, testNow)
+	}
+	z, _ := st.zones.Get("z.")
+	if len(z.wilds) != 3 {
+		t.Fatalf("%d wildcard RRsets kept, want 3", len(z.wilds))
+	}
+	for _, owner := range []string{"*.a.z.", "*.b.z."} {
+		if st.wildcard("z.", owner, dns.TypeA, testNow) != nil {
+			t.Errorf("kept %s, which expires first", owner)
+		}
+	}
+	set := st.wildcard("z.", "*.e.z.", dns.TypeA, testNow)
+	if set == nil || set.rrs[0].Header().Name != "*.e.z." {
+		t.Fatalf("got %v, want the RRset owned by the wildcard", set)
+	}
+	if st.wildcard("z.", "*.e.z.", dns.TypeA, testNow.Add(104*time.Second)) != nil {
+		t.Error("an expired wildcard RRset is still served")
 	}
 }
 
