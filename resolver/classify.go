@@ -25,7 +25,7 @@ func (k responseKind) String() string { return kindNames[k] }
 // (name, qtype).
 func classify(s scrubbed, zone, name string, qtype uint16) responseKind {
 	m := s.msg
-	// TC reaches here only over TCP, where it is an error (iter_auth_tc).
+	// TC reaches here only over TCP, where it is an error.
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError || m.Truncated {
 		return kindLame
 	}

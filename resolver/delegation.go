@@ -223,7 +223,7 @@ func (r *Resolver) findCut(name string) *delegation {
 		d := r.cachedDelegation(n)
 		if n == "." && (d == nil || len(d.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6)) == 0) {
 			// A primed root NS set without glue is no use: the hints know
-			// where the root servers are (iter_primenoglue).
+			// where the root servers are.
 			return r.hintsDelegation()
 		}
 		if d != nil {

@@ -97,7 +97,7 @@ func (r *Resolver) synthesized(q *query, m *dns.Msg, sec cache.Security) error {
 // cachedDNAME finds a validated DNAME cached at an ancestor of name. An
 // unvalidated one is not used to synthesise: whoever answered with it may
 // only speak for the names asked, so other names under it are asked
-// afresh (Unbound, iter_scrub_dname_insec).
+// afresh (Unbound).
 func (r *Resolver) cachedDNAME(name string, qclass uint16, now time.Time) (*dns.DNAME, cache.Entry, bool) {
 	for n := parentName(name); ; n = parentName(n) {
 		if e, ok := r.cache.Get(cache.NewKey(n, dns.TypeDNAME, qclass), now); ok && !e.Negative() && e.Security == cache.Secure {

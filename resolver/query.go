@@ -133,7 +133,7 @@ func (rq *request) sub() *request {
 // rejected may still tell the addresses of its zone's servers (Unbound's
 // target queries are queries of their own): those only lead to data that
 // is validated, and without them a zone whose every known address was
-// rejected could not reach its other servers (ds_wildcard_cname).
+// rejected could not reach its other servers.
 func (rq *request) addressLookup() *request {
 	return &request{budget: rq.budget, rejected: newRejections()}
 }

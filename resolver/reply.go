@@ -17,7 +17,7 @@ func (r *Resolver) stepReply(ctx context.Context, q *query) error {
 	if kind == kindNoData && q.reply.empty && r.otherServerLeft(q) {
 		// A reply with no answer and no authority at all, not even an SOA,
 		// is taken as NODATA only when no other server is left to ask, as
-		// Unbound does (iter_ignore_empty).
+		// Unbound does.
 		kind = kindLame
 	}
 	if q.minimising() {
@@ -94,7 +94,7 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 // came with: the server is broken or the CNAME forged, and the reply is
 // taken as Bogus. The DNAME, proven Secure by its own signature, is kept,
 // so that names under it are synthesised from the cache from now on, as
-// Knot Resolver does (val_dname_bogus).
+// Knot Resolver does.
 func (r *Resolver) onContradiction(ctx context.Context, q *query, sec cache.Security) error {
 	if sec == cache.Secure {
 		r.cacheAnswer(q, q.reply.msg, sec)
@@ -323,8 +323,7 @@ func (r *Resolver) onNegative(q *query, rcode int, sec cache.Security) error {
 // NODATA with the name's own SOA or none, or a CNAME at the name. The
 // server asked serves both sides of the cut, and only the parent can
 // answer DS. The parent's cut is looked up between the name and the cut
-// asked, and the query moves there, once (Unbound's DS "locate NS",
-// iter_ds_locate_ns*).
+// asked, and the query moves there, once (Unbound's DS "locate NS").
 func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 	// A forwarder finds the parent itself; its NS sets never make a cut.
 	if q.qtype != dns.TypeDS || q.cut.forward || q.parentLocated || !childSideDS(q.reply.msg, q.name) {
@@ -350,7 +349,7 @@ func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 
 // childSideDS reports whether a DS reply for name came from name's zone.
 // A signed CNAME is the asked zone's own data (a wildcard, perhaps forged)
-// and goes to the validator instead (ds_wildcard_cname).
+// and goes to the validator instead.
 func childSideDS(m *dns.Msg, name string) bool {
 	if hasRRset(m.Answer, name, dns.TypeCNAME) {
 		return len(sigsFor(m.Answer, name, dns.TypeCNAME)) == 0

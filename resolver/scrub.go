@@ -68,8 +68,7 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 // that starts at name: a CNAME at name, or a DNAME above it inside zone
 // with the CNAME synthesised from it. Records for the chain's target are
 // dropped even inside zone: the target may lie below a cut this server
-// does not serve, so it is asked for on its own (as Unbound does,
-// iter_scrub_cname_an). It reports whether the server's CNAME contradicted
+// does not serve, so it is asked for on its own (as Unbound does). It reports whether the server's CNAME contradicted
 // the DNAME.
 func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR, bool) {
 	if !inBailiwick(name, zone) {
@@ -80,7 +79,7 @@ func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR,
 	}
 	keep := make([]bool, len(rrs))
 	// A CNAME and other data at one name is an error (RFC 2181 §10.1);
-	// whichever comes first is taken, as Unbound does (val_cnameother).
+	// whichever comes first is taken, as Unbound does.
 	cname := cnameFirst(rrs, name, qtype)
 	for i, rr := range rrs {
 		h := rr.Header()
@@ -210,7 +209,7 @@ func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 			keep[i] = !overreaching(rr, zone)
 		case dns.TypeNS:
 			// One NS owner only, and only one that is name or above it:
-			// NS sets for other names are promiscuous (iter_ns_spoof).
+			// NS sets for other names are promiscuous.
 			if !inBailiwick(name, h.Name) || nsOwner != "" && !equalNames(nsOwner, h.Name) {
 				continue
 			}
@@ -224,7 +223,7 @@ func scrubAuthority(rrs, sigs []dns.RR, zone, name string) []dns.RR {
 // overreaching reports whether rr is an NSEC whose next name lies outside
 // the zone asked: the server cannot speak for the names it would deny
 // there, and aggressive use (RFC 8198) would carry the denial into
-// another zone (Unbound's scrub, nsec_cross_zone).
+// another zone (Unbound's scrub).
 func overreaching(rr dns.RR, zone string) bool {
 	n, ok := rr.(*dns.NSEC)
 	return ok && !inBailiwick(n.NextDomain, zone)
@@ -271,7 +270,7 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 }
 
 // ofClass drops records of another class than the question's: a CH
-// referral must not steer an IN resolution (iter_class_mixreferral). OPT
+// referral must not steer an IN resolution. OPT
 // uses the class field for the payload size and is kept.
 func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
 	out := make([]dns.RR, 0, len(rrs))

@@ -116,7 +116,7 @@ func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr
 // NXNSAttack). When a server of the cut sent a key reply that failed
 // validation and no other known address is left, the other address family
 // of a name comes next: it may reach a server that answers well (Unbound
-// fetches such missing targets, ds_wildcard_cname). Servers that merely
+// fetches such missing targets). Servers that merely
 // time out do not start this hunt, which would spend the query's time on
 // more silent servers. It fails when no name is left.
 func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
@@ -142,8 +142,7 @@ func (r *Resolver) resolveMoreServers(ctx context.Context, q *query) error {
 	}
 	if q.cut.fromCache && q.cut.zone != "." && !q.parentRetried {
 		// A cached NS set (the child's own, say) whose servers all fail
-		// or cannot be found: ask the parent for the delegation afresh
-		// (iter_dp_turnsuseless).
+		// or cannot be found: ask the parent for the delegation afresh.
 		q.parentRetried = true
 		q.setCut(r.findCut(parentName(q.cut.zone)))
 		return nil

@@ -76,8 +76,8 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 }
 
 // overreaches reports whether an NSEC's next name lies outside the zone
-// that signed it: such a record would deny names in other zones (Unbound,
-// val_nx_overreach).
+// that signed it: such a record would deny names in other zones (as
+// Unbound checks).
 func overreaches(n *dns.NSEC, s *rrset) bool {
 	for _, sig := range s.sigs {
 		if !dns.IsSubDomain(canonical(sig.SignerName), canonical(n.NextDomain)) {

@@ -27,7 +27,7 @@ type outcome struct {
 // anchor covers. Such a server may answer for a child below an island of
 // trust that it also serves, with no referral between: the answer's
 // RRsets are then validated against their signer's keys, as Unbound does,
-// which looks the anchor up by the name asked (iter_scrub_dname_sec).
+// which looks the anchor up by the name asked.
 // Anything else from such a server, a denial or a referral, stays
 // Indeterminate: the anchor says nothing about the zone that sent it.
 func (v *Validator) islandAnswer(ctx context.Context, f Fetcher, answer []*rrset, zone, qname string, qtype uint16, w *work) verdict {

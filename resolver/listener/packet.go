@@ -110,7 +110,7 @@ func checkQuery(raw []byte, req *dns.Msg) *dns.Msg {
 	}
 	if len(req.Answer) > 0 || len(req.Ns) > 0 {
 		// A query carries nothing but its question and OPT; Unbound answers
-		// FORMERR without echoing the rest (refuse_xfr: IXFR with its SOA).
+		// FORMERR without echoing the rest (an IXFR with its SOA).
 		return reject(raw, nil, dns.RcodeFormatError)
 	}
 	var opts []*dns.OPT

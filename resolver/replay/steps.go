@@ -61,7 +61,7 @@ func (e *engine) query(ctx context.Context, st *Step) {
 		var m *dns.Msg
 		if out := e.srv.ServePacket(raw, clientAddr, udp); out != nil {
 			// An SVCB the library refuses is read as opaque data, as
-			// testbound's ldns reads it (iter_svcb_malformed).
+			// testbound's ldns reads it.
 			m, _ = transport.UnpackLenient(out)
 		}
 		e.answers <- m
