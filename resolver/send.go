@@ -50,8 +50,11 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		return nil
 	}
 	r.infra.rtt(addr, resp.RTT)
-	if retry {
+	switch {
+	case retry:
 		r.infra.answeredOverTCP(addr)
+	case !resp.TCP:
+		r.infra.answeredOverUDP(addr)
 	}
 	q.server = addr
 	q.heldOn = 0
