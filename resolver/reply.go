@@ -79,6 +79,9 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 		return r.onReferral(q, cache.Unchecked)
 	case kindAnswer, kindNoData:
 		// No cut at this name: ask one label more of the same servers.
+		if kind == kindNoData {
+			r.rememberNoCut(q)
+		}
 		q.minLabels++
 		q.minSteps++
 		q.stage = stageSend
