@@ -188,9 +188,8 @@ func (r *Resolver) Stats() Stats {
 // the zone of q's cut and, past the threshold, re-validates the zone's
 // delegation. It reports whether it replaced the delegation: the query
 // then finds its cut afresh instead of taking a reply from a server of
-// the old one. A forward
-// zone's cut comes from the configuration, so there is nothing to
-// re-validate.
+// the old one. A forward zone's cut comes from the configuration, so
+// there is nothing to re-validate.
 func (r *Resolver) notePressure(ctx context.Context, q *query, server netip.Addr, unwanted int) bool {
 	if unwanted == 0 || q.cut.forward {
 		return false
@@ -205,7 +204,7 @@ func (r *Resolver) notePressure(ctx context.Context, q *query, server netip.Addr
 	err := r.revalidate(ctx, q, zone)
 	r.pressure.done(zone, err == nil)
 	if err != nil {
-		r.log.Warn("re-validating a delegation under spoofing pressure failed; plain UDP may not renew it for a while",
+		r.log.Warn("re-validating a delegation under spoofing pressure failed; UDP may not renew it for a while",
 			zap.String("zone", zone), zap.Duration("hold", r.cfg.ZonePressure.Hold), zap.Error(err))
 		return false
 	}
