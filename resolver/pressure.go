@@ -25,7 +25,8 @@ import (
 // someone is spraying forgeries at that zone's queries, and one may have
 // slipped in already: the zone's delegation is fetched afresh from the
 // parent's servers over TCP and replaces what the cache holds, and until
-// that has happened no plain-UDP reply may renew the delegation.
+// that has happened no UDP reply, server cookie or not, may renew the
+// delegation.
 // Unbound's unwanted-reply-threshold counts per thread and flushes the
 // whole cache instead; this keeps what was learned elsewhere.
 
@@ -34,7 +35,7 @@ type zoneCount struct {
 	n     int
 	since time.Time // start of the window
 	// pendingUntil: the zone passed the threshold and its delegation has
-	// not been re-validated yet; until then (bounded by Hold) plain-UDP
+	// not been re-validated yet; until then (bounded by Hold) UDP
 	// replies may not renew it. Zero when nothing is pending.
 	pendingUntil time.Time
 	busy         bool // a re-validation is running

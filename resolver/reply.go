@@ -389,9 +389,9 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	if renew && (q.replyTrusted || r.cachedDelegation(child) == nil) {
 		// A referral over plain UDP may set a delegation but not replace
 		// a live one: only TCP or a server cookie rules out an off-path
-		// forgery (BIND CVE-2025-40778); nor may it set one for a zone
-		// under spoofing pressure (pressure.go). The query follows it
-		// either way.
+		// forgery (BIND CVE-2025-40778). Under spoofing pressure on the
+		// zone only TCP may write it (pressure.go: renewable). The query
+		// follows it either way.
 		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
 	}
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
