@@ -61,6 +61,8 @@ func TestUpstreamEntropyOfPortsIDsAndCase(t *testing.T) {
 	c := transport.NewExchanger(transport.NewSocketNetwork(transport.SocketConfig{}), transport.Config{}, nil)
 	defer c.Close()
 	name := "abcdefghijklmnopqrstuvwxyz.test."
+	stop, sampled := make(chan struct{}), make(chan udpSample)
+	go func() { sampled <- sampleUDPSockets(stop, 2*time.Millisecond, 53) }()
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -75,6 +77,13 @@ func TestUpstreamEntropyOfPortsIDsAndCase(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(stop)
+	s := <-sampled
+	t.Logf("RESULT OFF-1 sockets: samples=%d upstream_udp_sockets_seen=%d unconnected=%d seen_between_bind_and_connect=%d samples_with_a_shared_port=%d",
+		s.samples, s.sockets, s.unconnected, s.inGap, s.sharedPorts)
+	if s.sockets < 100 || s.unconnected > 0 || s.sharedPorts > 0 {
+		t.Errorf("upstream UDP sockets: %+v; want every one connected, no two on one port, and enough seen to tell", s)
+	}
 	checkEntropy(t, srv.Queries(), n)
 }
 

@@ -62,6 +62,37 @@ func TestWrongIDReplyIgnoredThenGenuineAccepted(t *testing.T) {
 	}
 }
 
+func TestReplyFromAnotherAddressIsUnwantedEvenWhenItMatches(t *testing.T) {
+	tests := []struct {
+		name  string
+		from  netip.AddrPort
+		wantA string
+	}{
+		{"OtherAddress", netip.MustParseAddrPort("192.0.2.66:53"), "192.0.2.1"},
+		{"OtherPort", netip.AddrPortFrom(testServer.Addr(), 5353), "192.0.2.1"},
+		{"SameServerWrittenIPv4MappedIsAccepted", netip.AddrPortFrom(netip.AddrFrom16(testServer.Addr().As16()), testServer.Port()), "6.6.6.6"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+				forged := fakeReply{data: pack(answer(q, "6.6.6.6")), from: tc.from}
+				return []fakeReply{forged, {data: pack(answer(q, "192.0.2.1")), from: testServer}}
+			}}
+			c := NewExchanger(fn, Config{}, nil)
+			r, err := ask(t, c, "www.example.com.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := firstA(t, r); got != tc.wantA {
+				t.Fatalf("got %s, want %s", got, tc.wantA)
+			}
+			if unwanted := c.Stats().UnwantedReplies; (unwanted == 1) != (tc.wantA == "192.0.2.1") {
+				t.Errorf("unwanted replies %d", unwanted)
+			}
+		})
+	}
+}
+
 func TestNearMissMovesExchangeToTCPBeforeACorrectForgery(t *testing.T) {
 	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
 		if tcp {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -89,6 +90,11 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 			c.n.reassembled.Add(1)
 			c.reject(q, "reassembled from fragments", false)
 			return nil, tcp, nil
+		}
+		if wrongSource(dg, q.Server) {
+			c.noteUnwanted(q)
+			c.reject(q, "wrong source address", false)
+			continue
 		}
 		v := matchReply(wq, dg.Data)
 		c.count(v)
@@ -354,4 +360,12 @@ func respell(n, qname string) string {
 		return n
 	}
 	return suffix
+}
+
+// wrongSource reports whether dg came from somewhere other than server.
+func wrongSource(dg Datagram, server netip.AddrPort) bool {
+	if !dg.From.IsValid() {
+		return false
+	}
+	return dg.From.Addr().Unmap() != server.Addr().Unmap() || dg.From.Port() != server.Port()
 }

@@ -12,6 +12,7 @@ import (
 type fakeReply struct {
 	data        []byte
 	reassembled bool
+	from        netip.AddrPort // zero: the sender is not known, as in simnet
 }
 
 // sentQuery records a query as the fake network saw it.
@@ -79,7 +80,7 @@ func (c *fakeConn) Read(ctx context.Context) (Datagram, error) {
 	}
 	r := c.pending[0]
 	c.pending = c.pending[1:]
-	return Datagram{Data: r.data, Reassembled: r.reassembled}, nil
+	return Datagram{Data: r.data, Reassembled: r.reassembled, From: r.from}, nil
 }
 
 func (c *fakeConn) ReadMsg(ctx context.Context) ([]byte, error) {

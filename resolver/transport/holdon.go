@@ -176,6 +176,10 @@ func (c *Client) judgeLate(h *hold, dg Datagram) *accepted {
 		c.n.reassembled.Add(1)
 		return nil
 	}
+	if wrongSource(dg, h.q.Server) {
+		c.noteUnwanted(&h.q)
+		return nil
+	}
 	v := matchReply(h.wq, dg.Data)
 	c.count(v)
 	switch v {

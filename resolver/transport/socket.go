@@ -180,7 +180,7 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 	defer stop()
 	bp := readPool.Get().(*[]byte)
 	defer readPool.Put(bp)
-	n, oobn, flags, _, err := u.conn.ReadMsgUDP(*bp, u.oob[:])
+	n, oobn, flags, from, err := u.conn.ReadMsgUDPAddrPort(*bp, u.oob[:])
 	if err != nil {
 		if ctx.Err() != nil {
 			return Datagram{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
@@ -193,7 +193,7 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 	// oversized datagram was fragmented on any real path: assume the worst,
 	// the Client then asks over TCP.
 	frag := reassembled(u.oob[:oobn]) || controlTruncated(flags) || n > maxUDPReply
-	return Datagram{Data: data, Reassembled: frag}, nil
+	return Datagram{Data: data, Reassembled: frag, From: from}, nil
 }
 
 func (u *udpConn) Close() error { return u.conn.Close() }

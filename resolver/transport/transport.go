@@ -55,6 +55,11 @@ type Datagram struct {
 	// fragments: a spoofed second fragment carries no port, ID or question,
 	// so such a reply cannot be trusted (threat model T4).
 	Reassembled bool
+	// From is the sender, when the Network knows it. A socket is bound to
+	// its random port before it is connected to the server, and datagrams
+	// that reached the port in between stay queued after the connect, so
+	// the kernel's filter alone does not prove the source.
+	From netip.AddrPort
 }
 
 // StreamConn is one TCP connection carrying DNS messages (RFC 7766); the
