@@ -223,11 +223,11 @@ func TestDenialStoreStaysWithinItsBounds(t *testing.T) {
 	if st.zones.Len() != 2 {
 		t.Fatalf("%d zones kept, want 2", st.zones.Len())
 	}
-	_, live, _ := st.snapshot("x.c.", testNow)
-	if len(live) != 3 {
-		t.Fatalf("%d records kept for c., want 3", len(live))
+	_, vw := st.snapshot("x.c.", testNow)
+	if len(vw.live) != 3 {
+		t.Fatalf("%d records kept for c., want 3", len(vw.live))
 	}
-	for _, r := range live {
+	for _, r := range vw.live {
 		if r.expires.Before(testNow.Add(102 * time.Second)) {
 			t.Fatalf("kept %v, which expires first", r.rr)
 		}
