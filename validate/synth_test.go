@@ -120,13 +120,6 @@ func checkSynthesized(t *testing.T, c synthCase, m *dns.Msg, sec cache.Security)
 	}
 }
 
-func coveredType(rr dns.RR) uint16 {
-	if sig, ok := rr.(*dns.RRSIG); ok {
-		return sig.TypeCovered
-	}
-	return rr.Header().Rrtype
-}
-
 func hasRRType(rrs []dns.RR, t uint16) bool {
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == t {
