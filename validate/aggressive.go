@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type storedRR struct {
 	rr      dns.RR // *dns.NSEC, *dns.NSEC3 or *dns.SOA
 	sigs    []dns.RR
 	expires time.Time
+	// hash and next are an NSEC3's owner and next hashes in upper case,
+	// made once here rather than on every rebuild of the zone's view.
+	hash, next string
 }
 
 // zoneDenials is what one zone has proven: its denial records by owner,
@@ -93,6 +97,9 @@ func (st *denialStore) add(zone string, s *rrset, now time.Time) {
 	z := st.zone(zone)
 	for _, rr := range s.rrs {
 		e := &storedRR{rr: dns.Copy(rr), sigs: sigs, expires: now.Add(time.Duration(rr.Header().Ttl) * time.Second)}
+		if n, ok := e.rr.(*dns.NSEC3); ok {
+			e.hash, e.next = ownerHash(n), strings.ToUpper(n.NextDomain)
+		}
 		z.gen++
 		if s.typ == dns.TypeSOA {
 			z.soa = e
@@ -219,7 +226,7 @@ func (st *denialStore) snapshot(name string, now time.Time) (string, *storedView
 // store's lock.
 func (z *zoneDenials) build(now time.Time) *storedView {
 	vw := &storedView{gen: z.gen, until: now.Add(24 * time.Hour * 365)}
-	var n3 []*dns.NSEC3
+	n3 := &nsec3Set{}
 	for _, r := range z.recs {
 		if !now.Before(r.expires) {
 			continue
@@ -230,15 +237,15 @@ func (z *zoneDenials) build(now time.Time) *storedView {
 		case *dns.NSEC:
 			vw.nsec = append(vw.nsec, d)
 		case *dns.NSEC3:
-			n3 = append(n3, d)
+			n3.add(d, r.hash, r.next)
 		}
 	}
 	if z.soa != nil && now.Before(z.soa.expires) {
 		vw.soa = z.soa
 		vw.until = minTime(vw.until, z.soa.expires)
 	}
-	if len(n3) > 0 && len(vw.nsec) == 0 {
-		vw.n3, _ = newNSEC3Set(n3)
+	if len(vw.nsec) == 0 {
+		vw.n3, _ = n3.done()
 	}
 	return vw
 }

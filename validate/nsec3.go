@@ -38,18 +38,28 @@ type nsec3Proof struct {
 func newNSEC3Set(recs []*dns.NSEC3) (*nsec3Set, verdict) {
 	p := &nsec3Set{}
 	for _, r := range recs {
-		if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
-			continue
-		}
-		if len(p.recs) == 0 {
-			p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
-		}
-		if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
-			p.recs = append(p.recs, r)
-			p.owners = append(p.owners, ownerHash(r))
-			p.nexts = append(p.nexts, strings.ToUpper(r.NextDomain))
-		}
+		p.add(r, ownerHash(r), strings.ToUpper(r.NextDomain))
 	}
+	return p.done()
+}
+
+// add keeps r, whose owner and next hashes in upper case are given, if it
+// is usable with the records kept so far.
+func (p *nsec3Set) add(r *dns.NSEC3, owner, next string) {
+	if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
+		return
+	}
+	if len(p.recs) == 0 {
+		p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
+	}
+	if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
+		p.recs = append(p.recs, r)
+		p.owners = append(p.owners, owner)
+		p.nexts = append(p.nexts, next)
+	}
+}
+
+func (p *nsec3Set) done() (*nsec3Set, verdict) {
 	if len(p.recs) == 0 {
 		return nil, insecure(0, "NSEC3 records use only unknown hash algorithms or flags")
 	}
