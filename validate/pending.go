@@ -69,20 +69,21 @@ func coveredType(rr dns.RR) uint16 {
 }
 
 // pendingNoDS validates the referral proof kept for child, once, and
-// reports whether it proves child a delegation without DS. anchor is the
-// trust anchor of the chain being walked: the proof's zone must lie
-// between it and child, as a fetched DS reply's must. The proof is
-// checked on a budget of its own, so that a forged one cannot use up
-// the failures allowed to the DS query that follows; its work is still
-// counted.
-func (v *Validator) pendingNoDS(ctx context.Context, f Fetcher, child, anchor string, w *work) (outcome, bool) {
+// reports whether it proves child a delegation without DS, with the
+// verdict and lifetime (seconds, 0 for BogusTTL) to keep for child, as a
+// fetched DS denial would give them. anchor is the trust anchor of the
+// chain being walked: the proof's zone must lie between it and child, as
+// a fetched DS reply's must. The proof is checked on a budget of its own,
+// so that a forged one cannot use up the failures allowed to the DS query
+// that follows; its work is still counted.
+func (v *Validator) pendingNoDS(ctx context.Context, f Fetcher, child, anchor string, w *work) (verdict, uint32, bool) {
 	p, ok := v.pending.Get(child)
 	if !ok {
-		return outcome{}, false
+		return verdict{}, 0, false
 	}
 	v.pending.Remove(child)
 	if !v.now().Before(p.expires) || !dns.IsSubDomain(anchor, p.zone) {
-		return outcome{}, false
+		return verdict{}, 0, false
 	}
 	msg := &dns.Msg{Ns: p.rrs}
 	msg.Response = true
@@ -90,9 +91,12 @@ func (v *Validator) pendingNoDS(ctx context.Context, f Fetcher, child, anchor st
 	d := v.denial(ctx, f, msg, p.zone, child, dns.TypeDS, own)
 	w.verifications += own.verifications
 	w.hashes += own.hashes
-	if !d.noDS || d.sec == cache.Bogus {
-		return outcome{}, false
+	switch {
+	case !d.noDS || d.sec == cache.Bogus:
+		return verdict{}, 0, false
+	case d.sec != cache.Secure:
+		// Opt-out, or NSEC3 iterations above the limit (EDE 27).
+		return d.verdict, 0, true
 	}
-	d.verdict = insecure(0, "%s proves %s is a delegation without DS", p.zone, child)
-	return d, true
+	return insecure(0, "%s proves %s is a delegation without DS", p.zone, child), d.ttl, true
 }

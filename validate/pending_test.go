@@ -41,19 +41,25 @@ func forgeSigs(rrs []dns.RR) {
 func TestKeptReferralProofSavesTheDSQuery(t *testing.T) {
 	cases := []struct {
 		name   string
-		nsec3  bool
+		opts   worldOpts
 		child  string // the referral's proof is kept for this name
 		edit   func([]dns.RR)
 		wantDS int
+		ede    uint16
 	}{
-		{name: "NSEC3 proof", nsec3: true, child: insecureName},
+		{name: "NSEC3 proof", opts: worldOpts{nsec3: true}, child: insecureName},
 		{name: "NSEC proof", child: insecureName},
-		{name: "forged signature falls back to the DS query", nsec3: true, child: insecureName, edit: forgeSigs, wantDS: 1},
-		{name: "proof replayed for another child falls back", nsec3: true, child: "other.example.test.", wantDS: 1},
+		{name: "opt-out span", opts: worldOpts{nsec3: true, optOut: true}, child: insecureName},
+		{name: "iterations above the limit keep EDE 27", opts: worldOpts{nsec3: true, iter: 100}, child: insecureName,
+			ede: edeUnsupportedNSEC3Itr},
+		{name: "forged signature falls back to the DS query", opts: worldOpts{nsec3: true}, child: insecureName,
+			edit: forgeSigs, wantDS: 1},
+		{name: "proof replayed for another child falls back", opts: worldOpts{nsec3: true}, child: "other.example.test.",
+			wantDS: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			w, anchors := buildWorld(t, worldOpts{nsec3: c.nsec3})
+			w, anchors := buildWorld(t, c.opts)
 			f := &dsCounter{world: w}
 			v := newValidator(t, anchors, nil)
 			ref := w.zones[leafName].answer(insecureName, dns.TypeNS)
@@ -63,8 +69,8 @@ func TestKeptReferralProofSavesTheDSQuery(t *testing.T) {
 			v.KeepReferralProof(leafName, c.child, ref.Ns)
 			v.KeepReferralProof(leafName, insecureName, nil) // nothing to keep: the proof above stays
 			got := v.Validate(context.Background(), f, w.reply("www.insecure.example.test.", dns.TypeA))
-			if got.Security != cache.Insecure || f.ds != c.wantDS {
-				t.Fatalf("child answer: %+v after %d DS fetches, want insecure after %d", got, f.ds, c.wantDS)
+			if got.Security != cache.Insecure || got.EDE != c.ede || f.ds != c.wantDS {
+				t.Fatalf("child answer: %+v after %d DS fetches, want insecure (EDE %d) after %d", got, f.ds, c.ede, c.wantDS)
 			}
 		})
 	}
