@@ -76,6 +76,7 @@ func (q *query) minimising() bool {
 func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 	switch kind {
 	case kindReferral:
+		r.keepReferralProof(q)
 		return r.onReferral(q, cache.Unchecked)
 	case kindAnswer, kindNoData:
 		// No cut at this name: ask one label more of the same servers.
@@ -91,6 +92,20 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 		q.stopMinimising()
 	}
 	return nil
+}
+
+// keepReferralProof hands the validator the no-DS proof a referral to a
+// minimised question may carry. Such referrals are not validated (a bad
+// DS there would fail a question that is only finding cuts); the
+// validator checks the proof when it needs the child's keys, and asks
+// for the DS when the proof does not hold.
+func (r *Resolver) keepReferralProof(q *query) {
+	if !q.req.validate || r.deps.Validator == nil {
+		return
+	}
+	if child, ok := nsOwner(q.reply.msg.Ns); ok {
+		r.deps.Validator.KeepReferralProof(q.cut.zone, child, q.reply.msg.Ns)
+	}
 }
 
 // onContradiction refuses a reply whose CNAME contradicts the DNAME it

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,9 @@ type storedRR struct {
 	rr      dns.RR // *dns.NSEC, *dns.NSEC3 or *dns.SOA
 	sigs    []dns.RR
 	expires time.Time
+	// hash and next are an NSEC3's owner and next hashes in upper case,
+	// made once here rather than on every rebuild of the zone's view.
+	hash, next string
 }
 
 // zoneDenials is what one zone has proven: its denial records by owner,
@@ -40,6 +44,23 @@ type zoneDenials struct {
 	recs  map[string]*storedRR
 	soa   *storedRR
 	wilds map[wildKey]*storedSet
+	// gen counts the changes to recs and soa; view is what lookups use,
+	// built once for a generation (see storedView).
+	gen  uint64
+	view *storedView
+}
+
+// storedView is a zone's live remembered records ready for lookups: every
+// cache miss asks Synthesize and every unsigned RRset asks for a no-DS
+// proof, so the NSEC3 set is prepared once, not per call from up to
+// DenialsPerZone records. It is never modified once built.
+type storedView struct {
+	gen   uint64
+	until time.Time // the first expiry among live and soa
+	live  []*storedRR
+	soa   *storedRR
+	nsec  []*dns.NSEC
+	n3    *nsec3Set // nil without NSEC3, or when none is usable
 }
 
 // wildKey names a remembered wildcard RRset: its owner ("*.example.") and
@@ -76,6 +97,10 @@ func (st *denialStore) add(zone string, s *rrset, now time.Time) {
 	z := st.zone(zone)
 	for _, rr := range s.rrs {
 		e := &storedRR{rr: dns.Copy(rr), sigs: sigs, expires: now.Add(time.Duration(rr.Header().Ttl) * time.Second)}
+		if n, ok := e.rr.(*dns.NSEC3); ok {
+			e.hash, e.next = ownerHash(n), strings.ToUpper(n.NextDomain)
+		}
+		z.gen++
 		if s.typ == dns.TypeSOA {
 			z.soa = e
 			continue
@@ -179,29 +204,57 @@ func (z *zoneDenials) put(owner string, e *storedRR, limit int, now time.Time) {
 	z.recs[owner] = e
 }
 
-// snapshot returns the live records of the closest zone at or above name
-// that the store knows, and that zone's name.
-func (st *denialStore) snapshot(name string, now time.Time) (string, []*storedRR, *storedRR) {
+// snapshot returns the view of the closest zone at or above name that the
+// store knows, and that zone's name.
+func (st *denialStore) snapshot(name string, now time.Time) (string, *storedView) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for n := name; ; n = parentName(n) {
 		if z, ok := st.zones.Get(n); ok {
-			var live []*storedRR
-			for _, r := range z.recs {
-				if now.Before(r.expires) {
-					live = append(live, r)
-				}
+			if z.view == nil || z.view.gen != z.gen || !now.Before(z.view.until) {
+				z.view = z.build(now)
 			}
-			soa := z.soa
-			if soa != nil && !now.Before(soa.expires) {
-				soa = nil
-			}
-			return n, live, soa
+			return n, z.view
 		}
 		if n == "." {
-			return "", nil, nil
+			return "", nil
 		}
 	}
+}
+
+// build makes the view of z's records live at now. The caller holds the
+// store's lock.
+func (z *zoneDenials) build(now time.Time) *storedView {
+	vw := &storedView{gen: z.gen, until: now.Add(24 * time.Hour * 365)}
+	n3 := &nsec3Set{}
+	for _, r := range z.recs {
+		if !now.Before(r.expires) {
+			continue
+		}
+		vw.live = append(vw.live, r)
+		vw.until = minTime(vw.until, r.expires)
+		switch d := r.rr.(type) {
+		case *dns.NSEC:
+			vw.nsec = append(vw.nsec, d)
+		case *dns.NSEC3:
+			n3.add(d, r.hash, r.next)
+		}
+	}
+	if z.soa != nil && now.Before(z.soa.expires) {
+		vw.soa = z.soa
+		vw.until = minTime(vw.until, z.soa.expires)
+	}
+	if len(vw.nsec) == 0 {
+		vw.n3, _ = n3.done()
+	}
+	return vw
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // storedProofs builds the proofs of the closest known zone above name from
@@ -211,28 +264,35 @@ func (v *Validator) storedProofs(name string, qtype uint16, w *work) (*proofs, [
 	if qtype == dns.TypeDS && name != "." {
 		from = parentName(name)
 	}
-	zone, live, soa := v.denials.snapshot(from, v.now())
-	if len(live) == 0 {
+	zone, vw := v.denials.snapshot(from, v.now())
+	if vw == nil || len(vw.live) == 0 || v.zoneBetween(zone, from) {
 		return nil, nil, nil
 	}
-	p := &proofs{zone: zone}
-	var n3 []*dns.NSEC3
-	for _, r := range live {
-		switch d := r.rr.(type) {
-		case *dns.NSEC:
-			p.nsec = append(p.nsec, d)
-		case *dns.NSEC3:
-			n3 = append(n3, d)
+	p := &proofs{zone: zone, nsec: vw.nsec[:len(vw.nsec):len(vw.nsec)]}
+	if len(vw.nsec) == 0 {
+		if vw.n3 == nil {
+			return nil, nil, nil // only unusable NSEC3
 		}
-	}
-	if len(n3) > 0 && len(p.nsec) == 0 {
-		n, vd := newNSEC3Proof(n3, w)
-		if vd.sec != cache.Secure || n.high {
+		n := vw.n3.proof(w)
+		if n.high {
 			return nil, nil, nil // nothing is synthesised from them
 		}
 		p.n3 = n
 	}
-	return p, live, soa
+	return p, vw.live, vw.soa
+}
+
+// zoneBetween reports whether the key cache knows a zone (Secure or
+// Insecure) at or above name and strictly below zone: zone's denial
+// records say nothing about names inside another zone, and looking there
+// costs NSEC3 hashes on every name of a new unsigned zone.
+func (v *Validator) zoneBetween(zone, name string) bool {
+	for n := name; n != zone && dns.IsSubDomain(zone, n); n = parentName(n) {
+		if e := v.freshKeys(n); e != nil && e.sec != cache.Bogus {
+			return true
+		}
+	}
+	return false
 }
 
 // storedNoDS reports whether remembered denial records prove that name is

@@ -123,6 +123,9 @@ func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor s
 	if ok, ttl := v.storedNoDS(zone, w); ok {
 		return v.insecureEntry(insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", zone), ttl)
 	}
+	if vd, ttl, ok := v.pendingNoDS(ctx, f, zone, anchor, w); ok {
+		return v.insecureEntry(vd, ttl)
+	}
 	o, parent, bad := v.fetchDS(ctx, f, zone, anchor, w)
 	for try := 0; bad != nil && !bad.transient && try < maxRefetch; try++ {
 		if !reject(f, zone, dns.TypeDS) {

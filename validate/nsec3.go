@@ -8,46 +8,76 @@ import (
 	"github.com/bulwark-dns/bulwark/cache"
 )
 
-// nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over the validated NSEC3
-// records of one reply. Every name hash is charged to the call's budget;
-// when the budget runs out capped is set and lookups fail.
-type nsec3Proof struct {
+// nsec3Set is the usable part of a group of validated NSEC3 records, with
+// what lookups compare prepared once. It is never modified once built, so
+// the remembered records' set is shared by every lookup until they change.
+type nsec3Set struct {
 	zone string
 	recs []*dns.NSEC3
 	// owners and nexts are recs' owner hash and next hash in upper case,
-	// made once per proof rather than on every comparison.
+	// made once per set rather than on every comparison.
 	owners, nexts []string
 	iter          uint16
 	salt          string
-	hashes        map[string]string
-	w             *work
-	capped        *verdict
-	high          bool // iterations above NSEC3MaxIterations: see above
 }
 
-// newNSEC3Proof keeps the records with SHA-1 hashing, known flags and the
+// nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over a set of validated
+// NSEC3 records. Every name hash is charged to the call's budget; when the
+// budget runs out capped is set and lookups fail.
+type nsec3Proof struct {
+	*nsec3Set
+	hashes map[string]string
+	w      *work
+	capped *verdict
+	high   bool // iterations above NSEC3MaxIterations: see above
+}
+
+// newNSEC3Set keeps the records with SHA-1 hashing, known flags and the
 // parameters of the first one (RFC 5155 §8.2). A verdict other than Secure
 // means the records cannot be used.
-func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
-	p := &nsec3Proof{hashes: map[string]string{}, w: w}
+func newNSEC3Set(recs []*dns.NSEC3) (*nsec3Set, verdict) {
+	p := &nsec3Set{}
 	for _, r := range recs {
-		if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
-			continue
-		}
-		if len(p.recs) == 0 {
-			p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
-		}
-		if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
-			p.recs = append(p.recs, r)
-			p.owners = append(p.owners, ownerHash(r))
-			p.nexts = append(p.nexts, strings.ToUpper(r.NextDomain))
-		}
+		p.add(r, ownerHash(r), strings.ToUpper(r.NextDomain))
 	}
+	return p.done()
+}
+
+// add keeps r, whose owner and next hashes in upper case are given, if it
+// is usable with the records kept so far.
+func (p *nsec3Set) add(r *dns.NSEC3, owner, next string) {
+	if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
+		return
+	}
+	if len(p.recs) == 0 {
+		p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
+	}
+	if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
+		p.recs = append(p.recs, r)
+		p.owners = append(p.owners, owner)
+		p.nexts = append(p.nexts, next)
+	}
+}
+
+func (p *nsec3Set) done() (*nsec3Set, verdict) {
 	if len(p.recs) == 0 {
 		return nil, insecure(0, "NSEC3 records use only unknown hash algorithms or flags")
 	}
-	p.high = int(p.iter) > w.cfg.NSEC3MaxIterations
 	return p, secure()
+}
+
+// newNSEC3Proof is newNSEC3Set's records, ready for lookups charged to w.
+func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
+	set, vd := newNSEC3Set(recs)
+	if set == nil {
+		return nil, vd
+	}
+	return set.proof(w), vd
+}
+
+// proof starts lookups over s charged to w.
+func (s *nsec3Set) proof(w *work) *nsec3Proof {
+	return &nsec3Proof{nsec3Set: s, hashes: map[string]string{}, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
 }
 
 // above turns the verdict of a proof over records whose iterations exceed

@@ -247,6 +247,10 @@ func (v *Validator) bareReferral(ctx context.Context, f Fetcher, zone, child str
 		v.keys.Add(child, v.insecureEntry(vd, ttl))
 		return outcome{verdict: vd}
 	}
+	if vd, ttl, ok := v.pendingNoDS(ctx, f, child, anchor, w); ok {
+		v.keys.Add(child, v.insecureEntry(vd, ttl))
+		return outcome{verdict: vd}
+	}
 	o, parent, bad := v.fetchDS(ctx, f, child, anchor, w)
 	switch {
 	case bad != nil:

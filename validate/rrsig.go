@@ -76,6 +76,11 @@ func findRRset(sets []*rrset, name string, typ uint16) *rrset {
 func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone string, w *work) (verdict, string) {
 	sigs := v.usableSigs(s)
 	if len(sigs) == 0 {
+		if e := v.freshKeys(zone); e != nil && provenUnsigned(e) {
+			// Known already: the other names of a new unsigned zone need
+			// not look for a cut again.
+			return e.verdict, ""
+		}
 		if cut := v.insecureCutAbove(s.name, zone, w); cut != "" {
 			return insecure(0, "%s is below %s, a delegation without DS", s, cut), ""
 		}
@@ -117,11 +122,29 @@ func (v *Validator) insecureCutAbove(owner, zone string, w *work) string {
 	below := dns.CountLabel(owner) - dns.CountLabel(zone)
 	for i := 1; i <= below && i <= maxChainDepth; i++ {
 		n := lastLabels(owner, dns.CountLabel(zone)+i)
+		if e := v.freshKeys(n); e != nil && provenUnsigned(e) {
+			return n
+		}
 		if ok, _ := v.storedNoDS(n, w); ok {
 			return n
 		}
 	}
 	return ""
+}
+
+// freshKeys returns the key cache's live entry for zone, or nil.
+func (v *Validator) freshKeys(zone string) *keyEntry {
+	if e, ok := v.keys.Get(zone); ok && v.now().Before(e.expires) {
+		return e
+	}
+	return nil
+}
+
+// provenUnsigned reports whether e is a zone proven to be a delegation
+// without DS (or under a negative trust anchor): Insecure with no EDE, as
+// opposed to a zone signed with algorithms the validator lacks.
+func provenUnsigned(e *keyEntry) bool {
+	return e.sec == cache.Insecure && e.ede == 0
 }
 
 // usableSigs keeps the RRSIGs that may cover s per RFC 4035 §5.3.1: signer

@@ -120,13 +120,6 @@ func checkSynthesized(t *testing.T, c synthCase, m *dns.Msg, sec cache.Security)
 	}
 }
 
-func coveredType(rr dns.RR) uint16 {
-	if sig, ok := rr.(*dns.RRSIG); ok {
-		return sig.TypeCovered
-	}
-	return rr.Header().Rrtype
-}
-
 func hasRRType(rrs []dns.RR, t uint16) bool {
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == t {
@@ -223,11 +216,11 @@ func TestDenialStoreStaysWithinItsBounds(t *testing.T) {
 	if st.zones.Len() != 2 {
 		t.Fatalf("%d zones kept, want 2", st.zones.Len())
 	}
-	_, live, _ := st.snapshot("x.c.", testNow)
-	if len(live) != 3 {
-		t.Fatalf("%d records kept for c., want 3", len(live))
+	_, vw := st.snapshot("x.c.", testNow)
+	if len(vw.live) != 3 {
+		t.Fatalf("%d records kept for c., want 3", len(vw.live))
 	}
-	for _, r := range live {
+	for _, r := range vw.live {
 		if r.expires.Before(testNow.Add(102 * time.Second)) {
 			t.Fatalf("kept %v, which expires first", r.rr)
 		}
@@ -271,5 +264,48 @@ func BenchmarkSynthesize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRememberedRecordsAreIndexedOncePerChange: lookups share one prepared
+// view of a zone's records until a record is added or one expires.
+func TestRememberedRecordsAreIndexedOncePerChange(t *testing.T) {
+	st := newDenialStore(2, 8)
+	add := func(owner string, ttl uint32) {
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: owner + ".z.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: ttl},
+			Hash: dns.SHA1, NextDomain: "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV"}
+		st.add("z.", &rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}}, testNow)
+	}
+	add("00000000000000000000000000000000", 100)
+	_, first := st.snapshot("a.z.", testNow)
+	if _, again := st.snapshot("b.z.", testNow.Add(time.Second)); again != first || first.n3 == nil || len(first.n3.recs) != 1 {
+		t.Fatalf("unchanged store: view %p then %p with %v, want one view of one NSEC3", first, again, first.n3)
+	}
+	add("11111111111111111111111111111111", 200)
+	if _, vw := st.snapshot("a.z.", testNow); vw == first || len(vw.n3.owners) != 2 {
+		t.Fatalf("after an add: %d NSEC3 in the view, want 2 in a new one", len(vw.n3.owners))
+	}
+	if _, vw := st.snapshot("a.z.", testNow.Add(150*time.Second)); len(vw.live) != 1 || vw.n3.owners[0] != "11111111111111111111111111111111" {
+		t.Fatalf("after the first expired: %d live, want the second only", len(vw.live))
+	}
+}
+
+// TestParentDenialsAreNotHashedForNamesOfAKnownChildZone: the parent's
+// NSEC3 records say nothing inside a delegated zone, so once the child is
+// known (here proven unsigned) a question there costs no hash.
+func TestParentDenialsAreNotHashedForNamesOfAKnownChildZone(t *testing.T) {
+	w, anchors := buildWorld(t, worldOpts{nsec3: true})
+	v := newValidator(t, anchors, func(c *Config) { c.AggressiveNSEC = true })
+	ctx := context.Background()
+	v.Validate(ctx, w, w.reply("insecure.example.test.", dns.TypeDS))
+	if got := v.Validate(ctx, w, w.reply("www.insecure.example.test.", dns.TypeA)); got.Security != cache.Insecure {
+		t.Fatalf("child answer: %+v, want insecure", got)
+	}
+	before := v.Stats().NSEC3Hashes
+	if m, _, ok := v.Synthesize("nope.insecure.example.test.", dns.TypeA); ok {
+		t.Fatalf("synthesised %v from the parent's records", m)
+	}
+	if got := v.Stats().NSEC3Hashes - before; got != 0 {
+		t.Errorf("%d NSEC3 hashes, want 0", got)
 	}
 }

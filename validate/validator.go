@@ -149,6 +149,9 @@ type Validator struct {
 	keys    *lru.Cache[string, *keyEntry]
 	flights keyFlights
 	denials *denialStore
+	// pending holds the unvalidated no-DS proofs of referrals
+	// (KeepReferralProof), one per child zone.
+	pending *lru.Cache[string, *pendingProof]
 	stats   counters
 }
 
@@ -179,6 +182,9 @@ func New(cfg Config) (*Validator, error) {
 		return nil, fmt.Errorf("validate: key cache: %w", err)
 	}
 	v.keys = keys
+	if v.pending, err = lru.New[string, *pendingProof](cfg.KeyCacheSize); err != nil {
+		return nil, fmt.Errorf("validate: referral proofs: %w", err)
+	}
 	v.denials = newDenialStore(cfg.DenialZones, cfg.DenialsPerZone)
 	return v, nil
 }
