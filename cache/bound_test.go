@@ -102,8 +102,8 @@ func checkAccounts(t *testing.T, c *Cache, op int) {
 		s := &c.shards[i]
 		s.mu.Lock()
 		var sum int64
-		for _, it := range s.lru.Values() {
-			sum += it.size
+		for _, it := range s.m {
+			sum += it.cost()
 		}
 		bytes := s.bytes
 		s.mu.Unlock()

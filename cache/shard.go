@@ -1,65 +1,137 @@
 package cache
 
-import (
-	"math"
-	"sync"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-)
+import "sync"
 
 // shard is one lock's share of a cache: an LRU bounded by the bytes its
 // values hold, not by their count, so that a few huge answers cannot hide
 // behind a small entry count.
-type shard[K comparable, V any] struct {
+//
+// The LRU is intrusive: each value embeds its own links, and the map is
+// keyed by the seeded 64-bit hash of the value's key, which the caller
+// compares in full. A generic LRU would add a list element (about 80 B)
+// and a copy of the key per entry, which with 100,000 names cached was a
+// quarter of what each name cost.
+type shard[T any, P lruValue[T]] struct {
 	mu     sync.Mutex
-	lru    *simplelru.LRU[K, V] // guarded by mu
-	bytes  int64                // guarded by mu; sum of held values' size
-	budget int64                // read-only
+	m      map[uint64]P // guarded by mu
+	newest P            // guarded by mu; head of the recency list
+	oldest P            // guarded by mu; its tail, evicted first
+	bytes  int64        // guarded by mu; sum of held values' cost
+	budget int64        // read-only
 	// Keeps neighbouring shards' mutexes off one cache line.
 	_ [64]byte
 }
 
-// shardSet is every shard of one cache; a key's hash picks its shard.
-type shardSet[K comparable, V any] []shard[K, V]
+// links is a value's place in its shard: its neighbours in the recency
+// list and its map key. Only the shard touches it, under the shard's lock.
+type links[T any] struct {
+	newer, older *T
+	hash         uint64
+}
 
-// newShardSet returns n shards sharing maxBytes; size is a value's cost.
-func newShardSet[K comparable, V any](n int, maxBytes int64, size func(V) int64) shardSet[K, V] {
-	ss := make(shardSet[K, V], n)
+// lruValue is what a shard holds: a pointer to a struct that embeds links
+// and knows what it costs in bytes. The cost must not change while held.
+type lruValue[T any] interface {
+	*T
+	lruLinks() *links[T]
+	cost() int64
+}
+
+// shardSet is every shard of one cache; a key's hash picks its shard.
+type shardSet[T any, P lruValue[T]] []shard[T, P]
+
+// newShardSet returns n shards sharing maxBytes.
+func newShardSet[T any, P lruValue[T]](n int, maxBytes int64) shardSet[T, P] {
+	ss := make(shardSet[T, P], n)
 	for i := range ss {
-		s := &ss[i]
-		s.budget = maxBytes / int64(n)
-		// The count bound is never reached: bytes bound the shard. The
-		// callback is the one place bytes go down, so Remove, RemoveOldest
-		// and Purge all keep the account right.
-		s.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ K, v V) { s.bytes -= size(v) })
+		ss[i].budget = maxBytes / int64(n)
+		ss[i].m = map[uint64]P{}
 	}
 	return ss
 }
 
-// addLocked stores v under k, replacing what was there, and evicts the
-// least recently used values until the shard is within its budget. The
-// caller holds s.mu and has checked that size fits the budget.
-func (s *shard[K, V]) addLocked(k K, v V, size int64) {
-	s.lru.Remove(k)
-	s.lru.Add(k, v)
-	s.bytes += size
-	for s.bytes > s.budget {
-		s.lru.RemoveOldest()
+// get returns the value under h and marks it most recently used.
+func (s *shard[T, P]) get(h uint64) (P, bool) {
+	v, ok := s.m[h]
+	if ok && v != s.newest {
+		s.unlink(v)
+		s.pushNewest(v)
+	}
+	return v, ok
+}
+
+// peek returns the value under h without touching its recency.
+func (s *shard[T, P]) peek(h uint64) (P, bool) {
+	v, ok := s.m[h]
+	return v, ok
+}
+
+// remove drops the value under h, if any.
+func (s *shard[T, P]) remove(h uint64) {
+	if v, ok := s.m[h]; ok {
+		s.drop(v)
 	}
 }
 
-func (ss shardSet[K, V]) len() int {
+// addLocked stores v under h, replacing what was there, and evicts the
+// least recently used values until the shard is within its budget. The
+// caller holds s.mu and has checked that v's cost fits the budget.
+func (s *shard[T, P]) addLocked(h uint64, v P) {
+	s.remove(h)
+	v.lruLinks().hash = h
+	s.m[h] = v
+	s.pushNewest(v)
+	s.bytes += v.cost()
+	for s.bytes > s.budget {
+		s.drop(s.oldest)
+	}
+}
+
+// drop is the one place values leave, so the byte account stays right.
+func (s *shard[T, P]) drop(v P) {
+	s.unlink(v)
+	delete(s.m, v.lruLinks().hash)
+	s.bytes -= v.cost()
+}
+
+func (s *shard[T, P]) unlink(v P) {
+	l := v.lruLinks()
+	if l.newer != nil {
+		P(l.newer).lruLinks().older = l.older
+	} else {
+		s.newest = l.older
+	}
+	if l.older != nil {
+		P(l.older).lruLinks().newer = l.newer
+	} else {
+		s.oldest = l.newer
+	}
+	l.newer, l.older = nil, nil
+}
+
+func (s *shard[T, P]) pushNewest(v P) {
+	l := v.lruLinks()
+	l.older = s.newest
+	if s.newest != nil {
+		s.newest.lruLinks().newer = v
+	} else {
+		s.oldest = v
+	}
+	s.newest = v
+}
+
+func (ss shardSet[T, P]) len() int {
 	n := 0
 	for i := range ss {
 		s := &ss[i]
 		s.mu.Lock()
-		n += s.lru.Len()
+		n += len(s.m)
 		s.mu.Unlock()
 	}
 	return n
 }
 
-func (ss shardSet[K, V]) bytes() int64 {
+func (ss shardSet[T, P]) bytes() int64 {
 	var n int64
 	for i := range ss {
 		s := &ss[i]
@@ -70,11 +142,14 @@ func (ss shardSet[K, V]) bytes() int64 {
 	return n
 }
 
-func (ss shardSet[K, V]) flush() {
+// flush empties every shard. A new map, not deletes: a Go map never
+// shrinks, and a flush should give its memory back.
+func (ss shardSet[T, P]) flush() {
 	for i := range ss {
 		s := &ss[i]
 		s.mu.Lock()
-		s.lru.Purge()
+		s.m = map[uint64]P{}
+		s.newest, s.oldest, s.bytes = nil, nil, 0
 		s.mu.Unlock()
 	}
 }
