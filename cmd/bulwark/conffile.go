@@ -45,6 +45,7 @@ var configKeys = map[string]setter{
 	"max-negative-ttl":       durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
 	"query-timeout":          durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
 	"cache-size":             setCacheSize,
+	"gc-percent":             setGCPercent,
 	"workers":                intKey(func(s *settings) *int { return &s.workers }),
 	"serve-expired":          boolKey(func(s *settings) *bool { return &s.serveExpired }),
 	"serve-expired-ttl":      durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
@@ -214,6 +215,15 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is neither seconds nor a duration like 1h30m", v)
 	}
 	return d, nil
+}
+
+func setGCPercent(s *settings, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	s.gcPercent = n
+	return nil
 }
 
 func setCacheSize(s *settings, v string) error {

@@ -166,6 +166,41 @@ func TestCacheSizeIsSplitBetweenRecordsAndAnswers(t *testing.T) {
 	}
 }
 
+func TestGCPercentKeyThenEnvironmentThenDefault(t *testing.T) {
+	tests := []struct {
+		name    string
+		conf    string
+		env     string
+		want    int
+		wantSet bool
+	}{
+		{name: "Default", want: defaultGCPercent, wantSet: true},
+		{name: "EnvironmentKept", env: "200", wantSet: false},
+		{name: "KeyOverridesEnvironment", conf: "gc-percent: 80\n", env: "200", want: 80, wantSet: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSettings()
+			if err := parseConfig(strings.NewReader(tc.conf), "c.conf", &s); err != nil {
+				t.Fatal(err)
+			}
+			env := func(k string) string {
+				if k == "GOGC" {
+					return tc.env
+				}
+				return ""
+			}
+			if got, set := s.goGC(env); got != tc.want || set != tc.wantSet {
+				t.Errorf("goGC = %d, %v; want %d, %v", got, set, tc.want, tc.wantSet)
+			}
+		})
+	}
+	s := defaultSettings()
+	if err := parseConfig(strings.NewReader("gc-percent: 0\n"), "c.conf", &s); err == nil {
+		t.Error("gc-percent: 0 accepted; it would make the collector run without pause")
+	}
+}
+
 func TestQueryLogTurnsTheAnswerCacheOff(t *testing.T) {
 	s := defaultSettings()
 	if s.answerCache() == nil {
