@@ -153,15 +153,18 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	if life <= 0 {
 		return false
 	}
-	h := c.hash(k)
-	s := &c.shards[h&c.mask]
-	if entrySize(k, &e) > s.budget || len(e.RRs)+len(e.Sigs)+len(e.Ns) > math.MaxUint16 {
+	if len(e.RRs)+len(e.Sigs)+len(e.Ns) > math.MaxUint16 {
 		return false
 	}
 	if minTTL(maxWireTTL, e.RRs, e.Sigs) != 0 || len(e.RRs) == 0 {
 		e.Grace = 0 // only a TTL-0 entry lives on grace
 	}
 	it := newItem(k, &e, now.Add(life).UnixNano())
+	h := c.hash(k)
+	s := &c.shards[h&c.mask]
+	if it.cost() > s.budget {
+		return false
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

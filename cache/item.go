@@ -36,16 +36,6 @@ type itemExtra struct {
 
 func (it *item) lruLinks() *links[item] { return &it.links }
 
-// cost is entrySize of the entry stored, computed again rather than kept:
-// the item is immutable and the field would push it a size class up.
-func (it *item) cost() int64 {
-	reason := ""
-	if it.extra != nil {
-		reason = it.extra.reason
-	}
-	return recordsSize(it.name, reason, it.rrs)
-}
-
 func (it *item) key() Key {
 	return Key{Name: it.name, Type: it.qtype, Class: it.qclass, Side: it.side}
 }

@@ -5,8 +5,10 @@ import "github.com/miekg/dns"
 // The byte bound is only as good as the estimate of what an entry costs on
 // the heap. It is counted once, at Put, from the entry as stored:
 //
-//	entryOverhead + len(name) + len(Reason) + Σ over RRs, Sigs, Ns of (rrOverhead + dns.Len(rr))
+//	entryOverhead + len(name) + Σ over RRs, Sigs, Ns of (rrOverhead + dns.Len(rr))
 //
+// plus extraOverhead + len(Reason) for the rare entry with a Reason or a
+// Grace.
 // dns.Len is the record's uncompressed wire length: owner name, the 10-byte
 // fixed header and the rdata. The overheads cover what the wire form does
 // not show, rounded to Go's allocation size classes on amd64. Against
@@ -25,20 +27,20 @@ const (
 	// about 24 B), and the headers and size-class rounding of the
 	// separately allocated owner name and rdata (IP slices, strings).
 	rrOverhead = 64
+	// extraOverhead: the itemExtra of an entry with a Reason or a Grace.
+	extraOverhead = 32
 )
 
-// entrySize estimates the heap bytes an entry holds while cached.
-func entrySize(k Key, e *Entry) int64 {
-	return recordsSize(k.Name, e.Reason, e.RRs, e.Sigs, e.Ns)
-}
-
-// recordsSize is entrySize from the parts an item keeps.
-func recordsSize(name, reason string, sets ...[]dns.RR) int64 {
-	n := entryOverhead + len(name) + len(reason)
-	for _, set := range sets {
-		for _, rr := range set {
-			n += rrOverhead + dns.Len(rr)
-		}
+// cost is the estimate for the item, computed again when asked rather
+// than kept: the item is immutable, and the field would push it a size
+// class up.
+func (it *item) cost() int64 {
+	n := entryOverhead + len(it.name)
+	if it.extra != nil {
+		n += extraOverhead + len(it.extra.reason)
+	}
+	for _, rr := range it.rrs {
+		n += rrOverhead + dns.Len(rr)
 	}
 	return int64(n)
 }
