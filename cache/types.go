@@ -28,6 +28,7 @@ const (
 	SideParent      // addresses of NS names as the parent's referral gave them (glue)
 	SideChild       // a zone's NS set as its own servers gave it in an answer's authority section
 	SideDenial      // a zone's SOA as its latest negative answer gave it
+	SideNoCut       // a name a minimised NS question found to hold no zone cut
 )
 
 // On returns the key of the same data on side s.

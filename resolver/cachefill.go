@@ -18,10 +18,10 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 		rank = cache.RankAnswerAA
 	}
 	for _, set := range splitRRsets(m.Answer) {
-		if set[0].Header().Rrtype == dns.TypeRRSIG || synthesised(set[0], m.Answer) {
+		h := set[0].Header()
+		if h.Rrtype == dns.TypeRRSIG || synthesised(set[0], m.Answer) || h.Rrtype == dns.TypeNS && !r.renewable(q, h.Name) {
 			continue
 		}
-		h := set[0].Header()
 		r.putRRset(q, r.glueBound(set), sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec)
 	}
 }
@@ -99,7 +99,7 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 // reply must not redirect a working delegation (the Kaminsky-style NS
 // hijack, BIND CVE-2025-40778). It lives no longer than the delegation.
 func (r *Resolver) cacheChildNS(q *query, m *dns.Msg, sec cache.Security) {
-	if !m.Authoritative {
+	if !m.Authoritative || !r.renewable(q, q.cut.zone) {
 		return
 	}
 	var ns []dns.RR

@@ -76,6 +76,11 @@ type Config struct {
 	// Default none.
 	ForwardZones []ForwardZone
 
+	// ZonePressure re-validates a zone's delegation over TCP when the
+	// exchanges with its servers draw many unwanted replies (see
+	// pressure.go).
+	ZonePressure ZonePressure
+
 	// UnsafeForwardUnscrubbed takes forwarded replies as they come, whole,
 	// as resolvers before the BIND CVE-2021-25220 fix did: whatever a
 	// forwarder says about any name is cached. It exists only so that the
@@ -91,6 +96,28 @@ type ForwardZone struct {
 	Zone string
 	// Addrs are the forwarders, port 53 unless another is given.
 	Addrs []netip.AddrPort
+}
+
+// ZonePressure is the per-zone half of the spoofing-pressure defense; the
+// per-server half (asking a server over TCP) is the transport's.
+type ZonePressure struct {
+	// Threshold is how many unwanted replies (wrong ID, question or
+	// cookie) the exchanges with one zone's servers may draw within
+	// Window before the zone's cached delegation is fetched afresh from
+	// the parent over TCP. 0 turns the check off. Default 10, as the
+	// transport's per-server count (config key unwanted-reply-threshold;
+	// Unbound's key of that name counts per thread, is off by default and
+	// flushes the whole cache).
+	Threshold int
+	// Window is the fixed window the count runs in. Default 1 minute.
+	Window time.Duration
+	// Hold bounds how long a zone past the threshold refuses delegation
+	// data from plain UDP while its re-validation has not succeeded.
+	// Default 10 minutes (the transport's PressureTCPFor).
+	Hold time.Duration
+	// MaxZones bounds the zones counted at once; past it the zone counted
+	// longest ago is forgotten. Default 10,000.
+	MaxZones int
 }
 
 // Limits name the bound on every loop that follows the network. Hitting one
@@ -116,6 +143,10 @@ type Limits struct {
 	// (RES-6), and the records an NS RRset keeps when a reply is scrubbed.
 	// Default 20 (Unbound iter-scrub-ns).
 	MaxServersPerZone int
+	// MaxRevalidationTries bounds the parent's servers asked over TCP when
+	// a zone's delegation is re-validated under spoofing pressure (see
+	// pressure.go). Default 3.
+	MaxRevalidationTries int
 }
 
 // DefaultConfig returns the configuration `bulwark` runs with when nothing
@@ -138,7 +169,10 @@ func DefaultConfig() Config {
 			MaxUpstreamQueries: 64,
 			MaxDepth:           7,
 			MaxServersPerZone:  20,
+
+			MaxRevalidationTries: 3,
 		},
+		ZonePressure: ZonePressure{Threshold: 10, Window: time.Minute, Hold: 10 * time.Minute, MaxZones: 10000},
 	}
 }
 
@@ -159,8 +193,11 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateForwardZones()...)
 	l := c.Limits
-	if l.MaxReferrals < 1 || l.MaxCNAMEs < 0 || l.MaxNSLookups < 0 || l.MaxUpstreamQueries < 1 || l.MaxDepth < 1 || l.MaxServersPerZone < 1 {
+	if l.MaxReferrals < 1 || l.MaxCNAMEs < 0 || l.MaxNSLookups < 0 || l.MaxUpstreamQueries < 1 || l.MaxDepth < 1 || l.MaxServersPerZone < 1 || l.MaxRevalidationTries < 1 {
 		errs = append(errs, fmt.Errorf("limits must be positive: %+v", l))
+	}
+	if p := c.ZonePressure; p.Threshold < 0 || p.Threshold > 0 && (p.Window <= 0 || p.Hold <= 0 || p.MaxZones < 1) {
+		errs = append(errs, fmt.Errorf("unwanted-reply threshold %d needs a positive window, hold and zone bound: %+v", p.Threshold, p))
 	}
 	return errors.Join(errs...)
 }

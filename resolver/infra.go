@@ -31,8 +31,13 @@ const (
 	// lameFor is how long a server stays lame for a zone.
 	lameFor = 15 * time.Minute
 	// tcpFor is how long a server that answered only over TCP is asked
-	// over TCP first.
-	tcpFor = 15 * time.Minute
+	// over TCP first; tcpOnlyAfter is how many UDP failures in a row,
+	// each answered by the TCP retry, make it so. One is not enough: a
+	// busy server drops a datagram now and then, and a UDP query costs a
+	// fraction of a TCP connection (measured on bench/run's cold runs, a
+	// single lost reply sent two thirds of a zone's queries over TCP).
+	tcpFor       = 15 * time.Minute
+	tcpOnlyAfter = 3
 	// maxLameZones bounds the zones remembered per server.
 	maxLameZones = 64
 	// infraEntries bounds the number of servers remembered.
@@ -45,6 +50,7 @@ type serverInfo struct {
 	timeouts     int           // consecutive
 	deadUntil    time.Time
 	tcpUntil     time.Time            // UDP failed where TCP worked: ask over TCP
+	tcpWins      int                  // consecutive UDP failures the TCP retry answered
 	lame         map[string]time.Time // zone -> until
 }
 
@@ -188,11 +194,22 @@ func (ic *infraCache) markLame(a netip.Addr, zone string) {
 	si.lame[zone] = ic.clock.Now().Add(lameFor)
 }
 
-// answeredOverTCP records that a server answered over TCP after UDP failed.
+// answeredOverTCP records that a server answered over TCP after UDP
+// failed; the tcpOnlyAfter-th time in a row it is asked over TCP first.
 func (ic *infraCache) answeredOverTCP(a netip.Addr) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
-	ic.get(a).tcpUntil = ic.clock.Now().Add(tcpFor)
+	si := ic.get(a)
+	if si.tcpWins++; si.tcpWins >= tcpOnlyAfter {
+		si.tcpUntil = ic.clock.Now().Add(tcpFor)
+	}
+}
+
+// answeredOverUDP records that a server's UDP works.
+func (ic *infraCache) answeredOverUDP(a netip.Addr) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	ic.get(a).tcpWins = 0
 }
 
 // prefersTCP reports whether the server is known to answer only over TCP.

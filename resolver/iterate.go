@@ -191,12 +191,21 @@ func (q *query) setCut(d *delegation) {
 }
 
 // nextAsk returns the name and type to send to the cut's servers: with
-// QNAME minimisation one label more than the cut, type NS, else the full
-// question (always to a forwarder, which finds the cuts itself). NS is what the question is really about (is there a cut
-// here?) and what Knot Resolver sends; Unbound sends A to dodge servers
-// that mishandle NS, which the relaxed fallback (stopMinimising) covers.
+// QNAME minimisation one label more than the cut, type NS, stepping over
+// names known to hold no cut (nocut.go), else the full question (always
+// to a forwarder, which finds the cuts itself). NS is what the question
+// is really about (is there a cut here?) and what Knot Resolver sends;
+// Unbound sends A to dodge servers that mishandle NS, which the relaxed
+// fallback (stopMinimising) covers.
 func (r *Resolver) nextAsk(q *query) (string, uint16) {
-	if q.cut.forward || !q.minimise || q.minSteps >= maxMinimiseSteps || q.minLabels >= dns.CountLabel(q.name) {
+	labels := dns.CountLabel(q.name)
+	if q.cut.forward || !q.minimise || q.minSteps >= maxMinimiseSteps {
+		return q.name, q.qtype
+	}
+	for now := r.clock.Now(); q.minLabels < labels && r.knownNoCut(lastLabels(q.name, q.minLabels), q.qclass, now); {
+		q.minLabels++
+	}
+	if q.minLabels >= labels {
 		return q.name, q.qtype
 	}
 	return lastLabels(q.name, q.minLabels), dns.TypeNS

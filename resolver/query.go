@@ -73,9 +73,12 @@ type query struct {
 	// replyTrusted: the reply came over TCP or with a valid server cookie,
 	// which an off-path spoofer cannot forge.
 	replyTrusted bool
-	next         func(context.Context) (*transport.Response, error) // Hold-On: later replies
-	heldOn       int                                                // later replies taken
-	bogusTries   int
+	// replyTCP: the reply came over TCP, the only way a zone under
+	// spoofing pressure takes delegation data (renewable).
+	replyTCP   bool
+	next       func(context.Context) (*transport.Response, error) // Hold-On: later replies
+	heldOn     int                                                // later replies taken
+	bogusTries int
 	// parentRetried: the cached cut proved useless once and the query went
 	// back to the parent for a fresh referral; it does so only once.
 	parentRetried bool

@@ -79,6 +79,9 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 		return r.onReferral(q, cache.Unchecked)
 	case kindAnswer, kindNoData:
 		// No cut at this name: ask one label more of the same servers.
+		if kind == kindNoData {
+			r.rememberNoCut(q)
+		}
 		q.minLabels++
 		q.minSteps++
 		q.stage = stageSend
@@ -114,7 +117,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 	}
 	r.cacheAnswer(q, m, sec)
 	r.cacheChildNS(q, m, sec)
-	if q.qtype == dns.TypeNS {
+	if q.qtype == dns.TypeNS && r.renewable(q, q.name) {
 		// The addresses of an NS answer rank as additional data (RFC 2181
 		// §5.4.1): the zone's own servers must not refresh the parent's
 		// glue, or a revoked delegation lives on (ghost domains).
@@ -385,10 +388,13 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	ns := rrsOfType(m.Ns, dns.TypeNS)
 	clampTTL(ns, q.cut.ttl)
 	clampTTL(m.Extra, q.cut.ttl)
-	if q.replyTrusted || r.cachedDelegation(child) == nil {
+	renew := r.renewable(q, child)
+	if renew && (q.replyTrusted || r.cachedDelegation(child) == nil) {
 		// A referral over plain UDP may set a delegation but not replace
 		// a live one: only TCP or a server cookie rules out an off-path
-		// forgery (BIND CVE-2025-40778). The query follows it either way.
+		// forgery (BIND CVE-2025-40778). Under spoofing pressure on the
+		// zone only TCP may write it (pressure.go: renewable). The query
+		// follows it either way.
 		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
 	}
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
@@ -396,8 +402,10 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		// answer a DS question (rank of a non-AA answer).
 		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
-	r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
-	r.cacheParentGlue(m.Extra, ns)
+	if renew {
+		r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
+		r.cacheParentGlue(m.Extra, ns)
+	}
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
 	q.setCut(d)

@@ -55,6 +55,7 @@ type Resolver struct {
 	exchanges flightGroup[exchangeKey, *transport.Response]
 	failures  *failureCache
 	fwd       forwarders
+	pressure  *zonePressure
 }
 
 // New checks cfg and returns a Resolver.
@@ -84,5 +85,6 @@ func New(cfg Config, deps Deps) (*Resolver, error) {
 		failures: newFailureCache(),
 		roots:    cfg.RootHints,
 		fwd:      newForwarders(cfg.ForwardZones),
+		pressure: newZonePressure(cfg.ZonePressure),
 	}, nil
 }

@@ -45,13 +45,19 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		TCP: useTCP,
 		RTT: r.infra.srtt(addr),
 	})
+	if r.notePressure(ctx, q, addr, transport.Unwanted(resp, err)) {
+		return nil
+	}
 	if err != nil {
 		r.upstreamFailed(ctx, q, addr, err)
 		return nil
 	}
 	r.infra.rtt(addr, resp.RTT)
-	if retry {
+	switch {
+	case retry:
 		r.infra.answeredOverTCP(addr)
+	case !resp.TCP:
+		r.infra.answeredOverUDP(addr)
 	}
 	q.server = addr
 	q.heldOn = 0
@@ -80,12 +86,16 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 		return r.deps.Exchanger.Exchange(ctx, tq)
 	})
 	if err != nil || resp == nil {
+		if ue, ok := errors.AsType[*transport.UnwantedError](err); ok && joined {
+			err = ue.Err // the exchange's unwanted replies count once, for the caller that made it
+		}
 		return resp, err
 	}
 	own := *resp
 	own.Msg = resp.Msg.Copy()
 	if joined {
 		own.Next = nil
+		own.Unwanted = 0
 	}
 	return &own, nil
 }
@@ -94,6 +104,7 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 func (r *Resolver) takeReply(q *query, resp *transport.Response) {
 	q.reply = r.scrubReply(q, resp.Msg)
 	q.replyTrusted = resp.TCP || resp.ServerCookie
+	q.replyTCP = resp.TCP
 	q.next = resp.Next
 	q.stage = stageReply
 }

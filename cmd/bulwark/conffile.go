@@ -57,6 +57,9 @@ var configKeys = map[string]setter{
 	"max-upstream-queries":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
 	"max-depth":              intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
 	"max-servers-per-zone":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
+
+	// Per-zone spoofing pressure (docs/security.md); 0 turns it off.
+	"unwanted-reply-threshold": intKey(func(s *settings) *int { return &s.resolver.ZonePressure.Threshold }),
 }
 
 // setDomainInsecure adds a negative trust anchor: names at and below it

@@ -36,6 +36,7 @@ max-ns-lookups: 5
 max-upstream-queries: 50
 max-depth: 4
 max-servers-per-zone: 10
+unwanted-reply-threshold: 25
 workers: 1
 serve-expired: yes
 serve-expired-ttl: 2h
@@ -68,6 +69,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	want.cacheSize, want.logLevel, want.queryLog = 128<<20, "debug", true
 	want.resolver.Limits.MaxReferrals, want.resolver.Limits.MaxCNAMEs = 20, 8
 	want.resolver.Limits.MaxNSLookups, want.resolver.Limits.MaxUpstreamQueries = 5, 50
+	want.resolver.ZonePressure.Threshold = 25
 	want.resolver.Limits.MaxDepth, want.resolver.Limits.MaxServersPerZone = 4, 10
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false

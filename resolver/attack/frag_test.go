@@ -68,7 +68,7 @@ func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 	for _, run := range runs {
 		t.Run(run.mode, func(t *testing.T) {
 			p := newNSPair(t, fragMTU)
-			startFragAuth(t, p, 2*attempts)
+			startFragAuth(t, p, 2*attempts, fragReply)
 			ex := transport.NewExchanger(nsNetwork{th: p.r, inner: transport.NewSocketNetwork(transport.SocketConfig{})}, run.tcfg, nil)
 			t.Cleanup(ex.Close)
 			_, oks0, err := p.r.reasm()
@@ -209,10 +209,17 @@ func fragReply(q *dns.Msg) *dns.Msg {
 // the reassembled datagram, stays as it was. It also returns how many
 // addresses it rewrote.
 func forgedLastFragment(qname string, ipid uint16) ([]byte, int, error) {
+	return forgeLastFragment(qname, fragReply, ipid)
+}
+
+// forgeLastFragment is forgedLastFragment for the reply that reply gives
+// to qname: every address in 198.51.100.0/24 in its last fragment is
+// rewritten.
+func forgeLastFragment(qname string, reply func(*dns.Msg) *dns.Msg, ipid uint16) ([]byte, int, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(strings.ToLower(qname), dns.TypeA)
 	q.SetEdns0(1232, false)
-	wire, err := fragReply(q).Pack()
+	wire, err := reply(q).Pack()
 	if err != nil {
 		return nil, 0, fmt.Errorf("pack the predicted reply to %s: %w", qname, err)
 	}
@@ -233,7 +240,7 @@ func forgedLastFragment(qname string, ipid uint16) ([]byte, int, error) {
 		}
 	}
 	if rewritten == 0 || fix < 0 {
-		return nil, 0, fmt.Errorf("no glue address of %s to rewrite in the last fragment (%d bytes at %d)", qname, len(tail), off)
+		return nil, 0, fmt.Errorf("no address of %s to rewrite in the last fragment (%d bytes at %d)", qname, len(tail), off)
 	}
 	old := uint32(binary.BigEndian.Uint16(tail[fix:]))
 	d := (sum + 0xffff - onesSum(tail)) % 0xffff
@@ -328,10 +335,19 @@ func (s *fragSender) send(pkt []byte) error {
 	return nil
 }
 
-// startFragAuth runs the bank server in the attacker's namespace: over UDP
-// it fragments fragReply itself with consecutive IPIDs (answering at most
-// maxReplies queries), over TCP it sends the same reply whole.
-func startFragAuth(t *testing.T, p *nsPair, maxReplies int) {
+// fragAuth is a server in the attacker's namespace that fragments its UDP
+// replies itself and numbers the fragmented ones with consecutive IPIDs
+// from fragIPIDBase: the predictable counter the attack needs.
+type fragAuth struct {
+	reply func(*dns.Msg) *dns.Msg
+	// next is the IPID of the next fragmented reply.
+	next atomic.Uint32
+}
+
+// startFragAuth runs a fragAuth answering with reply in the attacker's
+// namespace: over UDP it answers at most maxReplies queries, over TCP it
+// sends the same replies whole.
+func startFragAuth(t *testing.T, p *nsPair, maxReplies int, reply func(*dns.Msg) *dns.Msg) *fragAuth {
 	t.Helper()
 	var conn *net.UDPConn
 	var l net.Listener
@@ -348,8 +364,10 @@ func startFragAuth(t *testing.T, p *nsPair, maxReplies int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a := &fragAuth{reply: reply}
+	a.next.Store(fragIPIDBase)
 	done := make(chan struct{})
-	go serveFragments(conn, out, maxReplies, done)
+	go a.serveFragments(conn, out, maxReplies, done)
 	t.Cleanup(func() {
 		_ = conn.Close()
 		<-done
@@ -357,17 +375,18 @@ func startFragAuth(t *testing.T, p *nsPair, maxReplies int) {
 	})
 	serveDNS(t, &dns.Server{Listener: l, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		if len(q.Question) == 1 {
-			_ = w.WriteMsg(fragReply(q))
+			_ = w.WriteMsg(reply(q))
 		}
 	})})
+	return a
 }
 
 // serveFragments answers up to max queries read from conn until it is
-// closed.
-func serveFragments(conn *net.UDPConn, out *fragSender, max int, done chan struct{}) {
+// closed. A reply that fits the path goes out in one packet and leaves the
+// IPID counter alone.
+func (a *fragAuth) serveFragments(conn *net.UDPConn, out *fragSender, max int, done chan struct{}) {
 	defer close(done)
 	buf := make([]byte, 1500)
-	ipid := uint16(fragIPIDBase)
 	for range max {
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -377,16 +396,19 @@ func serveFragments(conn *net.UDPConn, out *fragSender, max int, done chan struc
 		if q.Unpack(buf[:n]) != nil || len(q.Question) != 1 {
 			continue
 		}
-		wire, err := fragReply(q).Pack()
+		wire, err := a.reply(q).Pack()
 		if err != nil {
 			continue
 		}
-		for _, pkt := range ipFragments(authAP, from, ipid, wire) {
+		pkts := ipFragments(authAP, from, uint16(a.next.Load()), wire)
+		for _, pkt := range pkts {
 			if out.send(pkt) != nil {
 				return
 			}
 		}
-		ipid++
+		if len(pkts) > 1 {
+			a.next.Add(1)
+		}
 	}
 }
 

@@ -61,9 +61,14 @@ func addr(net, a, b byte) string { return fmt.Sprintf("127.%d.%d.%d", net, a, b)
 // the "teeth" configuration.
 func defensesOff(cfg transport.Config) transport.Config {
 	cfg.DisableCaseMix, cfg.DisableCookies, cfg.DisableHoldOn, cfg.AcceptFragments = true, true, true, true
-	cfg.NearMissMax, cfg.UnwantedThreshold = 1<<30, 1<<30
+	cfg.NearMissMax, cfg.UnwantedThreshold = 1<<30, pressureOff
 	return cfg
 }
+
+// pressureOff is the transport's unwanted-reply threshold that switches
+// spoofing pressure off; startEnv then switches off its per-zone half in
+// the resolver too, since both halves are one defense.
+const pressureOff = 1 << 30
 
 // newEnv builds the hierarchy on 127.<net>/16, serves it on port 53 and
 // starts a resolver over real sockets.
@@ -93,6 +98,9 @@ func startEnv(t *testing.T, h *simnet.Hierarchy, net byte, tcfg transport.Config
 	cfg := resolver.DefaultConfig()
 	cfg.RootHints = h.RootHints()
 	cfg.DoIPv6 = false
+	if tcfg.UnwantedThreshold == pressureOff {
+		cfg.ZonePressure.Threshold = 0
+	}
 	c := cache.New(cfg.CacheConfig(0))
 	r, err := resolver.New(cfg, resolver.Deps{Exchanger: ex, Cache: c, Logger: log, Clock: wallClock{}, Validator: v})
 	if err != nil {

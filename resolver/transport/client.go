@@ -287,11 +287,24 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 		}
 		resp, next, err := attempt(ctx, &q, p)
 		if resp != nil || err != nil {
-			return resp, err
+			return withUnwanted(&q, resp, err)
 		}
 		p = next
 	}
-	return nil, fmt.Errorf("ask %s for %s: no usable reply after %d attempts: %w", q.Server, q.Name, maxAttempts, ErrTimeout)
+	return withUnwanted(&q, nil, fmt.Errorf("ask %s for %s: no usable reply after %d attempts: %w", q.Server, q.Name, maxAttempts, ErrTimeout))
+}
+
+// withUnwanted tells the resolver how many unwanted replies the exchange
+// saw, on the reply or, when it failed, in an UnwantedError.
+func withUnwanted(q *Query, resp *Response, err error) (*Response, error) {
+	switch {
+	case q.unwanted == 0:
+	case err != nil:
+		err = &UnwantedError{Unwanted: q.unwanted, Err: err}
+	case resp != nil:
+		resp.Unwanted = q.unwanted
+	}
+	return resp, err
 }
 
 func (c *Client) firstPlan(q Query) plan {

@@ -205,3 +205,39 @@ func TestRejectedReplyLoggedAtDebugWithServerAndName(t *testing.T) {
 		t.Fatalf("log entry %v %v", entries[0].Level, f)
 	}
 }
+
+func TestExchangeReportsItsUnwantedReplies(t *testing.T) {
+	wrongQuestion := func(q *dns.Msg) *dns.Msg {
+		return mutated(q, func(m *dns.Msg) { m.Question[0].Name = "other.example.com." })
+	}
+	tests := []struct {
+		name    string
+		replies func(q *dns.Msg) []fakeReply
+		want    int
+		wantErr bool
+	}{
+		{"CleanExchangeReportsNone", func(q *dns.Msg) []fakeReply { return one(answer(q, "192.0.2.1")) }, 0, false},
+		{"ForgeriesBeforeTheAnswerAreCounted", func(q *dns.Msg) []fakeReply {
+			return one(wrongQuestion(q), wrongQuestion(q), wrongQuestion(q), answer(q, "192.0.2.1"))
+		}, 3, false},
+		{"ForgeriesBeforeATimeoutAreCounted", func(q *dns.Msg) []fakeReply {
+			return one(wrongQuestion(q), wrongQuestion(q))
+		}, 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fn := &fakeNet{refuseTCP: true, handle: func(q *dns.Msg, tcp bool) []fakeReply { return tt.replies(q) }}
+			c := NewExchanger(fn, Config{DisableHoldOn: true}, nil)
+			r, err := ask(t, c, "www.example.com.")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, ErrTimeout) {
+				t.Fatalf("err %v does not wrap ErrTimeout", err)
+			}
+			if got := Unwanted(r, err); got != tt.want {
+				t.Fatalf("Unwanted = %d, want %d (err %v)", got, tt.want, err)
+			}
+		})
+	}
+}

@@ -86,7 +86,11 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		return resp, p, nil
 	}
 	c.n.holdOnWaits.Add(1)
-	if c.awaitConflict(ctx, h) {
+	conflict := c.awaitConflict(ctx, h)
+	// The watcher has ended: what it counted while the client waited
+	// belongs to this exchange.
+	q.unwanted = h.q.unwanted
+	if conflict {
 		tcp := p
 		tcp.tcp = true
 		return nil, tcp, nil

@@ -14,8 +14,12 @@ import (
 // counter per thread whose action is to flush the caches; a per-server
 // count reacts to a targeted attack a million times sooner, and TCP keeps
 // answering instead of throwing away everything learned.
+//
+// q's own count goes back to the resolver with the exchange (Unwanted),
+// which adds the counts up per zone.
 func (c *Client) noteUnwanted(q *Query) {
 	c.n.unwanted.Add(1)
+	q.unwanted++
 	now := c.cfg.Clock.Now()
 	escalate := false
 	c.servers.update(q.Server, func(s *serverInfo) {

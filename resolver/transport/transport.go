@@ -19,6 +19,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -85,6 +86,11 @@ type Query struct {
 	// 0 when unknown. Hold-On uses it to tell an injected early reply from
 	// the genuine one.
 	RTT time.Duration
+
+	// unwanted counts the replies of this exchange that failed the ID,
+	// question or cookie check (noteUnwanted); Exchange reports it in
+	// Response.Unwanted or an UnwantedError.
+	unwanted int
 }
 
 // Response is a reply that passed every check of the Exchanger.
@@ -101,6 +107,12 @@ type Response struct {
 	// cookie (RFC 7873): like TCP, proof that the sender saw the query, so
 	// an off-path spoofer did not write it (BIND CVE-2025-40778).
 	ServerCookie bool
+	// Unwanted counts the replies that arrived on this exchange's
+	// associations before it ended and failed the ID, question or cookie
+	// check: forgeries aimed at it. The transport counts them per server
+	// (spoofing pressure); the resolver adds them up per zone, which the
+	// transport knows nothing of.
+	Unwanted int
 	// Next, when not nil, waits for another acceptable reply to the same
 	// query on the same association (Hold-On). The resolver calls it when
 	// this reply fails DNSSEC validation: an on-path injector's forgery
@@ -129,3 +141,30 @@ var (
 	// ErrMalformed: the reply could not be unpacked.
 	ErrMalformed = errors.New("malformed upstream reply")
 )
+
+// UnwantedError is the error of an exchange that failed after unwanted
+// replies arrived on it: a flood of forgeries often ends in a timeout, and
+// the resolver still needs the count. It wraps the exchange's error, so
+// errors.Is sees the sentinel.
+type UnwantedError struct {
+	Unwanted int
+	Err      error
+}
+
+func (e *UnwantedError) Error() string {
+	return fmt.Sprintf("%v (%d unwanted replies)", e.Err, e.Unwanted)
+}
+
+func (e *UnwantedError) Unwrap() error { return e.Err }
+
+// Unwanted returns how many unwanted replies the exchange that returned
+// resp and err saw: Response.Unwanted, or the count of an UnwantedError.
+func Unwanted(resp *Response, err error) int {
+	if resp != nil {
+		return resp.Unwanted
+	}
+	if ue, ok := errors.AsType[*UnwantedError](err); ok {
+		return ue.Unwanted
+	}
+	return 0
+}
