@@ -60,16 +60,15 @@ type AnswerConfig struct {
 const defaultAnswerBytes = 16 << 20
 
 // answerOverhead is what an entry costs beyond its key, message and TTL
-// offsets: the Answer struct (64 B), its map slot and that slot's share of
-// the map's growth slack, and the size-class rounding of its one buffer
-// (see TestAnswerSizeEstimateTracksHeap).
-const answerOverhead = 112
+// offsets: the Answer struct (48 B), the LRU's list element (80 B), its
+// map slot and that slot's share of the map's growth slack, and the
+// size-class rounding of its one buffer (see
+// TestAnswerSizeEstimateTracksHeap).
+const answerOverhead = 168
 
-// Answer is one cached answer. Everything but the refresh claim and the
-// shard's links is immutable once stored, so a hit copies it without
-// holding a lock.
+// Answer is one cached answer. Everything but the refresh claim is
+// immutable once stored, so a hit copies it without holding a lock.
 type Answer struct {
-	links[Answer]
 	// data is the key, then the message as first sent (ID and question
 	// case are patched per hit), then the offset of every TTL field but
 	// the OPT's as two big-endian bytes: one allocation per answer.
@@ -83,8 +82,7 @@ type Answer struct {
 	refreshing            atomic.Bool
 }
 
-func (a *Answer) lruLinks() *links[Answer] { return &a.links }
-func (a *Answer) cost() int64              { return int64(len(a.data)) + answerOverhead }
+func (a *Answer) cost() int64 { return int64(len(a.data)) + answerOverhead }
 
 func (a *Answer) key() string { return a.data[:a.keyLen] }
 func (a *Answer) msg() string { return a.data[a.keyLen : int(a.keyLen)+int(a.msgLen)] }
@@ -159,7 +157,7 @@ type AnswerCache struct {
 	seed     maphash.Seed
 	mask     uint64
 	maxStale int64
-	shards   shardSet[Answer, *Answer]
+	shards   shardSet[*Answer]
 }
 
 // NewAnswerCache returns an empty AnswerCache sized by cfg.
@@ -178,7 +176,7 @@ func NewAnswerCache(cfg AnswerConfig) *AnswerCache {
 		seed:     maphash.MakeSeed(),
 		mask:     uint64(shards - 1),
 		maxStale: int64(max(cfg.MaxStale, 0)),
-		shards:   newShardSet[Answer](shards, cfg.MaxBytes),
+		shards:   newShardSet[*Answer](shards, cfg.MaxBytes),
 	}
 	return c
 }
@@ -191,9 +189,9 @@ func (c *AnswerCache) Get(key []byte, now time.Time) (*Answer, bool) {
 	h := maphash.Bytes(c.seed, key)
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	a, ok := s.get(h)
+	a, ok := s.lru.Get(h)
 	if ok && now.UnixNano()-a.born >= a.life()+c.maxStale {
-		s.remove(h)
+		s.lru.Remove(h)
 		ok = false
 	}
 	s.mu.Unlock()

@@ -102,7 +102,7 @@ func checkAccounts(t *testing.T, c *Cache, op int) {
 		s := &c.shards[i]
 		s.mu.Lock()
 		var sum int64
-		for _, it := range s.m {
+		for _, it := range s.lru.Values() {
 			sum += it.cost()
 		}
 		bytes := s.bytes

@@ -3,7 +3,7 @@
 // status, in N shards with an LRU inside each, bounded in bytes, with TTLs
 // counted down from the time the caller passes in.
 //
-// A shard is an intrusive LRU (shard.go) behind the shard's own mutex,
+// A shard is a golang-lru simplelru LRU (shard.go) behind the shard's own mutex,
 // chosen by a per-Cache seeded hash of the key so that an attacker who
 // picks names cannot pile them onto one shard. Entries are immutable once stored: Put
 // stores a deep copy, Get hands out a deep copy whose TTLs are the seconds
@@ -96,7 +96,7 @@ type Cache struct {
 	cfg    Config // defaults applied; read-only after New
 	seed   maphash.Seed
 	mask   uint64
-	shards shardSet[item, *item]
+	shards shardSet[item]
 }
 
 // New returns an empty Cache sized by cfg.
@@ -127,9 +127,9 @@ func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 	h := c.hash(k)
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	it, ok := s.get(h)
+	it, ok := s.lru.Get(h)
 	if ok && now.UnixNano() >= it.expires {
-		s.remove(h)
+		s.lru.Remove(h)
 		ok = false
 	}
 	s.mu.Unlock()
@@ -168,7 +168,7 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.peek(h); ok && old.key() == k && !replaces(old, it, now) {
+	if old, ok := s.lru.Peek(h); ok && old.key() == k && !replaces(&old, &it, now) {
 		return false
 	}
 	s.addLocked(h, it)
@@ -195,8 +195,8 @@ func (c *Cache) Delete(k Key) {
 	h := c.hash(k)
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	if it, ok := s.peek(h); ok && it.key() == k {
-		s.remove(h)
+	if it, ok := s.lru.Peek(h); ok && it.key() == k {
+		s.lru.Remove(h)
 	}
 	s.mu.Unlock()
 }

@@ -1,137 +1,83 @@
 package cache
 
-import "sync"
+import (
+	"math"
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
 
 // shard is one lock's share of a cache: an LRU bounded by the bytes its
 // values hold, not by their count, so that a few huge answers cannot hide
 // behind a small entry count.
 //
-// The LRU is intrusive: each value embeds its own links, and the map is
-// keyed by the seeded 64-bit hash of the value's key, which the caller
-// compares in full. A generic LRU would add a list element (about 80 B)
-// and a copy of the key per entry, which with 100,000 names cached was a
-// quarter of what each name cost.
-type shard[T any, P lruValue[T]] struct {
+// The LRU is keyed by the seeded 64-bit hash of the value's key, which the
+// caller compares in full, so a collision is a miss: the LRU's list element
+// holds eight bytes of key instead of a second copy of the name.
+type shard[V costed] struct {
 	mu     sync.Mutex
-	m      map[uint64]P // guarded by mu
-	newest P            // guarded by mu; head of the recency list
-	oldest P            // guarded by mu; its tail, evicted first
-	bytes  int64        // guarded by mu; sum of held values' cost
-	budget int64        // read-only
+	lru    *simplelru.LRU[uint64, V] // guarded by mu
+	bytes  int64                     // guarded by mu; sum of held values' cost
+	budget int64                     // read-only
 	// Keeps neighbouring shards' mutexes off one cache line.
 	_ [64]byte
 }
 
-// links is a value's place in its shard: its neighbours in the recency
-// list and its map key. Only the shard touches it, under the shard's lock.
-type links[T any] struct {
-	newer, older *T
-	hash         uint64
-}
-
-// lruValue is what a shard holds: a pointer to a struct that embeds links
-// and knows what it costs in bytes. The cost must not change while held.
-type lruValue[T any] interface {
-	*T
-	lruLinks() *links[T]
+// costed is what a shard holds: a value that knows what it costs in bytes.
+// The cost must not change while held.
+type costed interface {
 	cost() int64
 }
 
 // shardSet is every shard of one cache; a key's hash picks its shard.
-type shardSet[T any, P lruValue[T]] []shard[T, P]
+type shardSet[V costed] []shard[V]
 
 // newShardSet returns n shards sharing maxBytes.
-func newShardSet[T any, P lruValue[T]](n int, maxBytes int64) shardSet[T, P] {
-	ss := make(shardSet[T, P], n)
+func newShardSet[V costed](n int, maxBytes int64) shardSet[V] {
+	ss := make(shardSet[V], n)
 	for i := range ss {
 		ss[i].budget = maxBytes / int64(n)
-		ss[i].m = map[uint64]P{}
+		ss[i].reset()
 	}
 	return ss
 }
 
-// get returns the value under h and marks it most recently used.
-func (s *shard[T, P]) get(h uint64) (P, bool) {
-	v, ok := s.m[h]
-	if ok && v != s.newest {
-		s.unlink(v)
-		s.pushNewest(v)
-	}
-	return v, ok
-}
-
-// peek returns the value under h without touching its recency.
-func (s *shard[T, P]) peek(h uint64) (P, bool) {
-	v, ok := s.m[h]
-	return v, ok
-}
-
-// remove drops the value under h, if any.
-func (s *shard[T, P]) remove(h uint64) {
-	if v, ok := s.m[h]; ok {
-		s.drop(v)
-	}
+// reset gives the shard a new, empty LRU. A new one rather than a Purge:
+// a Go map never shrinks, and a flush should give its memory back.
+func (s *shard[V]) reset() {
+	// The count bound is never reached: bytes bound the shard. The
+	// callback is the one place bytes go down, so Remove and RemoveOldest
+	// both keep the account right.
+	s.lru, _ = simplelru.NewLRU(math.MaxInt, func(_ uint64, v V) { s.bytes -= v.cost() })
+	s.bytes = 0
 }
 
 // addLocked stores v under h, replacing what was there, and evicts the
 // least recently used values until the shard is within its budget. The
 // caller holds s.mu and has checked that v's cost fits the budget.
-func (s *shard[T, P]) addLocked(h uint64, v P) {
-	s.remove(h)
-	v.lruLinks().hash = h
-	s.m[h] = v
-	s.pushNewest(v)
+func (s *shard[V]) addLocked(h uint64, v V) {
+	// Add over a held key swaps the value without the callback; removing
+	// first lets the callback take the old value's bytes off.
+	s.lru.Remove(h)
+	s.lru.Add(h, v)
 	s.bytes += v.cost()
 	for s.bytes > s.budget {
-		s.drop(s.oldest)
+		s.lru.RemoveOldest()
 	}
 }
 
-// drop is the one place values leave, so the byte account stays right.
-func (s *shard[T, P]) drop(v P) {
-	s.unlink(v)
-	delete(s.m, v.lruLinks().hash)
-	s.bytes -= v.cost()
-}
-
-func (s *shard[T, P]) unlink(v P) {
-	l := v.lruLinks()
-	if l.newer != nil {
-		P(l.newer).lruLinks().older = l.older
-	} else {
-		s.newest = l.older
-	}
-	if l.older != nil {
-		P(l.older).lruLinks().newer = l.newer
-	} else {
-		s.oldest = l.newer
-	}
-	l.newer, l.older = nil, nil
-}
-
-func (s *shard[T, P]) pushNewest(v P) {
-	l := v.lruLinks()
-	l.older = s.newest
-	if s.newest != nil {
-		s.newest.lruLinks().newer = v
-	} else {
-		s.oldest = v
-	}
-	s.newest = v
-}
-
-func (ss shardSet[T, P]) len() int {
+func (ss shardSet[V]) len() int {
 	n := 0
 	for i := range ss {
 		s := &ss[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.lru.Len()
 		s.mu.Unlock()
 	}
 	return n
 }
 
-func (ss shardSet[T, P]) bytes() int64 {
+func (ss shardSet[V]) bytes() int64 {
 	var n int64
 	for i := range ss {
 		s := &ss[i]
@@ -142,14 +88,11 @@ func (ss shardSet[T, P]) bytes() int64 {
 	return n
 }
 
-// flush empties every shard. A new map, not deletes: a Go map never
-// shrinks, and a flush should give its memory back.
-func (ss shardSet[T, P]) flush() {
+func (ss shardSet[V]) flush() {
 	for i := range ss {
 		s := &ss[i]
 		s.mu.Lock()
-		s.m = map[uint64]P{}
-		s.newest, s.oldest, s.bytes = nil, nil, 0
+		s.reset()
 		s.mu.Unlock()
 	}
 }

@@ -13,15 +13,17 @@ import "github.com/miekg/dns"
 // fixed header and the rdata. The overheads cover what the wire form does
 // not show, rounded to Go's allocation size classes on amd64. Against
 // runtime.MemStats (TestSizeEstimateTracksHeap, 20,000 entries, Go 1.26)
-// the estimate came out at 1.01x the heap for a single A record, 1.25x for
+// the estimate came out at 1.01x the heap for a single A record, 1.23x for
 // a signed AAAA pair and 0.94x for a NODATA with SOA and NSEC (whose extra
 // rdata names each round up to a size class): for these shapes the real
 // heap overshoots MaxBytes by about 6% at worst.
 const (
-	// entryOverhead: the item (96 B: its links, key, record slice header,
-	// expiry and packed fields, see item.go), its map slot and that slot's
-	// share of the map's growth slack (about 30 B).
-	entryOverhead = 128
+	// entryOverhead: the LRU's list element (144 B: its links, the hash
+	// key, the 72-byte item held by value with its key, record slice
+	// header, expiry and packed fields, see item.go, and the element's
+	// unused expiry fields), its map slot and that slot's share of the
+	// map's growth slack (about 30 B).
+	entryOverhead = 176
 	// rrOverhead: the interface slot in the slice (16 B), the RR_Header's
 	// in-memory form beyond its 10 wire bytes (string header, padding:
 	// about 24 B), and the headers and size-class rounding of the
@@ -34,7 +36,7 @@ const (
 // cost is the estimate for the item, computed again when asked rather
 // than kept: the item is immutable, and the field would push it a size
 // class up.
-func (it *item) cost() int64 {
+func (it item) cost() int64 {
 	n := entryOverhead + len(it.name)
 	if it.extra != nil {
 		n += extraOverhead + len(it.extra.reason)
