@@ -55,6 +55,10 @@ type AnswerConfig struct {
 	// MaxStale keeps an expired answer this long for serve-stale (RFC 8767
 	// §4 suggests 1 to 3 days). Zero keeps no expired answer.
 	MaxStale time.Duration
+	// AdmitFirst stores a question's answer at its first Put. By default
+	// it is stored only at the second within a recent window, see
+	// doorkeeper.go: the first is refused with ErrNotAdmitted.
+	AdmitFirst bool
 }
 
 const defaultAnswerBytes = 16 << 20
@@ -157,6 +161,7 @@ type AnswerCache struct {
 	seed     maphash.Seed
 	mask     uint64
 	maxStale int64
+	door     *doorkeeper // nil with AdmitFirst
 	shards   shardSet[*Answer]
 }
 
@@ -177,6 +182,9 @@ func NewAnswerCache(cfg AnswerConfig) *AnswerCache {
 		mask:     uint64(shards - 1),
 		maxStale: int64(max(cfg.MaxStale, 0)),
 		shards:   newShardSet[*Answer](shards, cfg.MaxBytes),
+	}
+	if !cfg.AdmitFirst {
+		c.door = newDoorkeeper()
 	}
 	return c
 }
@@ -204,10 +212,14 @@ func (c *AnswerCache) Get(key []byte, now time.Time) (*Answer, bool) {
 // ErrNotCacheable is wrapped by Put's errors.
 var ErrNotCacheable = errors.New("answer not cacheable")
 
+// ErrNotAdmitted is Put's refusal of a question not seen before.
+var ErrNotAdmitted = errors.New("answer not admitted: its question was not seen recently")
+
 // Put stores msg, a packed answer, under key. Its lifetime is the smallest
 // TTL of its records (the OPT's excepted); an answer with no record or a
 // zero TTL, a key longer than MaxAnswerKey, or larger than a shard's
-// budget, is refused.
+// budget, is refused, and so is, unless AdmitFirst, a new key's first
+// Put within the doorkeeper's window.
 func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error {
 	ttls, minTTL, err := ttlOffsets(msg)
 	if err != nil {
@@ -215,6 +227,11 @@ func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error
 	}
 	if len(ttls) == 0 || minTTL == 0 || len(key) > MaxAnswerKey {
 		return ErrNotCacheable
+	}
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	if !c.admits(s, h) {
+		return ErrNotAdmitted
 	}
 	var b strings.Builder
 	b.Grow(len(key) + len(msg) + 2*len(ttls))
@@ -233,8 +250,6 @@ func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error
 		securityKnown: meta.SecurityKnown,
 		secure:        meta.Secure,
 	}
-	h := maphash.Bytes(c.seed, key)
-	s := &c.shards[h&c.mask]
 	if a.cost() > s.budget {
 		return ErrNotCacheable
 	}
@@ -244,11 +259,28 @@ func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error
 	return nil
 }
 
+// admits reports whether an answer under h may be stored in s: with no
+// doorkeeper, when the doorkeeper has seen h, or when s holds h already,
+// which a refresh replaces whatever the filter has forgotten since.
+func (c *AnswerCache) admits(s *shard[*Answer], h uint64) bool {
+	if c.door == nil || c.door.admit(h) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Contains(h)
+}
+
 // Len returns the number of answers held, stale ones included.
 func (c *AnswerCache) Len() int { return c.shards.len() }
 
 // Bytes returns the estimated memory held; it never exceeds MaxBytes.
 func (c *AnswerCache) Bytes() int64 { return c.shards.bytes() }
 
-// Flush removes every answer.
-func (c *AnswerCache) Flush() { c.shards.flush() }
+// Flush removes every answer and forgets every question seen.
+func (c *AnswerCache) Flush() {
+	c.shards.flush()
+	if c.door != nil {
+		c.door.clear()
+	}
+}

@@ -83,7 +83,7 @@ func TestAnswerSizeEstimateTracksHeap(t *testing.T) {
 		t.Skip("allocates tens of megabytes")
 	}
 	const n = 20000
-	c := NewAnswerCache(AnswerConfig{MaxBytes: 1 << 30})
+	c := NewAnswerCache(AnswerConfig{MaxBytes: 1 << 30, AdmitFirst: true})
 	now := time.Unix(1_700_000_000, 0)
 	before := heapInUse()
 	for i := range n {
