@@ -36,6 +36,9 @@ type settings struct {
 	serveExpired    bool
 	serveExpiredTTL time.Duration
 	prefetch        bool
+	// answerDoorkeeper stores an answer in the answer cache only when its
+	// question was asked before recently (cache/doorkeeper.go).
+	answerDoorkeeper bool
 	// aggressiveNSEC answers from validated NSEC/NSEC3 (RFC 8198).
 	aggressiveNSEC bool
 	// insecure are negative trust anchors (domain-insecure).
@@ -50,8 +53,11 @@ func defaultSettings() settings {
 		listen:         append([]string(nil), defaultListen...),
 		validate:       true,
 		aggressiveNSEC: true,
-		logLevel:       "info",
-		resolver:       resolver.DefaultConfig(),
+		// Most names are asked once; their answers would only take the
+		// answer cache's room (docs/performance.md, Memory).
+		answerDoorkeeper: true,
+		logLevel:         "info",
+		resolver:         resolver.DefaultConfig(),
 		// RFC 8767 §4 suggests 1 to 3 days.
 		serveExpiredTTL: 24 * time.Hour,
 	}
@@ -109,7 +115,7 @@ func (s *settings) answerCache() *cache.AnswerCache {
 		stale = s.serveExpiredTTL
 	}
 	_, bytes := s.cacheSizes()
-	return cache.NewAnswerCache(cache.AnswerConfig{MaxBytes: bytes, MaxStale: stale})
+	return cache.NewAnswerCache(cache.AnswerConfig{MaxBytes: bytes, MaxStale: stale, AdmitFirst: !s.answerDoorkeeper})
 }
 
 // listFlag collects a repeatable flag.

@@ -110,6 +110,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Strings("access-control", access),
 		zap.Duration("max-ttl", s.resolver.MaxTTL),
 		zap.String("cache-size", cacheSize),
+		zap.Bool("answer-cache-doorkeeper", s.answerDoorkeeper),
 		zap.String("gc-percent", gcPercentText(s)),
 		zap.Any("limits", s.resolver.Limits),
 		zap.Int("workers", srv.Workers()),
