@@ -1,11 +1,11 @@
 package cache
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
 	"math/bits"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -55,28 +55,47 @@ type AnswerConfig struct {
 	// MaxStale keeps an expired answer this long for serve-stale (RFC 8767
 	// §4 suggests 1 to 3 days). Zero keeps no expired answer.
 	MaxStale time.Duration
+	// AdmitFirst stores a question's answer at its first Put. By default
+	// it is stored only at the second within a recent window, see
+	// doorkeeper.go: the first is refused with ErrNotAdmitted.
+	AdmitFirst bool
 }
 
 const defaultAnswerBytes = 16 << 20
 
-// answerOverhead is what an entry costs beyond its key and message bytes:
-// the Answer struct, the LRU's list element and map slot.
-const answerOverhead = 200
+// answerOverhead is what an entry costs beyond its key, message and TTL
+// offsets: the Answer struct (48 B), the LRU's list element (80 B), its
+// map slot and that slot's share of the map's growth slack, and the
+// size-class rounding of its one buffer (see
+// TestAnswerSizeEstimateTracksHeap).
+const answerOverhead = 168
 
 // Answer is one cached answer. Everything but the refresh claim is
 // immutable once stored, so a hit copies it without holding a lock.
 type Answer struct {
-	key  []byte
-	msg  []byte   // as first sent; ID and question case are patched per hit
-	ttls []uint16 // offsets of every TTL field but the OPT's
-	born int64    // unix nanoseconds when stored
-	life int64    // nanoseconds: the smallest TTL in msg
-	size int64
+	// data is the key, then the message as first sent (ID and question
+	// case are patched per hit), then the offset of every TTL field but
+	// the OPT's as two big-endian bytes: one allocation per answer.
+	data           string
+	born           int64  // unix nanoseconds when stored
+	lifeSecs       uint32 // the smallest TTL in the message
+	keyLen, msgLen uint16
 	// SecurityKnown is false when the answer was given to a client that
 	// asked for no AD bit, so its AD bit says nothing of the data.
 	securityKnown, secure bool
 	refreshing            atomic.Bool
 }
+
+func (a *Answer) cost() int64 { return int64(len(a.data)) + answerOverhead }
+
+func (a *Answer) key() string { return a.data[:a.keyLen] }
+func (a *Answer) msg() string { return a.data[a.keyLen : int(a.keyLen)+int(a.msgLen)] }
+
+// ttls is the TTL offsets, two bytes each.
+func (a *Answer) ttls() string { return a.data[int(a.keyLen)+int(a.msgLen):] }
+
+// life is the answer's lifetime in nanoseconds.
+func (a *Answer) life() int64 { return int64(a.lifeSecs) * int64(time.Second) }
 
 // AnswerMeta is what the caller knows of an answer beyond its bytes.
 type AnswerMeta struct {
@@ -88,7 +107,7 @@ type AnswerMeta struct {
 }
 
 // Len is the answer's size in bytes.
-func (a *Answer) Len() int { return len(a.msg) }
+func (a *Answer) Len() int { return int(a.msgLen) }
 
 // Security returns the AnswerMeta the answer was stored with.
 func (a *Answer) Security() AnswerMeta {
@@ -96,12 +115,12 @@ func (a *Answer) Security() AnswerMeta {
 }
 
 // Stale reports whether the answer is past its lifetime at now.
-func (a *Answer) Stale(now time.Time) bool { return now.UnixNano()-a.born >= a.life }
+func (a *Answer) Stale(now time.Time) bool { return now.UnixNano()-a.born >= a.life() }
 
 // InLastTenth reports whether a live answer has less than a tenth of its
 // lifetime left, Unbound's prefetch window.
 func (a *Answer) InLastTenth(now time.Time) bool {
-	return now.UnixNano()-a.born >= a.life-a.life/10
+	return now.UnixNano()-a.born >= a.life()-a.life()/10
 }
 
 // ClaimRefresh reports whether the caller is the first to ask to refresh
@@ -116,19 +135,21 @@ func (a *Answer) ReleaseRefresh() { a.refreshing.Store(false) }
 // set to staleTTL once the answer is stale, and returns the bytes written.
 // dst must hold Len bytes.
 func (a *Answer) CopyTo(dst []byte, now time.Time, staleTTL uint32) int {
-	n := copy(dst, a.msg)
+	n := copy(dst, a.msg())
 	elapsed := now.UnixNano() - a.born
 	if elapsed < int64(time.Second) {
 		return n
 	}
-	if elapsed >= a.life {
-		for _, off := range a.ttls {
-			binary.BigEndian.PutUint32(dst[off:], staleTTL)
+	ttls := a.ttls()
+	if elapsed >= a.life() {
+		for i := 0; i+1 < len(ttls); i += 2 {
+			binary.BigEndian.PutUint32(dst[int(ttls[i])<<8|int(ttls[i+1]):], staleTTL)
 		}
 		return n
 	}
 	dec := uint32(elapsed / int64(time.Second))
-	for _, off := range a.ttls {
+	for i := 0; i+1 < len(ttls); i += 2 {
+		off := int(ttls[i])<<8 | int(ttls[i+1])
 		binary.BigEndian.PutUint32(dst[off:], binary.BigEndian.Uint32(dst[off:])-dec)
 	}
 	return n
@@ -140,7 +161,8 @@ type AnswerCache struct {
 	seed     maphash.Seed
 	mask     uint64
 	maxStale int64
-	shards   shardSet[uint64, *Answer]
+	door     *doorkeeper // nil with AdmitFirst
+	shards   shardSet[*Answer]
 }
 
 // NewAnswerCache returns an empty AnswerCache sized by cfg.
@@ -159,7 +181,10 @@ func NewAnswerCache(cfg AnswerConfig) *AnswerCache {
 		seed:     maphash.MakeSeed(),
 		mask:     uint64(shards - 1),
 		maxStale: int64(max(cfg.MaxStale, 0)),
-		shards:   newShardSet[uint64](shards, cfg.MaxBytes, func(a *Answer) int64 { return a.size }),
+		shards:   newShardSet[*Answer](shards, cfg.MaxBytes),
+	}
+	if !cfg.AdmitFirst {
+		c.door = newDoorkeeper()
 	}
 	return c
 }
@@ -173,12 +198,12 @@ func (c *AnswerCache) Get(key []byte, now time.Time) (*Answer, bool) {
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
 	a, ok := s.lru.Get(h)
-	if ok && now.UnixNano()-a.born >= a.life+c.maxStale {
+	if ok && now.UnixNano()-a.born >= a.life()+c.maxStale {
 		s.lru.Remove(h)
 		ok = false
 	}
 	s.mu.Unlock()
-	if !ok || !bytes.Equal(a.key, key) {
+	if !ok || a.key() != string(key) {
 		return nil, false
 	}
 	return a, true
@@ -187,36 +212,63 @@ func (c *AnswerCache) Get(key []byte, now time.Time) (*Answer, bool) {
 // ErrNotCacheable is wrapped by Put's errors.
 var ErrNotCacheable = errors.New("answer not cacheable")
 
+// ErrNotAdmitted is Put's refusal of a question not seen before.
+var ErrNotAdmitted = errors.New("answer not admitted: its question was not seen recently")
+
 // Put stores msg, a packed answer, under key. Its lifetime is the smallest
 // TTL of its records (the OPT's excepted); an answer with no record or a
-// zero TTL, or larger than a shard's budget, is refused.
+// zero TTL, a key longer than MaxAnswerKey, or larger than a shard's
+// budget, is refused, and so is, unless AdmitFirst, a new key's first
+// Put within the doorkeeper's window.
 func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error {
 	ttls, minTTL, err := ttlOffsets(msg)
 	if err != nil {
 		return err
 	}
-	if len(ttls) == 0 || minTTL == 0 {
+	if len(ttls) == 0 || minTTL == 0 || len(key) > MaxAnswerKey {
 		return ErrNotCacheable
 	}
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	if !c.admits(s, h) {
+		return ErrNotAdmitted
+	}
+	var b strings.Builder
+	b.Grow(len(key) + len(msg) + 2*len(ttls))
+	b.Write(key)
+	b.Write(msg)
+	for _, off := range ttls {
+		b.WriteByte(byte(off >> 8))
+		b.WriteByte(byte(off))
+	}
 	a := &Answer{
-		key:           bytes.Clone(key),
-		msg:           bytes.Clone(msg),
-		ttls:          ttls,
+		data:          b.String(),
 		born:          now.UnixNano(),
-		life:          int64(minTTL) * int64(time.Second),
+		lifeSecs:      minTTL,
+		keyLen:        uint16(len(key)),
+		msgLen:        uint16(len(msg)),
 		securityKnown: meta.SecurityKnown,
 		secure:        meta.Secure,
 	}
-	a.size = int64(len(key)+len(msg)+2*len(ttls)) + answerOverhead
-	h := maphash.Bytes(c.seed, key)
-	s := &c.shards[h&c.mask]
-	if a.size > s.budget {
+	if a.cost() > s.budget {
 		return ErrNotCacheable
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addLocked(h, a, a.size)
+	s.addLocked(h, a)
 	return nil
+}
+
+// admits reports whether an answer under h may be stored in s: with no
+// doorkeeper, when the doorkeeper has seen h, or when s holds h already,
+// which a refresh replaces whatever the filter has forgotten since.
+func (c *AnswerCache) admits(s *shard[*Answer], h uint64) bool {
+	if c.door == nil || c.door.admit(h) {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Contains(h)
 }
 
 // Len returns the number of answers held, stale ones included.
@@ -225,5 +277,10 @@ func (c *AnswerCache) Len() int { return c.shards.len() }
 // Bytes returns the estimated memory held; it never exceeds MaxBytes.
 func (c *AnswerCache) Bytes() int64 { return c.shards.bytes() }
 
-// Flush removes every answer.
-func (c *AnswerCache) Flush() { c.shards.flush() }
+// Flush removes every answer and forgets every question seen.
+func (c *AnswerCache) Flush() {
+	c.shards.flush()
+	if c.door != nil {
+		c.door.clear()
+	}
+}

@@ -59,7 +59,7 @@ func unpackTTLs(t *testing.T, b []byte) []uint32 {
 }
 
 func TestAnswerTTLsCountDownFromTheStoreTime(t *testing.T) {
-	c := NewAnswerCache(AnswerConfig{})
+	c := NewAnswerCache(AnswerConfig{AdmitFirst: true})
 	key := answerKey(t, "a.example.", KeyEDNS)
 	if err := c.Put(key, packedAnswer(t, "a.example.", 300, true), AnswerMeta{}, t0); err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestAnswerTTLsCountDownFromTheStoreTime(t *testing.T) {
 }
 
 func TestStaleAnswersCarryTheStaleTTLUntilMaxStale(t *testing.T) {
-	c := NewAnswerCache(AnswerConfig{MaxStale: time.Hour})
+	c := NewAnswerCache(AnswerConfig{MaxStale: time.Hour, AdmitFirst: true})
 	key := answerKey(t, "a.example.", 0)
 	if err := c.Put(key, packedAnswer(t, "a.example.", 60, false), AnswerMeta{}, t0); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestStaleAnswersCarryTheStaleTTLUntilMaxStale(t *testing.T) {
 }
 
 func TestAnswerKeyIgnoresLetterCaseButNotFlags(t *testing.T) {
-	c := NewAnswerCache(AnswerConfig{})
+	c := NewAnswerCache(AnswerConfig{AdmitFirst: true})
 	if err := c.Put(answerKey(t, "A.Example.", KeyEDNS|KeyDO), packedAnswer(t, "a.example.", 60, true), AnswerMeta{}, t0); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestUncacheableAnswersAreRefused(t *testing.T) {
 		{name: "Truncated", msg: packedAnswer(t, "a.example.", 60, false)[:40]},
 		{name: "ShorterThanAHeader", msg: []byte{1, 2, 3}},
 	}
-	c := NewAnswerCache(AnswerConfig{})
+	c := NewAnswerCache(AnswerConfig{AdmitFirst: true})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := c.Put(answerKey(t, "a.example.", 0), tc.msg, AnswerMeta{}, t0); !errors.Is(err, ErrNotCacheable) {
@@ -153,7 +153,7 @@ func TestUncacheableAnswersAreRefused(t *testing.T) {
 
 func TestAnswerCacheStaysWithinItsByteBound(t *testing.T) {
 	const limit = 64 << 10
-	c := NewAnswerCache(AnswerConfig{MaxBytes: limit})
+	c := NewAnswerCache(AnswerConfig{MaxBytes: limit, AdmitFirst: true})
 	for i := range 2000 {
 		name := fmt.Sprintf("host%d.example.", i)
 		if err := c.Put(answerKey(t, name, 0), packedAnswer(t, name, 60, false), AnswerMeta{}, t0); err != nil {
@@ -166,7 +166,7 @@ func TestAnswerCacheStaysWithinItsByteBound(t *testing.T) {
 }
 
 func TestPrefetchWindowAndRefreshClaim(t *testing.T) {
-	c := NewAnswerCache(AnswerConfig{})
+	c := NewAnswerCache(AnswerConfig{AdmitFirst: true})
 	key := answerKey(t, "a.example.", 0)
 	if err := c.Put(key, packedAnswer(t, "a.example.", 100, false), AnswerMeta{}, t0); err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func FuzzTTLOffsets(f *testing.F) {
 
 func warmAnswers(b *testing.B, n int) (*AnswerCache, [][]byte) {
 	b.Helper()
-	c := NewAnswerCache(AnswerConfig{})
+	c := NewAnswerCache(AnswerConfig{AdmitFirst: true})
 	keys := make([][]byte, n)
 	for i := range n {
 		name := fmt.Sprintf("host%d.example.com.", i)

@@ -103,7 +103,7 @@ func checkAccounts(t *testing.T, c *Cache, op int) {
 		s.mu.Lock()
 		var sum int64
 		for _, it := range s.lru.Values() {
-			sum += it.size
+			sum += it.cost()
 		}
 		bytes := s.bytes
 		s.mu.Unlock()

@@ -3,9 +3,9 @@
 // status, in N shards with an LRU inside each, bounded in bytes, with TTLs
 // counted down from the time the caller passes in.
 //
-// A shard is a simplelru.LRU behind the shard's own mutex, chosen by a
-// per-Cache seeded hash of the key so that an attacker who picks names
-// cannot pile them onto one shard. Entries are immutable once stored: Put
+// A shard is a golang-lru simplelru LRU (shard.go) behind the shard's own mutex,
+// chosen by a per-Cache seeded hash of the key so that an attacker who
+// picks names cannot pile them onto one shard. Entries are immutable once stored: Put
 // stores a deep copy, Get hands out a deep copy whose TTLs are the seconds
 // left, so neither side can reach into the other's records.
 //
@@ -20,8 +20,6 @@ import (
 	"math"
 	"math/bits"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // Defaults for the zero Config.
@@ -98,14 +96,7 @@ type Cache struct {
 	cfg    Config // defaults applied; read-only after New
 	seed   maphash.Seed
 	mask   uint64
-	shards shardSet[Key, *item]
-}
-
-// item is what a shard stores. It is never modified after Put inserts it,
-// which is why Get may copy it after releasing the shard's lock.
-type item struct {
-	e    Entry
-	size int64 // entrySize at insertion
+	shards shardSet[item]
 }
 
 // New returns an empty Cache sized by cfg.
@@ -115,15 +106,16 @@ func New(cfg Config) *Cache {
 		cfg:    cfg,
 		seed:   maphash.MakeSeed(),
 		mask:   uint64(cfg.Shards - 1),
-		shards: newShardSet[Key](cfg.Shards, cfg.MaxBytes, func(it *item) int64 { return it.size }),
+		shards: newShardSet[item](cfg.Shards, cfg.MaxBytes),
 	}
 	return c
 }
 
-func (c *Cache) shard(k Key) *shard[Key, *item] {
+// hash is k's seeded 64-bit hash: its shard and its map key. The item
+// keeps the whole key, which Get compares, so a collision is a miss.
+func (c *Cache) hash(k Key) uint64 {
 	h := maphash.String(c.seed, k.Name)
-	h ^= (uint64(k.Side)<<32 | uint64(k.Type)<<16 | uint64(k.Class)) * 0x9e3779b97f4a7c15
-	return &c.shards[h&c.mask]
+	return h ^ (uint64(k.Side)<<32|uint64(k.Type)<<16|uint64(k.Class))*0x9e3779b97f4a7c15
 }
 
 // Get returns the live entry under k. Its RRs, Sigs and Ns are fresh copies
@@ -132,22 +124,23 @@ func (c *Cache) shard(k Key) *shard[Key, *item] {
 // An entry living on its Grace carries TTL 0 throughout.
 // RRSIG Original TTL fields are left as signed.
 func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
-	s := c.shard(k)
+	h := c.hash(k)
+	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	it, ok := s.lru.Get(k)
-	if ok && !now.Before(it.e.Expires) {
-		s.lru.Remove(k)
+	it, ok := s.lru.Get(h)
+	if ok && now.UnixNano() >= it.expires {
+		s.lru.Remove(h)
 		ok = false
 	}
 	s.mu.Unlock()
-	if !ok {
+	if !ok || it.key() != k {
 		return Entry{}, false
 	}
-	ttl := uint32(it.e.Expires.Sub(now) / time.Second)
-	if it.e.Grace > 0 {
+	ttl := uint32((it.expires - now.UnixNano()) / int64(time.Second))
+	if it.extra != nil && it.extra.grace > 0 {
 		ttl = 0 // the owner asked for TTL 0; the grace is ours
 	}
-	return cloneEntry(&it.e, ttl, true), true
+	return it.entry(ttl), true
 }
 
 // Put stores a copy of e under k and returns true, unless it refuses:
@@ -160,25 +153,25 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	if life <= 0 {
 		return false
 	}
-	size := entrySize(k, &e)
-	s := c.shard(k)
-	if size > s.budget {
+	if len(e.RRs)+len(e.Sigs)+len(e.Ns) > math.MaxUint16 {
 		return false
 	}
-	it := &item{e: cloneEntry(&e, 0, false), size: size}
-	it.e.Expires = now.Add(life)
 	if minTTL(maxWireTTL, e.RRs, e.Sigs) != 0 || len(e.RRs) == 0 {
-		it.e.Grace = 0 // only a TTL-0 entry lives on grace
+		e.Grace = 0 // only a TTL-0 entry lives on grace
+	}
+	it := newItem(k, &e, now.Add(life).UnixNano())
+	h := c.hash(k)
+	s := &c.shards[h&c.mask]
+	if it.cost() > s.budget {
+		return false
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.lru.Peek(k); ok {
-		if !replaces(&old.e, &it.e, now) {
-			return false
-		}
+	if old, ok := s.lru.Peek(h); ok && old.key() == k && !replaces(&old, &it, now) {
+		return false
 	}
-	s.addLocked(k, it, size)
+	s.addLocked(h, it)
 	return true
 }
 
@@ -187,21 +180,24 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 // replaces), and at equal rank live Secure data is only replaced by Secure
 // data: a forged or broken reply, which validates as Bogus or arrives
 // unsigned, must not push out an answer whose signatures checked.
-func replaces(old, next *Entry, now time.Time) bool {
-	if !now.Before(old.Expires) {
+func replaces(old, next *item, now time.Time) bool {
+	if now.UnixNano() >= old.expires {
 		return true
 	}
-	if next.Rank != old.Rank {
-		return next.Rank > old.Rank
+	if next.rank != old.rank {
+		return next.rank > old.rank
 	}
-	return old.Security != Secure || next.Security == Secure
+	return old.security != Secure || next.security == Secure
 }
 
 // Delete removes the entry under k, if any.
 func (c *Cache) Delete(k Key) {
-	s := c.shard(k)
+	h := c.hash(k)
+	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	s.lru.Remove(k)
+	if it, ok := s.lru.Peek(h); ok && it.key() == k {
+		s.lru.Remove(h)
+	}
 	s.mu.Unlock()
 }
 
@@ -215,29 +211,3 @@ func (c *Cache) Bytes() int64 { return c.shards.bytes() }
 
 // Flush removes every entry.
 func (c *Cache) Flush() { c.shards.flush() }
-
-// cloneEntry deep-copies e. With setTTL, every record's TTL becomes ttl.
-// The three record slices share one backing array, capped so that a
-// caller's append to one cannot overwrite another.
-func cloneEntry(e *Entry, ttl uint32, setTTL bool) Entry {
-	out := *e
-	n1, n2 := len(e.RRs), len(e.RRs)+len(e.Sigs)
-	all := make([]dns.RR, n2+len(e.Ns))
-	out.RRs = copyRRs(all[0:n1:n1], e.RRs, ttl, setTTL)
-	out.Sigs = copyRRs(all[n1:n2:n2], e.Sigs, ttl, setTTL)
-	out.Ns = copyRRs(all[n2:], e.Ns, ttl, setTTL)
-	return out
-}
-
-func copyRRs(dst, src []dns.RR, ttl uint32, setTTL bool) []dns.RR {
-	if src == nil {
-		return nil
-	}
-	for i, rr := range src {
-		dst[i] = dns.Copy(rr)
-		if setTTL {
-			dst[i].Header().Ttl = ttl
-		}
-	}
-	return dst
-}

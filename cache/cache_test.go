@@ -222,3 +222,33 @@ func TestSidesKeepDisagreeingCopiesApart(t *testing.T) {
 		t.Error("a side never stored answered")
 	}
 }
+
+// TestHashCollisionIsAMissNotAWrongEntry plants an entry under the hash
+// of another key, as a 64-bit collision would: the other key must miss,
+// must not delete it, and its own Put must replace it whatever the ranks.
+func TestHashCollisionIsAMissNotAWrongEntry(t *testing.T) {
+	c := New(Config{})
+	ka, kb := NewKey("a.example.", dns.TypeA, dns.ClassINET), NewKey("b.example.", dns.TypeA, dns.ClassINET)
+	ea := aEntry(t, "a.example.", 300)
+	ea.Rank = RankAnswerAA
+	h := c.hash(kb)
+	s := &c.shards[h&c.mask]
+	s.mu.Lock()
+	s.addLocked(h, newItem(ka, &ea, t0.Add(time.Hour).UnixNano()))
+	s.mu.Unlock()
+	if _, ok := c.Get(kb, t0); ok {
+		t.Fatal("Get of the colliding key returned the other key's entry")
+	}
+	c.Delete(kb)
+	if c.Len() != 1 {
+		t.Fatal("Delete of the colliding key removed the other key's entry")
+	}
+	eb := aEntry(t, "b.example.", 300)
+	eb.Rank = RankAdditional
+	if !c.Put(kb, eb, t0) {
+		t.Fatal("a lower-ranked entry of another key was refused over a collision")
+	}
+	if got, ok := c.Get(kb, t0); !ok || got.RRs[0].Header().Name != "b.example." {
+		t.Fatalf("Get after Put = %v, %v", got, ok)
+	}
+}

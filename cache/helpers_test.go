@@ -25,3 +25,6 @@ func testSig(name string, covered uint16, ttl, expiration uint32) *dns.RRSIG {
 		Signature: "3Qmh2aJwDq3tpaqlT8hCAnNRkTzTpTm3CmoaSgMAZqP4UfUv7O6ZKQAtfYR7Q3HUSyApEMqGK6CmW4O0AJO7mQ==",
 	}
 }
+
+// entrySize is the estimate Put counts for e under k.
+func entrySize(k Key, e *Entry) int64 { return newItem(k, e, 0).cost() }

@@ -75,3 +75,29 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
 }
+
+// TestAnswerSizeEstimateTracksHeap is TestSizeEstimateTracksHeap for the
+// answer cache, with the answers a plain A question gets.
+func TestAnswerSizeEstimateTracksHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates tens of megabytes")
+	}
+	const n = 20000
+	c := NewAnswerCache(AnswerConfig{MaxBytes: 1 << 30, AdmitFirst: true})
+	now := time.Unix(1_700_000_000, 0)
+	before := heapInUse()
+	for i := range n {
+		name := fmt.Sprintf("host%d.example.com.", i)
+		if err := c.Put(answerKey(t, name, 0), packedAnswer(t, name, 300, false), AnswerMeta{}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := heapInUse() - before
+	est := c.Bytes()
+	ratio := float64(est) / float64(grown)
+	t.Logf("%d answers: estimate %d B, heap grew %d B (%.0f vs %.0f B/answer, ratio %.2f)", n, est, grown, float64(est)/n, float64(grown)/n, ratio)
+	if ratio < 0.85 || ratio > 1.3 {
+		t.Errorf("estimate/heap ratio %.2f outside [0.85, 1.3]", ratio)
+	}
+	runtime.KeepAlive(c)
+}

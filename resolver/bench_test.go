@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"testing"
@@ -80,6 +81,7 @@ func BenchmarkColdName(b *testing.B) {
 	f := newFixture(b, h, nil)
 	f.ask(b, "warm.example.test.", dns.TypeA)
 	b.ReportAllocs()
+	gc0 := gcCPU()
 	i := 0
 	for b.Loop() {
 		i++
@@ -87,6 +89,17 @@ func BenchmarkColdName(b *testing.B) {
 			b.Fatalf("cold name: %v", m)
 		}
 	}
+	gc1 := gcCPU()
+	b.ReportMetric((gc1[0]-gc0[0])/(gc1[1]-gc0[1])*100, "gc-cpu-%")
+}
+
+// gcCPU is the CPU seconds the garbage collector and the whole process
+// have used so far, as the runtime estimates them: GOGC's cost is the
+// first's share of the second.
+func gcCPU() [2]float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	return [2]float64{s[0].Value.Float64(), s[1].Value.Float64() - s[2].Value.Float64()}
 }
 
 // delegZones is the number of delegations of the benchmark's world: more

@@ -26,36 +26,38 @@ import (
 type setter func(s *settings, v string) error
 
 var configKeys = map[string]setter{
-	"listen":                 setListen,
-	"root-hints":             func(s *settings, v string) error { s.rootHints = v; return nil },
-	"trust-anchor":           func(s *settings, v string) error { s.trustAnchor = v; return nil },
-	"validate":               boolKey(func(s *settings) *bool { return &s.validate }),
-	"qname-minimisation":     boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
-	"minimal-responses":      boolKey(func(s *settings) *bool { return &s.resolver.MinimalResponses }),
-	"ns-answer-addresses":    boolKey(func(s *settings) *bool { return &s.resolver.NSAnswerAddresses }),
-	"harden-unverified-glue": boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
-	"aggressive-nsec":        boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
-	"domain-insecure":        setDomainInsecure,
-	"do-ip4":                 boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
-	"do-ip6":                 boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),
-	"query-log":              boolKey(func(s *settings) *bool { return &s.queryLog }),
-	"access-control":         setAccess,
-	"max-ttl":                durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxTTL }),
-	"min-ttl":                durationKey(func(s *settings) *time.Duration { return &s.resolver.MinTTL }),
-	"max-negative-ttl":       durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
-	"query-timeout":          durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
-	"cache-size":             setCacheSize,
-	"workers":                intKey(func(s *settings) *int { return &s.workers }),
-	"serve-expired":          boolKey(func(s *settings) *bool { return &s.serveExpired }),
-	"serve-expired-ttl":      durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
-	"prefetch":               boolKey(func(s *settings) *bool { return &s.prefetch }),
-	"log-level":              setLogLevel,
-	"max-referrals":          intKey(func(s *settings) *int { return &s.resolver.Limits.MaxReferrals }),
-	"max-cnames":             intKey(func(s *settings) *int { return &s.resolver.Limits.MaxCNAMEs }),
-	"max-ns-lookups":         intKey(func(s *settings) *int { return &s.resolver.Limits.MaxNSLookups }),
-	"max-upstream-queries":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
-	"max-depth":              intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
-	"max-servers-per-zone":   intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
+	"listen":                  setListen,
+	"root-hints":              func(s *settings, v string) error { s.rootHints = v; return nil },
+	"trust-anchor":            func(s *settings, v string) error { s.trustAnchor = v; return nil },
+	"validate":                boolKey(func(s *settings) *bool { return &s.validate }),
+	"qname-minimisation":      boolKey(func(s *settings) *bool { return &s.resolver.QNameMinimisation }),
+	"minimal-responses":       boolKey(func(s *settings) *bool { return &s.resolver.MinimalResponses }),
+	"ns-answer-addresses":     boolKey(func(s *settings) *bool { return &s.resolver.NSAnswerAddresses }),
+	"harden-unverified-glue":  boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
+	"aggressive-nsec":         boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
+	"domain-insecure":         setDomainInsecure,
+	"do-ip4":                  boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
+	"do-ip6":                  boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),
+	"query-log":               boolKey(func(s *settings) *bool { return &s.queryLog }),
+	"access-control":          setAccess,
+	"max-ttl":                 durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxTTL }),
+	"min-ttl":                 durationKey(func(s *settings) *time.Duration { return &s.resolver.MinTTL }),
+	"max-negative-ttl":        durationKey(func(s *settings) *time.Duration { return &s.resolver.MaxNegativeTTL }),
+	"query-timeout":           durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
+	"cache-size":              setCacheSize,
+	"gc-percent":              setGCPercent,
+	"workers":                 intKey(func(s *settings) *int { return &s.workers }),
+	"serve-expired":           boolKey(func(s *settings) *bool { return &s.serveExpired }),
+	"serve-expired-ttl":       durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
+	"prefetch":                boolKey(func(s *settings) *bool { return &s.prefetch }),
+	"answer-cache-doorkeeper": boolKey(func(s *settings) *bool { return &s.answerDoorkeeper }),
+	"log-level":               setLogLevel,
+	"max-referrals":           intKey(func(s *settings) *int { return &s.resolver.Limits.MaxReferrals }),
+	"max-cnames":              intKey(func(s *settings) *int { return &s.resolver.Limits.MaxCNAMEs }),
+	"max-ns-lookups":          intKey(func(s *settings) *int { return &s.resolver.Limits.MaxNSLookups }),
+	"max-upstream-queries":    intKey(func(s *settings) *int { return &s.resolver.Limits.MaxUpstreamQueries }),
+	"max-depth":               intKey(func(s *settings) *int { return &s.resolver.Limits.MaxDepth }),
+	"max-servers-per-zone":    intKey(func(s *settings) *int { return &s.resolver.Limits.MaxServersPerZone }),
 
 	// Per-zone spoofing pressure (docs/security.md); 0 turns it off.
 	"unwanted-reply-threshold": intKey(func(s *settings) *int { return &s.resolver.ZonePressure.Threshold }),
@@ -217,6 +219,15 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is neither seconds nor a duration like 1h30m", v)
 	}
 	return d, nil
+}
+
+func setGCPercent(s *settings, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a positive integer", v)
+	}
+	s.gcPercent = n
+	return nil
 }
 
 func setCacheSize(s *settings, v string) error {

@@ -41,6 +41,7 @@ workers: 1
 serve-expired: yes
 serve-expired-ttl: 2h
 prefetch: yes
+answer-cache-doorkeeper: no
 minimal-responses: no
 harden-unverified-glue: yes
 aggressive-nsec: no
@@ -72,6 +73,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	want.resolver.ZonePressure.Threshold = 25
 	want.resolver.Limits.MaxDepth, want.resolver.Limits.MaxServersPerZone = 4, 10
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
+	want.answerDoorkeeper = false
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
 	want.insecure = []string{"corp.example.", "lab.example."}
 	want.resolver.ForwardZones = []resolver.ForwardZone{
@@ -89,7 +91,7 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 	}{
 		{name: "LineWithoutColon", text: "validate yes", want: `c.conf:1: want "key: value", got "validate yes"`},
 		{name: "KeyWithoutValue", text: "# x\n\nroot-hints:", want: `c.conf:3: want "key: value", got "root-hints:"`},
-		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nstub-zone: x", want: `c.conf:2: unknown key "stub-zone" (known: access-control, aggressive-nsec, cache-size, `},
+		{name: "UnknownKey", text: "listen: 127.0.0.1:53\nstub-zone: x", want: `c.conf:2: unknown key "stub-zone" (known: access-control, aggressive-nsec, answer-cache-doorkeeper, cache-size, `},
 		{name: "ForwardZoneWithoutName", text: "validate: yes\nforward-zone:\n  forward-addr: 192.0.2.1\nvalidate: yes", want: `c.conf:2: forward-zone: no name: line`},
 		{name: "ForwardZoneWithoutAddr", text: "forward-zone:\n  name: corp.example\n", want: `c.conf:1: forward-zone: corp.example. has no forward-addr: line`},
 		{name: "ForwardZoneTwice", text: "forward-zone: name: a.example forward-addr: 192.0.2.1\nforward-zone:\nname: A.example.\nforward-addr: 192.0.2.2", want: `c.conf:2: forward-zone: a.example. is already forwarded by an earlier stanza`},
@@ -165,6 +167,41 @@ func TestCacheSizeIsSplitBetweenRecordsAndAnswers(t *testing.T) {
 				t.Errorf("records %d answers %d, want %d and %d", r, a, tc.records, tc.answers)
 			}
 		})
+	}
+}
+
+func TestGCPercentKeyThenEnvironmentThenDefault(t *testing.T) {
+	tests := []struct {
+		name    string
+		conf    string
+		env     string
+		want    int
+		wantSet bool
+	}{
+		{name: "Default", want: defaultGCPercent, wantSet: true},
+		{name: "EnvironmentKept", env: "200", wantSet: false},
+		{name: "KeyOverridesEnvironment", conf: "gc-percent: 80\n", env: "200", want: 80, wantSet: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSettings()
+			if err := parseConfig(strings.NewReader(tc.conf), "c.conf", &s); err != nil {
+				t.Fatal(err)
+			}
+			env := func(k string) string {
+				if k == "GOGC" {
+					return tc.env
+				}
+				return ""
+			}
+			if got, set := s.goGC(env); got != tc.want || set != tc.wantSet {
+				t.Errorf("goGC = %d, %v; want %d, %v", got, set, tc.want, tc.wantSet)
+			}
+		})
+	}
+	s := defaultSettings()
+	if err := parseConfig(strings.NewReader("gc-percent: 0\n"), "c.conf", &s); err == nil {
+		t.Error("gc-percent: 0 accepted; it would make the collector run without pause")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -53,6 +54,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
+	if p, set := s.goGC(os.Getenv); set {
+		debug.SetGCPercent(p)
+	}
 	if cl.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cl.cpuProfile)
 		if err != nil {

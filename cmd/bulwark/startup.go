@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -108,12 +110,26 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Strings("access-control", access),
 		zap.Duration("max-ttl", s.resolver.MaxTTL),
 		zap.String("cache-size", cacheSize),
+		zap.Bool("answer-cache-doorkeeper", s.answerDoorkeeper),
+		zap.String("gc-percent", gcPercentText(s)),
 		zap.Any("limits", s.resolver.Limits),
 		zap.Int("workers", srv.Workers()),
 		zap.Bool("prefetch", s.prefetch),
 		zap.String("serve-expired", serveExpired(s)),
 		zap.Strings("forward-zones", forwardZones(s)),
 		zap.Bool("query-log", s.queryLog))
+}
+
+// gcPercentText says which GOGC the daemon runs with and where it came from.
+func gcPercentText(s *settings) string {
+	p, set := s.goGC(os.Getenv)
+	switch {
+	case !set:
+		return "GOGC=" + os.Getenv("GOGC") + " (environment)"
+	case s.gcPercent == 0:
+		return strconv.Itoa(p) + " (default)"
+	}
+	return strconv.Itoa(p)
 }
 
 // forwardZones describes each forward zone as "zone → addr:port, ...".

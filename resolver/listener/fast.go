@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 
 	"github.com/miekg/dns"
@@ -145,7 +146,9 @@ func (s *Server) fill(raw []byte, resp *dns.Msg, out []byte) {
 		return
 	}
 	meta := cache.AnswerMeta{SecurityKnown: q.wantsAD() || q.cd, Secure: resp.AuthenticatedData}
-	if err := s.answers.Put(key, out, meta, s.clock.Now()); err != nil {
+	// A question's first answer is refused by the doorkeeper as a rule,
+	// not worth a log line.
+	if err := s.answers.Put(key, out, meta, s.clock.Now()); err != nil && !errors.Is(err, cache.ErrNotAdmitted) {
 		s.log.Debug("answer not cached", zap.String("name", resp.Question[0].Name), zap.Error(err))
 	}
 }

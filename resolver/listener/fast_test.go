@@ -60,10 +60,13 @@ func (h *countingHandler) Refresh(_ context.Context, req *dns.Msg) *dns.Msg {
 	return h.reply(req)
 }
 
+// newCachingServer's answer cache, unless cfg brings one, stores an answer
+// at its first fill, so that a test of the hit path asks once;
+// TestAnswerIsCachedWhenItsQuestionIsAskedAgain covers the doorkeeper.
 func newCachingServer(t testing.TB, cfg Config, h Handler) (*Server, *simnet.Clock) {
 	clock := simnet.NewClock(t0)
 	if cfg.Answers == nil {
-		cfg.Answers = cache.NewAnswerCache(cache.AnswerConfig{})
+		cfg.Answers = cache.NewAnswerCache(cache.AnswerConfig{AdmitFirst: true})
 	}
 	cfg.Clock = clock
 	s := New(cfg, h)
@@ -206,11 +209,29 @@ func TestServFailIsNotCached(t *testing.T) {
 	}
 }
 
+func TestAnswerIsCachedWhenItsQuestionIsAskedAgain(t *testing.T) {
+	h := &countingHandler{}
+	answers := cache.NewAnswerCache(cache.AnswerConfig{})
+	s, _ := newCachingServer(t, Config{Answers: answers}, h)
+	raw := pack(t, query("www.example.", dns.TypeA))
+	s.process(raw, loopback, true)
+	if hit(t, s, raw, true) != nil {
+		t.Fatal("a question asked once was answered from the answer cache")
+	}
+	s.process(raw, loopback, true)
+	if hit(t, s, raw, true) == nil {
+		t.Fatal("a question asked twice was not answered from the answer cache")
+	}
+	if n := h.answers.Load(); n != 2 {
+		t.Errorf("handler called %d times, want 2", n)
+	}
+}
+
 func TestStaleHitAnswersWithTTL30AndRefreshesOnce(t *testing.T) {
 	h := &countingHandler{hold: make(chan struct{})}
 	release := sync.OnceFunc(func() { close(h.hold) })
 	defer release()
-	answers := cache.NewAnswerCache(cache.AnswerConfig{MaxStale: time.Hour})
+	answers := cache.NewAnswerCache(cache.AnswerConfig{MaxStale: time.Hour, AdmitFirst: true})
 	s, clock := newCachingServer(t, Config{Answers: answers}, h)
 	raw := pack(t, query("www.example.", dns.TypeA))
 	s.process(raw, loopback, true)
@@ -258,7 +279,7 @@ func TestPrefetchRefreshesInTheLastTenthOnlyWhenOn(t *testing.T) {
 
 func TestCachedAnswerIsServedOverUDPAndTCPWithoutTheHandler(t *testing.T) {
 	h := &countingHandler{}
-	answers := cache.NewAnswerCache(cache.AnswerConfig{})
+	answers := cache.NewAnswerCache(cache.AnswerConfig{AdmitFirst: true})
 	_, addr := startServer(t, Config{Answers: answers, Clock: simnet.NewClock(t0), Workers: 2}, h)
 	for _, netw := range []string{"udp", "udp", "tcp", "udp"} {
 		r := exchange(t, netw, addr, query("www.example.", dns.TypeA))
@@ -295,10 +316,13 @@ func FuzzParsePlainQuery(f *testing.F) {
 }
 
 // BenchmarkHitPath is the whole cache-hit path in process: the client's
-// bytes in, the reply's bytes out, as the UDP read loop runs it.
+// bytes in, the reply's bytes out, as the UDP read loop runs it, with the
+// answer cache as the daemon makes it (doorkeeper on).
 func BenchmarkHitPath(b *testing.B) {
-	s, _ := newCachingServer(b, Config{}, &countingHandler{})
+	answers := cache.NewAnswerCache(cache.AnswerConfig{})
+	s, _ := newCachingServer(b, Config{Answers: answers}, &countingHandler{})
 	raw := pack(b, withEDNS(query("www.example.", dns.TypeA), 1232, 0))
+	s.process(raw, loopback, true)
 	s.process(raw, loopback, true)
 	out := make([]byte, ednsBufferSize)
 	client := netip.MustParseAddrPort("127.0.0.1:40000")

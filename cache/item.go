@@ -1,0 +1,95 @@
+package cache
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// item is an Entry as a shard stores it: its key and fields packed into
+// 72 bytes, held by value in the LRU's list element (144 B in all, where
+// an Entry beside its Key and the element took 240). Its records are never
+// modified after Put copies them in, which is why Get may copy them after
+// releasing the shard's lock.
+type item struct {
+	name     string
+	rrs      []dns.RR   // the RRs, then the Sigs, then the Ns
+	expires  int64      // unix nanoseconds
+	extra    *itemExtra // nil unless the entry has a Reason or a Grace
+	qtype    uint16
+	qclass   uint16
+	nRRs     uint16
+	nSigs    uint16
+	rcode    uint16
+	side     Side
+	rank     Rank
+	security Security
+}
+
+// itemExtra holds the fields few entries use: only Bogus entries have a
+// Reason, only a TTL-0 DNAME a Grace.
+type itemExtra struct {
+	reason string
+	grace  time.Duration
+}
+
+func (it *item) key() Key {
+	return Key{Name: it.name, Type: it.qtype, Class: it.qclass, Side: it.side}
+}
+
+// newItem copies e, which expires at the unix nanosecond expires. A
+// record whose owner name equals the key's shares the key's string: the
+// question's name and the reply's owner name are otherwise two copies of
+// the same bytes. The caller has checked that e's records fit a uint16.
+func newItem(k Key, e *Entry, expires int64) item {
+	it := item{
+		name: k.Name, qtype: k.Type, qclass: k.Class, side: k.Side,
+		expires: expires, rank: e.Rank, security: e.Security, rcode: uint16(e.Rcode),
+		nRRs: uint16(len(e.RRs)), nSigs: uint16(len(e.Sigs)),
+	}
+	if e.Reason != "" || e.Grace > 0 {
+		it.extra = &itemExtra{reason: e.Reason, grace: e.Grace}
+	}
+	it.rrs = make([]dns.RR, 0, len(e.RRs)+len(e.Sigs)+len(e.Ns))
+	for _, set := range [3][]dns.RR{e.RRs, e.Sigs, e.Ns} {
+		for _, rr := range set {
+			cp := dns.Copy(rr)
+			if h := cp.Header(); h.Name == k.Name {
+				h.Name = k.Name
+			}
+			it.rrs = append(it.rrs, cp)
+		}
+	}
+	return it
+}
+
+// entry returns a deep copy of the stored entry with every record's TTL
+// set to ttl. The three record slices share one backing array, capped so
+// that a caller's append to one cannot overwrite another.
+func (it *item) entry(ttl uint32) Entry {
+	out := Entry{
+		Rcode:    int(it.rcode),
+		Rank:     it.rank,
+		Security: it.security,
+		Expires:  time.Unix(0, it.expires),
+	}
+	if it.extra != nil {
+		out.Reason, out.Grace = it.extra.reason, it.extra.grace
+	}
+	all := make([]dns.RR, len(it.rrs))
+	for i, rr := range it.rrs {
+		all[i] = dns.Copy(rr)
+		all[i].Header().Ttl = ttl
+	}
+	n1, n2 := int(it.nRRs), int(it.nRRs)+int(it.nSigs)
+	if n1 > 0 {
+		out.RRs = all[0:n1:n1]
+	}
+	if n2 > n1 {
+		out.Sigs = all[n1:n2:n2]
+	}
+	if len(all) > n2 {
+		out.Ns = all[n2:]
+	}
+	return out
+}
