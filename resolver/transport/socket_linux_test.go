@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -25,10 +26,7 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 				t.Skipf("no %s: %v", tt.name, err)
 			}
 			defer pc.Close()
-			raw, err := pc.(*udpConn).conn.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := pc.(*udpConn).raw
 			var v int
 			var gerr error
 			if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), tt.level, tt.opt) }); err != nil {
@@ -39,6 +37,33 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// udpAddrs returns the local and remote address of an association's
+// socket, as the kernel has them.
+func udpAddrs(pc PacketConn) (local, remote netip.AddrPort, err error) {
+	var lsa, rsa unix.Sockaddr
+	var lerr, rerr error
+	if err := pc.(*udpConn).raw.Control(func(fd uintptr) {
+		lsa, lerr = unix.Getsockname(int(fd))
+		rsa, rerr = unix.Getpeername(int(fd))
+	}); err != nil {
+		return local, remote, err
+	}
+	if lerr != nil || rerr != nil {
+		return local, remote, fmt.Errorf("getsockname: %v, getpeername: %v", lerr, rerr)
+	}
+	return sockaddrAddr(lsa), sockaddrAddr(rsa), nil
+}
+
+func sockaddrAddr(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
 }
 
 func cmsg(level, typ int, value uint32) []byte {
