@@ -277,8 +277,14 @@ const maxAttempts = 5
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
 func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+	// The cap needs a context of its own only when the caller's deadline is
+	// later: the resolver's per-server timeout usually is not, and every
+	// layer costs a timer and allocations per query (issue #6).
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
 	p := c.firstPlan(q)
 	for range maxAttempts {
 		attempt := c.udpAttempt
