@@ -68,6 +68,7 @@ func BenchmarkUDPExchangeLoopback(b *testing.B) {
 		}
 	}
 	reportCPU(b, start)
+	b.ReportMetric(float64(c.Stats().HoldOnWaits)/float64(b.N), "waits/op")
 }
 
 // BenchmarkUDPSocketLoopback is the socket layer of one exchange alone:
@@ -92,6 +93,25 @@ func BenchmarkUDPSocketLoopback(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = pc.Close()
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkUDPExchangeLoopbackNoHoldOn is the exchange without the Hold-On
+// window: the difference to BenchmarkUDPExchangeLoopback is what the window
+// costs.
+func BenchmarkUDPExchangeLoopbackNoHoldOn(b *testing.B) {
+	srv := echoServer(b)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{DisableHoldOn: true}, nil)
+	b.Cleanup(c.Close)
+	q := Query{Server: srv.LocalAddr().(*net.UDPAddr).AddrPort(), Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, DO: true}
+	ctx := context.Background()
+	b.ReportAllocs()
+	start := processCPU(b)
+	for b.Loop() {
+		if _, err := c.Exchange(ctx, q); err != nil {
+			b.Fatal(err)
+		}
 	}
 	reportCPU(b, start)
 }

@@ -211,8 +211,8 @@ type Client struct {
 	cookies *cookieJar
 	n       counters
 
-	// watchers are the Hold-On goroutines still holding a socket open;
-	// stop ends them early (Close).
+	// watchers are the background Hold-On goroutines still holding a
+	// socket open; stop ends them early (Close).
 	watchers sync.WaitGroup
 	life     context.Context
 	stop     context.CancelFunc
@@ -229,9 +229,10 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 		cookies: newCookieJar(cfg.CookieRotate), life: life, stop: stop}
 }
 
-// Close ends the Hold-On windows still open and waits for their
-// goroutines; every socket is closed when it returns. Exchanges after
-// Close get no Hold-On window.
+// Close ends the Hold-On windows watched in the background and waits for
+// their goroutines; their sockets are closed when it returns. An exchange
+// waiting out its window in its own goroutine ends with that window
+// (HoldOnMax at most). Exchanges after Close get no Hold-On window.
 func (c *Client) Close() {
 	c.stop()
 	c.watchers.Wait()
