@@ -193,6 +193,9 @@ func (r *Resolver) rejectedServer(q *query) bool {
 // lookUpServer looks up the addresses of types of the NS name ns, once
 // per cut, and reports whether it found any.
 func (r *Resolver) lookUpServer(ctx context.Context, q *query, ns string, types []uint16) (bool, error) {
+	if q.cut.looked == nil {
+		q.cut.looked = map[string]bool{}
+	}
 	q.cut.looked[ns] = true
 	if err := q.req.budget.spendNSLookup(); err != nil {
 		return false, q.errorf(err, "servers of %s", q.cut.zone)
