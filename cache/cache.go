@@ -132,6 +132,30 @@ func (c *Cache) shard(k Key) *shard[Key, *item] {
 // An entry living on its Grace carries TTL 0 throughout.
 // RRSIG Original TTL fields are left as signed.
 func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
+	it, ttl, ok := c.live(k, now)
+	if !ok {
+		return Entry{}, false
+	}
+	return cloneEntry(&it.e, ttl, true), true
+}
+
+// Read calls f with the live entry under k and the TTL Get would give its
+// records, and reports whether there was one. The entry is the cache's
+// own, never modified once stored: f must neither modify it nor keep it,
+// its slices or its records, and its records carry their TTLs as stored.
+// It spares a caller that only reads the copies Get makes (issue #6).
+func (c *Cache) Read(k Key, now time.Time, f func(e *Entry, ttl uint32)) bool {
+	it, ttl, ok := c.live(k, now)
+	if ok {
+		f(&it.e, ttl)
+	}
+	return ok
+}
+
+// live returns the live item under k, dropping it when it has expired, and
+// the whole seconds left before it expires, rounded down; an entry living
+// on its Grace has 0 throughout.
+func (c *Cache) live(k Key, now time.Time) (*item, uint32, bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	it, ok := s.lru.Get(k)
@@ -141,13 +165,12 @@ func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return Entry{}, false
+		return nil, 0, false
 	}
-	ttl := uint32(it.e.Expires.Sub(now) / time.Second)
 	if it.e.Grace > 0 {
-		ttl = 0 // the owner asked for TTL 0; the grace is ours
+		return it, 0, true // the owner asked for TTL 0; the grace is ours
 	}
-	return cloneEntry(&it.e, ttl, true), true
+	return it, uint32(it.e.Expires.Sub(now) / time.Second), true
 }
 
 // Put stores a copy of e under k and returns true, unless it refuses:

@@ -199,17 +199,25 @@ func (r *Resolver) hintsDelegation() *delegation {
 // with whatever addresses the cache holds for the NS names.
 func (r *Resolver) cachedDelegation(zone string) *delegation {
 	now := r.clock.Now()
-	e, ok := r.cache.Get(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now)
-	if !ok || e.Negative() {
+	var d *delegation
+	// Read, not Get: the cut only takes names and addresses from the
+	// records, and every cold name passes here (issue #6).
+	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e *cache.Entry, ttl uint32) {
+		if e.Negative() {
+			return
+		}
+		d = newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
+		if len(d.nsNames) > 0 {
+			d.ttl = ttl // the stored records carry their TTLs as received
+		}
+	})
+	if d == nil {
 		return nil
 	}
-	d := newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
 	d.fromCache = true
 	for _, n := range d.nsNames {
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if a, ok := r.cache.Get(cache.NewKey(n, t, dns.ClassINET), now); ok {
-				d.addAddrs(a.RRs)
-			}
+			r.cache.Read(cache.NewKey(n, t, dns.ClassINET), now, func(e *cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
 		}
 	}
 	return d
