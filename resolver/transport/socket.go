@@ -159,10 +159,28 @@ func received(buf []byte, n int, oob []byte, flags int) Datagram {
 
 // readErr is the error of a read that failed: ErrTimeout when ctx ended it.
 func readErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	if cerr := ctx.Err(); cerr != nil {
+		return ctxTimeout(cerr)
 	}
 	return mapErr(err)
+}
+
+// Reads ending with their context are frequent (every Hold-On window ends
+// so), so the two usual errors are wrapped once, not per read (issue #6).
+var (
+	errTimeoutDeadline = fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	errTimeoutCanceled = fmt.Errorf("%w: %w", ErrTimeout, context.Canceled)
+)
+
+// ctxTimeout wraps the error of an ended context in ErrTimeout.
+func ctxTimeout(err error) error {
+	switch err {
+	case context.DeadlineExceeded:
+		return errTimeoutDeadline
+	case context.Canceled:
+		return errTimeoutCanceled
+	}
+	return fmt.Errorf("%w: %w", ErrTimeout, err)
 }
 
 type tcpConn struct{ conn net.Conn }
@@ -209,7 +227,7 @@ type deadliner interface{ SetReadDeadline(time.Time) error }
 // when the read is over.
 func watchDeadline(ctx context.Context, c deadliner) (stop func() bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		return nil, ctxTimeout(err)
 	}
 	d, _ := ctx.Deadline() // zero means none
 	if err := c.SetReadDeadline(d); err != nil {
