@@ -80,7 +80,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	if !req.RecursionDesired {
 		return r.fromCacheOnly(k)
 	}
-	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
+	res, err, _, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
 		rq := newRequest(r.cfg.Limits)
