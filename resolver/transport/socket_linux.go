@@ -109,7 +109,7 @@ type udpConn struct {
 func (u *udpConn) Write(b []byte) error {
 	var err error
 	if rerr := u.raw.Write(func(fd uintptr) bool {
-		_, err = unix.Write(int(fd), b)
+		err = write(int(fd), b)
 		return err != unix.EAGAIN
 	}); rerr != nil {
 		return mapErr(rerr)
@@ -145,6 +145,18 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 
 func (u *udpConn) Close() error { return u.file.Close() }
 
+// write sends one datagram. Like recvmsg it retries a call a signal
+// interrupted: giving up instead would make the poller wait for a
+// readiness the socket already has.
+func write(fd int, b []byte) error {
+	for {
+		_, err := unix.Write(fd, b)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 // recvmsg reads one datagram and its control data without asking for the
 // source address, which the connected socket already fixes; unix.Recvmsg
 // would allocate it for every read.
@@ -154,11 +166,16 @@ func recvmsg(fd int, buf, oob []byte) (n, oobn, flags int, err error) {
 	msg := unix.Msghdr{Iov: &iov, Control: &oob[0]}
 	msg.SetIovlen(1)
 	msg.SetControllen(len(oob))
-	r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
-	if errno != 0 {
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+		switch errno {
+		case 0:
+			return int(r), int(msg.Controllen), int(msg.Flags), nil
+		case unix.EINTR:
+			continue
+		}
 		return 0, 0, 0, errno
 	}
-	return int(r), int(msg.Controllen), int(msg.Flags), nil
 }
 
 // reassembled reports whether the control messages of one datagram carry
