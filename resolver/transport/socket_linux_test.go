@@ -101,3 +101,32 @@ func TestReassemblyDetectedFromControlMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestReadBufferSetsTheSocketsReceiveBuffer: Linux doubles the asked size
+// for its bookkeeping; the default is far larger than what is asked here.
+func TestReadBufferSetsTheSocketsReceiveBuffer(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  SocketConfig
+		want func(int) bool
+	}{
+		{"Asked", SocketConfig{ReadBuffer: 4096}, func(v int) bool { return v == 8192 }},
+		{"KernelDefault", SocketConfig{}, func(v int) bool { return v > 8192 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := NewSocketNetwork(tt.cfg).DialUDP(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			var v int
+			var gerr error
+			if err := pc.(*udpConn).raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			if !tt.want(v) {
+				t.Fatalf("SO_RCVBUF = %d", v)
+			}
+		})
+	}
+}
