@@ -124,6 +124,31 @@ func (c *Cache) hash(k Key) uint64 {
 // An entry living on its Grace carries TTL 0 throughout.
 // RRSIG Original TTL fields are left as signed.
 func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
+	it, ttl, ok := c.live(k, now)
+	if !ok {
+		return Entry{}, false
+	}
+	return it.entry(ttl), true
+}
+
+// Read calls f with the live entry under k and the TTL Get would give its
+// records, and reports whether there was one. The entry's slices and
+// records are the cache's own, never modified once stored: f must neither
+// modify nor keep them, and the records carry their TTLs as stored. It
+// spares a caller that only reads the copies Get makes (issue #6).
+func (c *Cache) Read(k Key, now time.Time, f func(e *Entry, ttl uint32)) bool {
+	it, ttl, ok := c.live(k, now)
+	if ok {
+		e := it.view()
+		f(&e, ttl)
+	}
+	return ok
+}
+
+// live returns the live item under k, dropping it when it has expired, and
+// the whole seconds left before it expires, rounded down; an entry living
+// on its Grace has 0 throughout.
+func (c *Cache) live(k Key, now time.Time) (item, uint32, bool) {
 	h := c.hash(k)
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
@@ -134,13 +159,12 @@ func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 	}
 	s.mu.Unlock()
 	if !ok || it.key() != k {
-		return Entry{}, false
+		return item{}, 0, false
 	}
-	ttl := uint32((it.expires - now.UnixNano()) / int64(time.Second))
 	if it.extra != nil && it.extra.grace > 0 {
-		ttl = 0 // the owner asked for TTL 0; the grace is ours
+		return it, 0, true // the owner asked for TTL 0; the grace is ours
 	}
-	return it.entry(ttl), true
+	return it, uint32((it.expires - now.UnixNano()) / int64(time.Second)), true
 }
 
 // Put stores a copy of e under k and returns true, unless it refuses:

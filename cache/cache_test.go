@@ -60,6 +60,31 @@ func TestGetCountsTTLDownFromInjectedTime(t *testing.T) {
 	}
 }
 
+func TestReadSeesWhatGetCopies(t *testing.T) {
+	c := New(Config{})
+	k := NewKey("www.example.com.", dns.TypeA, dns.ClassINET)
+	c.Put(k, aEntry(t, "www.example.com.", 300), t0)
+	for _, elapsed := range []time.Duration{0, 1500 * time.Millisecond, 299 * time.Second, 300 * time.Second} {
+		now := t0.Add(elapsed)
+		got, getOK := c.Get(k, now)
+		var seen *Entry
+		var seenTTL uint32
+		readOK := c.Read(k, now, func(e *Entry, ttl uint32) { seen, seenTTL = e, ttl })
+		if readOK != getOK || (seen != nil) != getOK {
+			t.Fatalf("after %v: Read ok %v (called %v), Get ok %v", elapsed, readOK, seen != nil, getOK)
+		}
+		if !getOK {
+			continue
+		}
+		if seenTTL != got.RRs[0].Header().Ttl || seen.RRs[0].Header().Ttl != 300 || !seen.Expires.Equal(got.Expires) {
+			t.Errorf("after %v: Read TTL %d, stored record TTL %d; Get TTL %d", elapsed, seenTTL, seen.RRs[0].Header().Ttl, got.RRs[0].Header().Ttl)
+		}
+	}
+	if c.Read(NewKey("other.example.com.", dns.TypeA, dns.ClassINET), t0, func(*Entry, uint32) { t.Error("called for a missing key") }) {
+		t.Error("Read reported a missing key")
+	}
+}
+
 func TestExpiredEntryIsRemovedOnGet(t *testing.T) {
 	c := New(Config{})
 	k := NewKey("a.example.", dns.TypeA, dns.ClassINET)

@@ -67,6 +67,18 @@ func newItem(k Key, e *Entry, expires int64) item {
 // set to ttl. The three record slices share one backing array, capped so
 // that a caller's append to one cannot overwrite another.
 func (it *item) entry(ttl uint32) Entry {
+	out := it.view()
+	all := make([]dns.RR, len(it.rrs))
+	for i, rr := range it.rrs {
+		all[i] = dns.Copy(rr)
+		all[i].Header().Ttl = ttl
+	}
+	out.RRs, out.Sigs, out.Ns = it.split(all)
+	return out
+}
+
+// view is the entry with its records as stored, shared with the cache.
+func (it *item) view() Entry {
 	out := Entry{
 		Rcode:    int(it.rcode),
 		Rank:     it.rank,
@@ -76,20 +88,21 @@ func (it *item) entry(ttl uint32) Entry {
 	if it.extra != nil {
 		out.Reason, out.Grace = it.extra.reason, it.extra.grace
 	}
-	all := make([]dns.RR, len(it.rrs))
-	for i, rr := range it.rrs {
-		all[i] = dns.Copy(rr)
-		all[i].Header().Ttl = ttl
-	}
+	out.RRs, out.Sigs, out.Ns = it.split(it.rrs)
+	return out
+}
+
+// split cuts all, laid out as it.rrs is, into the RRs, Sigs and Ns.
+func (it *item) split(all []dns.RR) (rrs, sigs, ns []dns.RR) {
 	n1, n2 := int(it.nRRs), int(it.nRRs)+int(it.nSigs)
 	if n1 > 0 {
-		out.RRs = all[0:n1:n1]
+		rrs = all[0:n1:n1]
 	}
 	if n2 > n1 {
-		out.Sigs = all[n1:n2:n2]
+		sigs = all[n1:n2:n2]
 	}
 	if len(all) > n2 {
-		out.Ns = all[n2:]
+		ns = all[n2:len(all):len(all)]
 	}
-	return out
+	return rrs, sigs, ns
 }

@@ -80,7 +80,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	if !req.RecursionDesired {
 		return r.fromCacheOnly(k)
 	}
-	res, err, _ := r.group.do(ctx, k, func() (*result, error) {
+	res, err, _, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
 		rq := newRequest(r.cfg.Limits)
@@ -166,21 +166,31 @@ func (r *Resolver) shape(resp, req *dns.Msg, res *result) {
 
 // dnssecFiltered drops DNSSEC records for clients that did not ask for
 // them with DO (RFC 4035 §3.2.1), unless the client asked for that type.
+// Like a DO answer, one with nothing to drop shares rrs.
 func dnssecFiltered(rrs []dns.RR, do bool, qtype uint16) []dns.RR {
 	if do {
 		return rrs
 	}
-	out := make([]dns.RR, 0, len(rrs))
-	for _, rr := range rrs {
-		switch t := rr.Header().Rrtype; t {
-		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
-			if t != qtype {
-				continue
+	for i, rr := range rrs {
+		if dropForNoDO(rr, qtype) {
+			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
+			for _, rr := range rrs[i+1:] {
+				if !dropForNoDO(rr, qtype) {
+					out = append(out, rr)
+				}
 			}
+			return out
 		}
-		out = append(out, rr)
 	}
-	return out
+	return rrs
+}
+
+func dropForNoDO(rr dns.RR, qtype uint16) bool {
+	switch t := rr.Header().Rrtype; t {
+	case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+		return t != qtype
+	}
+	return false
 }
 
 // servfail turns a failed resolution into SERVFAIL with an Extended DNS

@@ -26,11 +26,11 @@ type budget struct {
 	mu        sync.Mutex
 	upstream  int             // guarded by mu
 	nsLookups int             // guarded by mu
-	active    map[string]bool // sub-queries in progress, guarded by mu
+	active    map[string]bool // sub-queries in progress, nil before the first; guarded by mu
 }
 
 func newBudget(l Limits) *budget {
-	return &budget{limits: l, active: map[string]bool{}}
+	return &budget{limits: l}
 }
 
 // spendUpstream accounts for one query sent upstream.
@@ -63,6 +63,9 @@ func (b *budget) enter(key string) error {
 	defer b.mu.Unlock()
 	if b.active[key] {
 		return fmt.Errorf("%w: %s", ErrLoop, key)
+	}
+	if b.active == nil {
+		b.active = map[string]bool{}
 	}
 	b.active[key] = true
 	return nil

@@ -15,7 +15,7 @@ type delegation struct {
 	zone      string
 	nsNames   []string                // lower case, at most MaxServersPerZone
 	addrs     map[string][]netip.Addr // per NS name
-	looked    map[string]bool         // NS names whose addresses were looked up
+	looked    map[string]bool         // NS names whose addresses were looked up; nil until one is
 	fromHints bool
 	fromCache bool // built from cached records, not from a referral just received
 	// ttl is the seconds the NS set has left (the hints: unbounded). A
@@ -39,20 +39,19 @@ func (d *delegation) port(a netip.Addr) uint16 {
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
-	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, looked: map[string]bool{}, ttl: math.MaxUint32}
-	seen := map[string]bool{}
+	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, ttl: math.MaxUint32}
 	for _, rr := range ns {
 		n, ok := rr.(*dns.NS)
 		if !ok {
 			continue
 		}
 		d.ttl = min(d.ttl, n.Hdr.Ttl)
-		name := strings.ToLower(n.Ns)
-		if seen[name] || len(d.nsNames) >= maxServers {
+		if len(d.nsNames) >= maxServers {
 			continue
 		}
-		seen[name] = true
-		d.nsNames = append(d.nsNames, name)
+		if name := strings.ToLower(n.Ns); !d.isNSName(name) {
+			d.nsNames = append(d.nsNames, name)
+		}
 	}
 	return d
 }
@@ -200,17 +199,25 @@ func (r *Resolver) hintsDelegation() *delegation {
 // with whatever addresses the cache holds for the NS names.
 func (r *Resolver) cachedDelegation(zone string) *delegation {
 	now := r.clock.Now()
-	e, ok := r.cache.Get(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now)
-	if !ok || e.Negative() {
+	var d *delegation
+	// Read, not Get: the cut only takes names and addresses from the
+	// records, and every cold name passes here (issue #6).
+	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e *cache.Entry, ttl uint32) {
+		if e.Negative() {
+			return
+		}
+		d = newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
+		if len(d.nsNames) > 0 {
+			d.ttl = ttl // the stored records carry their TTLs as received
+		}
+	})
+	if d == nil {
 		return nil
 	}
-	d := newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
 	d.fromCache = true
 	for _, n := range d.nsNames {
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			if a, ok := r.cache.Get(cache.NewKey(n, t, dns.ClassINET), now); ok {
-				d.addAddrs(a.RRs)
-			}
+			r.cache.Read(cache.NewKey(n, t, dns.ClassINET), now, func(e *cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
 		}
 	}
 	return d

@@ -16,39 +16,47 @@ type flightGroup[K comparable, V any] struct {
 }
 
 type flight[V any] struct {
-	done chan struct{}
-	val  V
-	err  error
+	done    chan struct{}
+	val     V
+	err     error
+	joiners int // callers that joined; guarded by the group's mu
 }
 
-// do runs fn once for all concurrent callers with the same key; joined
-// reports whether this caller shared another's call.
-func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (val V, err error, joined bool) {
+// do runs fn once for all concurrent callers with the same key. joined
+// reports whether this caller shared another's call; shared, whether any
+// other caller got (or will get) the same value, which tells the caller
+// that made the call whether it may modify the value without a copy.
+func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (val V, err error, joined, shared bool) {
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = map[K]*flight[V]{}
 	}
 	if f, ok := g.calls[k]; ok {
+		f.joiners++
 		g.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.val, f.err, true
+			return f.val, f.err, true, true
 		case <-ctx.Done():
-			return val, ctx.Err(), true
+			return val, ctx.Err(), true, true
 		}
 	}
 	f := &flight[V]{done: make(chan struct{})}
 	g.calls[k] = f
 	g.mu.Unlock()
 
+	// Deferred, so that a panic in fn does not leave the joiners waiting;
+	// it sets shared after the return below. Once the call is out of the
+	// map nobody can join: the count is final.
 	defer func() {
 		g.mu.Lock()
 		delete(g.calls, k)
+		shared = f.joiners > 0
 		g.mu.Unlock()
 		close(f.done)
 	}()
 	f.val, f.err = fn()
-	return f.val, f.err, false
+	return f.val, f.err, false, false
 }
 
 // flightKey identifies a client question for coalescing.

@@ -12,14 +12,14 @@ import (
 // key lookup and which servers sent keys that failed validation, so that
 // those are not asked again within the query.
 type rejections struct {
-	mu    sync.Mutex
+	mu sync.Mutex
+	// The maps stay nil until written: most queries never look up a key,
+	// and each map costs allocations per query (issue #6).
 	last  map[string]netip.Addr // "name/type" -> server of the last answer; guarded by mu
 	avoid map[netip.Addr]bool   // guarded by mu
 }
 
-func newRejections() *rejections {
-	return &rejections{last: map[string]netip.Addr{}, avoid: map[netip.Addr]bool{}}
-}
+func newRejections() *rejections { return &rejections{} }
 
 func rejectKey(name string, qtype uint16) string {
 	return strings.ToLower(name) + "/" + dns.TypeToString[qtype]
@@ -30,6 +30,9 @@ func rejectKey(name string, qtype uint16) string {
 func (rj *rejections) answered(name string, qtype uint16, server netip.Addr) {
 	rj.mu.Lock()
 	defer rj.mu.Unlock()
+	if rj.last == nil {
+		rj.last = map[string]netip.Addr{}
+	}
 	rj.last[rejectKey(name, qtype)] = server
 }
 
@@ -39,6 +42,9 @@ func (rj *rejections) reject(name string, qtype uint16) (netip.Addr, bool) {
 	defer rj.mu.Unlock()
 	srv, ok := rj.last[rejectKey(name, qtype)]
 	if ok && srv.IsValid() {
+		if rj.avoid == nil {
+			rj.avoid = map[netip.Addr]bool{}
+		}
 		rj.avoid[srv] = true
 	}
 	return srv, ok

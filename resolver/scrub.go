@@ -247,39 +247,57 @@ func capNS(rrs []dns.RR, max int) []dns.RR {
 
 // scrubAdditional keeps addresses of NS names named in authority or
 // answer, and only those inside zone: glue for an NS name elsewhere would
-// let any server speak for any name.
+// let any server speak for any name. A reply without addresses in
+// additional, as most answers are, costs no bookkeeping.
 func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
+	var out []dns.RR
+	var keep []bool
 	targets := map[string]bool{}
-	for _, rr := range append(ns[:len(ns):len(ns)], answer...) {
-		if n, ok := rr.(*dns.NS); ok {
-			targets[strings.ToLower(n.Ns)] = true
+	for i, rr := range rrs {
+		switch h := rr.Header(); h.Rrtype {
+		case dns.TypeOPT:
+			out = append(out, rr)
+		case dns.TypeA, dns.TypeAAAA:
+			if keep == nil {
+				keep = make([]bool, len(rrs))
+				addNSTargets(targets, ns)
+				addNSTargets(targets, answer)
+			}
+			keep[i] = targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
 		}
 	}
-	keep := make([]bool, len(rrs))
-	var out []dns.RR
-	for i, rr := range rrs {
-		h := rr.Header()
-		if h.Rrtype == dns.TypeOPT {
-			out = append(out, rr)
-			continue
-		}
-		isAddr := h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA
-		keep[i] = isAddr && targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
+	if keep == nil {
+		return out
 	}
 	return append(out, keepWithSigs(rrs, keep, sigs)...)
 }
 
-// ofClass drops records of another class than the question's: a CH
-// referral must not steer an IN resolution. OPT
-// uses the class field for the payload size and is kept.
-func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
-	out := make([]dns.RR, 0, len(rrs))
+// addNSTargets adds the lower-case names the NS records of rrs point to.
+func addNSTargets(targets map[string]bool, rrs []dns.RR) {
 	for _, rr := range rrs {
-		if h := rr.Header(); h.Class == qclass || h.Rrtype == dns.TypeOPT {
-			out = append(out, rr)
+		if n, ok := rr.(*dns.NS); ok {
+			targets[strings.ToLower(n.Ns)] = true
 		}
 	}
-	return out
+}
+
+// ofClass drops records of another class than the question's: a CH
+// referral must not steer an IN resolution. OPT uses the class field for
+// the payload size and is kept. When nothing is dropped it returns rrs
+// itself, which the scrubber only reads.
+func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
+	for i, rr := range rrs {
+		if h := rr.Header(); h.Class != qclass && h.Rrtype != dns.TypeOPT {
+			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
+			for _, rr := range rrs[i+1:] {
+				if h := rr.Header(); h.Class == qclass || h.Rrtype == dns.TypeOPT {
+					out = append(out, rr)
+				}
+			}
+			return out
+		}
+	}
+	return rrs
 }
 
 // rrsigsIn returns the RRSIGs of all sections.

@@ -77,12 +77,14 @@ type exchangeKey struct {
 // exchange asks a server, sharing the exchange with identical queries to
 // the same server in flight: the names of one zone asked at once make the
 // same minimised query for its delegation, and one reply serves them all
-// (Unbound's serviced queries). Every caller gets its own copy of the
-// reply, since scrubbing and validation modify it; Hold-On's later replies
-// stay with the caller that made the exchange.
+// (Unbound's serviced queries). Every caller of a shared exchange gets its
+// own copy of the reply, since scrubbing and validation modify it; the
+// caller that made an exchange nobody joined, the usual case, keeps the
+// reply itself. Hold-On's later replies stay with the caller that made the
+// exchange.
 func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
 	k := exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
-	resp, err, joined := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
+	resp, err, joined, shared := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
 		return r.deps.Exchanger.Exchange(ctx, tq)
 	})
 	if err != nil || resp == nil {
@@ -90,6 +92,9 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 			err = ue.Err // the exchange's unwanted replies count once, for the caller that made it
 		}
 		return resp, err
+	}
+	if !shared {
+		return resp, nil
 	}
 	own := *resp
 	own.Msg = resp.Msg.Copy()
@@ -204,6 +209,9 @@ func (r *Resolver) rejectedServer(q *query) bool {
 // lookUpServer looks up the addresses of types of the NS name ns, once
 // per cut, and reports whether it found any.
 func (r *Resolver) lookUpServer(ctx context.Context, q *query, ns string, types []uint16) (bool, error) {
+	if q.cut.looked == nil {
+		q.cut.looked = map[string]bool{}
+	}
 	q.cut.looked[ns] = true
 	if err := q.req.budget.spendNSLookup(); err != nil {
 		return false, q.errorf(err, "servers of %s", q.cut.zone)

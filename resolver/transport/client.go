@@ -211,8 +211,8 @@ type Client struct {
 	cookies *cookieJar
 	n       counters
 
-	// watchers are the Hold-On goroutines still holding a socket open;
-	// stop ends them early (Close).
+	// watchers are the background Hold-On goroutines still holding a
+	// socket open; stop ends them early (Close).
 	watchers sync.WaitGroup
 	life     context.Context
 	stop     context.CancelFunc
@@ -229,9 +229,10 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 		cookies: newCookieJar(cfg.CookieRotate), life: life, stop: stop}
 }
 
-// Close ends the Hold-On windows still open and waits for their
-// goroutines; every socket is closed when it returns. Exchanges after
-// Close get no Hold-On window.
+// Close ends the Hold-On windows watched in the background and waits for
+// their goroutines; their sockets are closed when it returns. An exchange
+// waiting out its window in its own goroutine ends with that window
+// (HoldOnMax at most). Exchanges after Close get no Hold-On window.
 func (c *Client) Close() {
 	c.stop()
 	c.watchers.Wait()
@@ -277,8 +278,14 @@ const maxAttempts = 5
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
 func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
+	// The cap needs a context of its own only when the caller's deadline is
+	// later: the resolver's per-server timeout usually is not, and every
+	// layer costs a timer and allocations per query (issue #6).
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.cfg.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+		defer cancel()
+	}
 	p := c.firstPlan(q)
 	for range maxAttempts {
 		attempt := c.udpAttempt

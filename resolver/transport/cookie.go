@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/netip"
 	"sync"
 	"time"
@@ -24,6 +25,10 @@ type cookieJar struct {
 	mu     sync.Mutex
 	secret [32]byte  // guarded by mu
 	since  time.Time // when secret was drawn; guarded by mu
+	// mac is keyed with secret and reset for each cookie, which saves
+	// deriving the keyed state for every query; guarded by mu.
+	mac     hash.Hash
+	scratch [sha256.Size]byte // guarded by mu
 }
 
 func newCookieJar(rotate time.Duration) *cookieJar {
@@ -32,17 +37,20 @@ func newCookieJar(rotate time.Duration) *cookieJar {
 
 // client returns the client cookie for server at now, drawing a new
 // secret when the old one is older than the rotation period.
-func (j *cookieJar) client(server netip.AddrPort, now time.Time) []byte {
+func (j *cookieJar) client(server netip.AddrPort, now time.Time) [8]byte {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.since.IsZero() || now.Sub(j.since) >= j.rotate || now.Before(j.since) {
 		_, _ = rand.Read(j.secret[:])
 		j.since = now
+		j.mac = hmac.New(sha256.New, j.secret[:])
 	}
-	mac := hmac.New(sha256.New, j.secret[:])
-	j.mu.Unlock()
-	b, _ := server.Addr().Unmap().MarshalBinary()
-	mac.Write(b)
-	return mac.Sum(nil)[:8]
+	j.mac.Reset()
+	b, _ := server.Addr().Unmap().AppendBinary(j.scratch[:0])
+	j.mac.Write(b)
+	var cc [8]byte
+	copy(cc[:], j.mac.Sum(j.scratch[:0]))
+	return cc
 }
 
 // cookieVerdict is what a reply's COOKIE option says about it.
@@ -88,10 +96,10 @@ func (c *Client) cookieFor(server netip.AddrPort) []byte {
 	}
 	cc := c.cookies.client(server, c.cfg.Clock.Now())
 	info := c.servers.get(server)
-	if len(info.serverCookie) > 0 && bytes.Equal(info.cookieClient[:], cc) {
-		return append(cc, info.serverCookie...)
+	if len(info.serverCookie) > 0 && info.cookieClient == cc {
+		return append(cc[:], info.serverCookie...)
 	}
-	return cc
+	return cc[:]
 }
 
 // learnCookie remembers a valid server cookie and that the server does

@@ -105,7 +105,11 @@ func sendAndRead(host string, size int) (bool, error) {
 		return false, err
 	}
 	defer pc.Close()
-	if _, err := server.WriteToUDP(make([]byte, size), pc.(*udpConn).conn.LocalAddr().(*net.UDPAddr)); err != nil {
+	local, _, err := udpAddrs(pc)
+	if err != nil {
+		return false, err
+	}
+	if _, err := server.WriteToUDPAddrPort(make([]byte, size), local); err != nil {
 		return false, err
 	}
 	d, err := pc.Read(ctx)

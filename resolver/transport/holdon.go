@@ -75,53 +75,52 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		return resp, p, nil
 	}
 	h.q, h.p = *q, p
+	if wait {
+		c.n.holdOnWaits.Add(1)
+		conflict := c.awaitConflict(ctx, h, end)
+		// What the wait counted belongs to this exchange.
+		q.unwanted = h.q.unwanted
+		if conflict {
+			tcp := p
+			tcp.tcp = true
+			return nil, tcp, nil
+		}
+		c.noteRTT(q, resp.RTT)
+		return resp, p, nil
+	}
 	h.later, h.done = make(chan heldReply, maxHeld), make(chan struct{})
 	wctx, cancel := context.WithDeadline(c.life, end)
 	h.cancel = cancel
 	c.watchers.Add(1)
 	go c.watch(wctx, h)
-	if !wait {
-		c.noteRTT(q, resp.RTT)
-		resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
-		return resp, p, nil
-	}
-	c.n.holdOnWaits.Add(1)
-	conflict := c.awaitConflict(ctx, h)
-	// The watcher has ended: what it counted while the client waited
-	// belongs to this exchange.
-	q.unwanted = h.q.unwanted
-	if conflict {
-		tcp := p
-		tcp.tcp = true
-		return nil, tcp, nil
-	}
 	c.noteRTT(q, resp.RTT)
+	resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
 	return resp, p, nil
 }
 
-// awaitConflict waits on a held association until a second, different
-// reply arrives or the window (or ctx) ends, and reports whether one came.
-// A conflict ends the wait at once: it already proves the injection, and
-// the rest of the window would only delay the TCP answer (ONP-1: genuine
-// delay + the TCP round trip, not 1.5 RTT more).
-func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
-	conflict := false
-	select {
-	case <-h.later:
-		conflict = true
-	case <-h.done:
-	case <-ctx.Done():
-	}
-	h.cancel()
-	<-h.done
-	if !conflict {
-		select {
-		case <-h.later:
-			conflict = true
-		default:
+// awaitConflict reads a held association in the exchange's own goroutine
+// until a second, different reply arrives or the window (or ctx) ends,
+// closes it and reports whether one came. The exchange waits anyway, so a
+// watcher goroutine would only add a hand-over per query (issue #6). A
+// conflict ends the wait at once: it already proves the injection, and the
+// rest of the window would only delay the TCP answer (ONP-1: genuine delay
+// + the TCP round trip, not 1.5 RTT more).
+func (c *Client) awaitConflict(ctx context.Context, h *hold, end time.Time) bool {
+	defer h.conn.Close()
+	wctx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
+	for range maxWatchReads {
+		dg, err := h.conn.Read(wctx)
+		if err != nil {
+			return false
+		}
+		c.n.lateReplies.Add(1)
+		if c.judgeLate(h, dg) != nil {
+			c.conflict(&h.q, true)
+			return true
 		}
 	}
-	return conflict
+	return false
 }
 
 // holdWindow returns when the window of a reply that took first ends,

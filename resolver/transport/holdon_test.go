@@ -100,3 +100,29 @@ func TestHoldOnPlausibleReplyReturnedAtOnce(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestHoldOnConflictOnRealSocketsEndsTheWaitEarly: over loopback, a forged
+// reply followed by the genuine one, both early for a 400 ms RTT, makes the
+// exchange wait on its own socket and move to TCP as soon as the second
+// arrives, long before the 600 ms window would end.
+func TestHoldOnConflictOnRealSocketsEndsTheWaitEarly(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
+		if w.RemoteAddr().Network() == "udp" {
+			_ = w.WriteMsg(answer(q, "6.6.6.6"))
+		}
+		_ = w.WriteMsg(answer(q, "192.0.2.1"))
+	})
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	t.Cleanup(c.Close)
+	start := time.Now()
+	r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, RTT: 400 * time.Millisecond})
+	if err != nil || !r.TCP || firstA(t, r) != "192.0.2.1" {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+	if el := time.Since(start); el > 500*time.Millisecond {
+		t.Fatalf("answered after %v: the wait did not end at the conflict", el)
+	}
+	if s := c.Stats(); s.HoldOnWaits != 1 || s.InjectionsDetected != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -94,27 +94,15 @@ func (n *socketNetwork) drawPort() (uint16, error) {
 // server, so the kernel drops datagrams from any other address or port.
 func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error) {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
-	network, local := "udp4", net.IPv4zero
-	if server.Addr().Is6() {
-		network, local = "udp6", net.IPv6unspecified
-	}
 	var lastErr error
 	for range n.cfg.BindTries {
 		port, err := n.drawPort()
 		if err != nil {
 			return nil, err
 		}
-		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: local, Port: int(port)}, Control: enableFragSize}
-		if n.cfg.FixedSourcePort != 0 {
-			d.Control = shareFixedPort
-		}
-		c, err := d.DialContext(ctx, network, server.String())
+		c, err := openUDP(ctx, server, port, n.cfg)
 		if err == nil {
-			uc := c.(*net.UDPConn)
-			if n.cfg.ReadBuffer > 0 {
-				_ = uc.SetReadBuffer(n.cfg.ReadBuffer) // best effort: the kernel caps it
-			}
-			return &udpConn{conn: uc}, nil
+			return c, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || n.cfg.FixedSourcePort != 0 {
 			return nil, fmt.Errorf("dial udp %s: %w", server, err)
@@ -158,45 +146,42 @@ const maxUDPReply = 4096
 // full buffer shows an oversized datagram on every platform.
 var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
-type udpConn struct {
-	conn *net.UDPConn
-	oob  [128]byte
-}
-
-func (u *udpConn) Write(b []byte) error {
-	if _, err := u.conn.Write(b); err != nil {
-		return mapErr(err)
-	}
-	return nil
-}
-
-// Read waits for one datagram until ctx ends: the deadline becomes the
-// socket's, and cancellation wakes the read by moving the deadline.
-func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
-	stop, err := watchDeadline(ctx, u.conn)
-	if err != nil {
-		return Datagram{}, err
-	}
-	defer stop()
-	bp := readPool.Get().(*[]byte)
-	defer readPool.Put(bp)
-	n, oobn, flags, from, err := u.conn.ReadMsgUDPAddrPort(*bp, u.oob[:])
-	if err != nil {
-		if ctx.Err() != nil {
-			return Datagram{}, fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
-		}
-		return Datagram{}, mapErr(err)
-	}
+// received turns one read of n bytes from the sender from into a
+// Datagram: a copy of the data and the verdict on fragmentation. Control data cut short might have held
+// the fragment size, and an oversized datagram was fragmented on any real
+// path: assume the worst, the Client then asks over TCP.
+func received(buf []byte, n int, oob []byte, flags int, from netip.AddrPort) Datagram {
 	data := make([]byte, min(n, maxUDPReply))
-	copy(data, (*bp)[:n])
-	// Control data cut short might have held the fragment size, and an
-	// oversized datagram was fragmented on any real path: assume the worst,
-	// the Client then asks over TCP.
-	frag := reassembled(u.oob[:oobn]) || controlTruncated(flags) || n > maxUDPReply
-	return Datagram{Data: data, Reassembled: frag, From: from}, nil
+	copy(data, buf[:n])
+	frag := reassembled(oob) || controlTruncated(flags) || n > maxUDPReply
+	return Datagram{Data: data, Reassembled: frag, From: from}
 }
 
-func (u *udpConn) Close() error { return u.conn.Close() }
+// readErr is the error of a read that failed: ErrTimeout when ctx ended it.
+func readErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return ctxTimeout(cerr)
+	}
+	return mapErr(err)
+}
+
+// Reads ending with their context are frequent (every Hold-On window ends
+// so), so the two usual errors are wrapped once, not per read (issue #6).
+var (
+	errTimeoutDeadline = fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	errTimeoutCanceled = fmt.Errorf("%w: %w", ErrTimeout, context.Canceled)
+)
+
+// ctxTimeout wraps the error of an ended context in ErrTimeout.
+func ctxTimeout(err error) error {
+	switch err {
+	case context.DeadlineExceeded:
+		return errTimeoutDeadline
+	case context.Canceled:
+		return errTimeoutCanceled
+	}
+	return fmt.Errorf("%w: %w", ErrTimeout, err)
+}
 
 type tcpConn struct{ conn net.Conn }
 
@@ -223,20 +208,13 @@ func (t *tcpConn) ReadMsg(ctx context.Context) ([]byte, error) {
 	defer stop()
 	var l [2]byte
 	if _, err := io.ReadFull(t.conn, l[:]); err != nil {
-		return nil, t.readErr(ctx, err)
+		return nil, readErr(ctx, err)
 	}
 	b := make([]byte, binary.BigEndian.Uint16(l[:]))
 	if _, err := io.ReadFull(t.conn, b); err != nil {
-		return nil, t.readErr(ctx, err)
+		return nil, readErr(ctx, err)
 	}
 	return b, nil
-}
-
-func (t *tcpConn) readErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
-	}
-	return mapErr(err)
 }
 
 func (t *tcpConn) Close() error { return t.conn.Close() }
@@ -249,7 +227,7 @@ type deadliner interface{ SetReadDeadline(time.Time) error }
 // when the read is over.
 func watchDeadline(ctx context.Context, c deadliner) (stop func() bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTimeout, err)
+		return nil, ctxTimeout(err)
 	}
 	d, _ := ctx.Deadline() // zero means none
 	if err := c.SetReadDeadline(d); err != nil {

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -25,10 +26,7 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 				t.Skipf("no %s: %v", tt.name, err)
 			}
 			defer pc.Close()
-			raw, err := pc.(*udpConn).conn.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := pc.(*udpConn).raw
 			var v int
 			var gerr error
 			if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), tt.level, tt.opt) }); err != nil {
@@ -39,6 +37,33 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// udpAddrs returns the local and remote address of an association's
+// socket, as the kernel has them.
+func udpAddrs(pc PacketConn) (local, remote netip.AddrPort, err error) {
+	var lsa, rsa unix.Sockaddr
+	var lerr, rerr error
+	if err := pc.(*udpConn).raw.Control(func(fd uintptr) {
+		lsa, lerr = unix.Getsockname(int(fd))
+		rsa, rerr = unix.Getpeername(int(fd))
+	}); err != nil {
+		return local, remote, err
+	}
+	if lerr != nil || rerr != nil {
+		return local, remote, fmt.Errorf("getsockname: %v, getpeername: %v", lerr, rerr)
+	}
+	return sockaddrAddr(lsa), sockaddrAddr(rsa), nil
+}
+
+func sockaddrAddr(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
 }
 
 func cmsg(level, typ int, value uint32) []byte {
@@ -72,6 +97,35 @@ func TestReassemblyDetectedFromControlMessages(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := reassembled(tt.oob); got != tt.want {
 				t.Fatalf("reassembled = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadBufferSetsTheSocketsReceiveBuffer: Linux doubles the asked size
+// for its bookkeeping; the default is far larger than what is asked here.
+func TestReadBufferSetsTheSocketsReceiveBuffer(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  SocketConfig
+		want func(int) bool
+	}{
+		{"Asked", SocketConfig{ReadBuffer: 4096}, func(v int) bool { return v == 8192 }},
+		{"KernelDefault", SocketConfig{}, func(v int) bool { return v > 8192 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pc, err := NewSocketNetwork(tt.cfg).DialUDP(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			var v int
+			var gerr error
+			if err := pc.(*udpConn).raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || gerr != nil {
+				t.Fatal(err, gerr)
+			}
+			if !tt.want(v) {
+				t.Fatalf("SO_RCVBUF = %d", v)
 			}
 		})
 	}

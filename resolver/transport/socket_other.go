@@ -2,14 +2,61 @@
 
 package transport
 
-import "syscall"
+import (
+	"context"
+	"net"
+	"net/netip"
+)
 
-// enableFragSize does nothing where the kernel cannot report reassembly;
-// the EDNS size of 1232 remains the defense against fragment poisoning.
-func enableFragSize(string, string, syscall.RawConn) error { return nil }
+// openUDP opens the socket of one UDP association from port to server
+// through the net package.
+func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig) (PacketConn, error) {
+	network, local := "udp4", net.IPv4zero
+	if server.Addr().Is6() {
+		network, local = "udp6", net.IPv6unspecified
+	}
+	d := net.Dialer{LocalAddr: &net.UDPAddr{IP: local, Port: int(port)}}
+	c, err := d.DialContext(ctx, network, server.String())
+	if err != nil {
+		return nil, err
+	}
+	uc := c.(*net.UDPConn)
+	if cfg.ReadBuffer > 0 {
+		_ = uc.SetReadBuffer(cfg.ReadBuffer) // best effort: the kernel caps it
+	}
+	return &udpConn{conn: uc}, nil
+}
 
+type udpConn struct{ conn *net.UDPConn }
+
+func (u *udpConn) Write(b []byte) error {
+	if _, err := u.conn.Write(b); err != nil {
+		return mapErr(err)
+	}
+	return nil
+}
+
+// Read waits for one datagram until ctx ends: the deadline becomes the
+// socket's, and cancellation wakes the read by moving the deadline.
+func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
+	stop, err := watchDeadline(ctx, u.conn)
+	if err != nil {
+		return Datagram{}, err
+	}
+	defer stop()
+	bp := readPool.Get().(*[]byte)
+	defer readPool.Put(bp)
+	n, from, err := u.conn.ReadFromUDPAddrPort(*bp)
+	if err != nil {
+		return Datagram{}, readErr(ctx, err)
+	}
+	return received(*bp, n, nil, 0, from), nil
+}
+
+func (u *udpConn) Close() error { return u.conn.Close() }
+
+// reassembled is false where the kernel cannot report reassembly; the
+// EDNS size of 1232 remains the defense against fragment poisoning.
 func reassembled([]byte) bool { return false }
 
 func controlTruncated(int) bool { return false }
-
-func shareFixedPort(string, string, syscall.RawConn) error { return nil }

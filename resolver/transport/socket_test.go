@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,8 +114,8 @@ type checkConnected struct {
 func (c checkConnected) DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error) {
 	pc, err := c.Network.DialUDP(ctx, server)
 	if err == nil {
-		if ra, ok := pc.(*udpConn).conn.RemoteAddr().(*net.UDPAddr); !ok || ra.AddrPort() != server {
-			c.t.Errorf("udp socket not connected to %s: remote %v", server, ra)
+		if _, ra, aerr := udpAddrs(pc); aerr != nil || ra != server {
+			c.t.Errorf("udp socket not connected to %s: remote %v, %v", server, ra, aerr)
 		}
 	}
 	return pc, err
@@ -170,12 +171,15 @@ func TestConnectedSocketDropsDatagramsFromOtherSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	local := pc.(*udpConn).conn.LocalAddr().(*net.UDPAddr)
-	local.IP = net.IPv4(127, 0, 0, 1)
-	if _, err := intruder.WriteToUDP([]byte("forged"), local); err != nil {
+	local, _, err := udpAddrs(pc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.WriteToUDP([]byte("genuine"), local); err != nil {
+	local = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), local.Port())
+	if _, err := intruder.WriteToUDPAddrPort([]byte("forged"), local); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.WriteToUDPAddrPort([]byte("genuine"), local); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -319,5 +323,38 @@ func TestSilentServerTimesOutAtTheExchangeCap(t *testing.T) {
 	_, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
 	if el := time.Since(start); !errors.Is(err, ErrTimeout) || el < 150*time.Millisecond || el > 2*time.Second {
 		t.Fatalf("err %v after %v, want ErrTimeout after about 150ms", err, el)
+	}
+}
+
+// TestPortInUseIsRedrawn: with a range of two ports, one held by another
+// socket, every association takes the free one; with only the held port
+// the draws run out and the error says the port is in use.
+func TestPortInUseIsRedrawn(t *testing.T) {
+	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	busy := uint16(held.LocalAddr().(*net.UDPAddr).Port)
+	free := busy + 1
+	if busy == 65535 {
+		free = busy - 1
+	}
+	server := netip.MustParseAddrPort("127.0.0.1:53")
+	nw := NewSocketNetwork(SocketConfig{PortMin: min(busy, free), PortMax: max(busy, free), BindTries: 64})
+	for range 20 {
+		pc, err := nw.DialUDP(context.Background(), server)
+		if err != nil {
+			t.Skipf("port %d not free on this host: %v", free, err)
+		}
+		local, _, err := udpAddrs(pc)
+		pc.Close()
+		if err != nil || local.Port() != free {
+			t.Fatalf("bound port %d (%v), want the free port %d", local.Port(), err, free)
+		}
+	}
+	only := NewSocketNetwork(SocketConfig{PortMin: busy, PortMax: busy, BindTries: 3})
+	if _, err := only.DialUDP(context.Background(), server); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("err %v, want EADDRINUSE after the draws ran out", err)
 	}
 }

@@ -78,8 +78,8 @@ func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, 
 			binary.BigEndian.PutUint16(buf[off:], dns.EDNS0COOKIE)
 			binary.BigEndian.PutUint16(buf[off+2:], uint16(len(cookie)))
 			copy(buf[off+4:], cookie)
+			w.clientCookie = buf[off+4 : off+12 : off+12]
 			off += 4 + len(cookie)
-			w.clientCookie = append([]byte(nil), cookie[:8]...)
 		}
 	}
 	w.wire = buf[:off:off]

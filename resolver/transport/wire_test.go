@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -86,7 +87,21 @@ func (echoNet) DialTCP(context.Context, netip.AddrPort) (StreamConn, error) { re
 
 type echoConn struct{ reply []byte }
 
-func (c *echoConn) Write(b []byte) error { c.reply = withQR(b); return nil }
+func (c *echoConn) Write(b []byte) error { c.reply = echoReply(b); return nil }
+
+// echoReply turns a query into a reply that passes every check: QR set,
+// and a client-only cookie answered with a fixed server cookie. A query
+// that already carries a server cookie is echoed as it is.
+func echoReply(b []byte) []byte {
+	r := withQR(b)
+	n := len(r)
+	if n < headerLen+14 || binary.BigEndian.Uint16(r[n-12:]) != dns.EDNS0COOKIE || binary.BigEndian.Uint16(r[n-10:]) != 8 {
+		return r
+	}
+	binary.BigEndian.PutUint16(r[n-14:], binary.BigEndian.Uint16(r[n-14:])+8)
+	binary.BigEndian.PutUint16(r[n-10:], 16)
+	return append(r, "servercookie"[:8]...)
+}
 
 func (c *echoConn) Read(context.Context) (Datagram, error) {
 	if c.reply == nil {
