@@ -153,9 +153,16 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	// wg counts read loops, accept loops, connections and queries. Every
-	// Add happens in Listen before closing or in a goroutine wg counts.
+	// wg counts read loops, accept loops, connections, miss workers and
+	// queries. Every Add happens in Listen before closing or in a goroutine
+	// wg counts.
 	wg sync.WaitGroup
+
+	// misses hands a UDP miss to an idle miss worker (unbuffered: only one
+	// waiting to receive takes it); stopWorkers, closed by Shutdown, ends
+	// the idle ones.
+	misses      chan missJob
+	stopWorkers chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	closing bool
@@ -175,18 +182,20 @@ func New(cfg Config, h Handler) *Server {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:       cfg,
-		h:         h,
-		log:       cfg.Logger,
-		access:    newAccessList(cfg.Access),
-		refreshes: make(chan struct{}, cfg.MaxRefreshes),
-		answers:   cfg.Answers,
-		clock:     cfg.Clock,
-		slots:     make(chan struct{}, cfg.MaxInFlight),
-		conns:     make(chan struct{}, cfg.MaxTCPConns),
-		base:      base,
-		cancel:    cancel,
-		active:    map[net.Conn]struct{}{},
+		cfg:         cfg,
+		h:           h,
+		log:         cfg.Logger,
+		access:      newAccessList(cfg.Access),
+		refreshes:   make(chan struct{}, cfg.MaxRefreshes),
+		answers:     cfg.Answers,
+		clock:       cfg.Clock,
+		slots:       make(chan struct{}, cfg.MaxInFlight),
+		conns:       make(chan struct{}, cfg.MaxTCPConns),
+		base:        base,
+		cancel:      cancel,
+		active:      map[net.Conn]struct{}{},
+		misses:      make(chan missJob),
+		stopWorkers: make(chan struct{}),
 	}
 }
 
@@ -305,6 +314,9 @@ func (s *Server) isClosing() bool {
 // goroutines and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopWorkers)
+	}
 	s.closing = true
 	past := time.Unix(1, 0)
 	for _, pc := range s.udp {
