@@ -33,8 +33,9 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 		bufs[i] = make([]byte, ednsBufferSize)
 		out[i].Buffers = [][]byte{bufs[i]}
 	}
+	batch := udpBatch
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := bc.ReadBatch(in[:batch], 0)
 		if err != nil {
 			if s.isClosing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -62,12 +63,24 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 			s.dispatchUDP(pc, raw, from)
 		}
 		s.writeBatch(bc, out[:hits])
+		batch = nextBatch(n)
 	}
 }
 
+// nextBatch sizes the next recvmmsg from what the last one read: twice as
+// many slots, at least minBatch, at most udpBatch. Every call prepares all
+// its slots, so at moderate load, when a wake-up finds one or two
+// datagrams, 64 slots cost more than the reads themselves; under a flood
+// the batch is back at 64 within three reads.
+func nextBatch(n int) int {
+	return min(max(2*n, minBatch), udpBatch)
+}
+
 const (
-	// udpBatch is the most datagrams one recvmmsg or sendmmsg moves.
+	// udpBatch is the most datagrams one recvmmsg or sendmmsg moves, and
+	// minBatch the fewest slots a recvmmsg offers.
 	udpBatch = 64
+	minBatch = 4
 	// udpReadSize holds any real query; a longer datagram is dropped.
 	udpReadSize = 4096
 )
