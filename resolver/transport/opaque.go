@@ -36,10 +36,14 @@ func UnpackLenient(b []byte) (*dns.Msg, error) {
 	if uerr := m.Unpack(redo); uerr != nil {
 		return nil, err
 	}
-	for i, rr := range sectionsOf(m) {
-		if t, ok := marked[i]; ok {
-			rr.Header().Rrtype = t
+	rrs := sectionsOf(m)
+	for i, t := range marked {
+		// The library may count records otherwise than the wire walk (a
+		// message it reads differently): then the strict error stands.
+		if i >= len(rrs) || rrs[i].Header().Rrtype != placeholderType {
+			return nil, err
 		}
+		rrs[i].Header().Rrtype = t
 	}
 	return m, nil
 }

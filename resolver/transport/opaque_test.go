@@ -58,3 +58,39 @@ func TestUnpackLenientKeepsRefusedSVCBOpaque(t *testing.T) {
 		})
 	}
 }
+
+// FuzzUnpackLenient: any bytes give a message or an error, never a panic;
+// what the strict unpacker reads is returned as it reads it; and a record
+// re-typed from opaque data is of a type the lenient path may re-type.
+func FuzzUnpackLenient(f *testing.F) {
+	m := new(dns.Msg)
+	m.SetQuestion("www.bank.test.", dns.TypeHTTPS)
+	m.Answer = []dns.RR{&dns.RFC3597{Hdr: dns.RR_Header{Name: "www.bank.test.", Rrtype: dns.TypeHTTPS, Class: dns.ClassINET, Ttl: 300}, Rdata: "0001000001000302683200010003026833"}}
+	if b, err := m.Pack(); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte{0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		strict := new(dns.Msg)
+		strictErr := strict.Unpack(append([]byte(nil), b...))
+		got, err := UnpackLenient(b)
+		if err != nil {
+			if strictErr == nil {
+				t.Fatalf("lenient failed (%v) where strict succeeded", err)
+			}
+			return
+		}
+		if strictErr == nil && got.String() != strict.String() {
+			t.Fatalf("lenient read differs from strict:\n%v\n%v", got, strict)
+		}
+		if strictErr != nil {
+			for _, rr := range sectionsOf(got) {
+				if _, ok := rr.(*dns.RFC3597); ok && !opaqueTypes[rr.Header().Rrtype] && rr.Header().Rrtype != dns.TypeOPT {
+					if _, known := dns.TypeToRR[rr.Header().Rrtype]; known {
+						t.Fatalf("opaque record of type %d, which the lenient path never re-types", rr.Header().Rrtype)
+					}
+				}
+			}
+		}
+	})
+}
