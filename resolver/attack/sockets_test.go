@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// stuckFor is how long a socket must be seen unconnected, and never
+// connected, to count as used without connect(2).
+const stuckFor = 50 * time.Millisecond
+
 // udpSample is what sampleUDPSockets saw of this process's UDP sockets.
 type udpSample struct {
 	samples int
@@ -18,8 +22,10 @@ type udpSample struct {
 	// between bind(2) to the random port and connect(2), which the
 	// transport's source check covers (Datagram.From).
 	inGap int
-	// unconnected counts sockets seen unconnected in two samples or more
-	// and never connected: a socket used without connect(2).
+	// unconnected counts sockets never seen connected but seen unconnected
+	// over at least stuckFor: a socket used without connect(2). (A socket
+	// between bind and connect can span two samples on a loaded machine
+	// or under -race; it cannot span stuckFor.)
 	unconnected int
 	// sharedPorts counts samples in which two sockets that lived through
 	// the whole sample held one local port.
@@ -34,7 +40,7 @@ type udpSample struct {
 // kernel's side rather than Go's.
 func sampleUDPSockets(stop <-chan struct{}, interval time.Duration, skip uint16) udpSample {
 	var s udpSample
-	connected, gapSightings := map[string]bool{}, map[string]int{}
+	connected, gapSightings := map[string]bool{}, map[string][2]time.Time{}
 	buf := make([]byte, 4<<20)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -42,10 +48,10 @@ func sampleUDPSockets(stop <-chan struct{}, interval time.Duration, skip uint16)
 		select {
 		case <-stop:
 			s.sockets = len(connected)
-			for ino, n := range gapSightings {
+			for ino, seen := range gapSightings {
 				if !connected[ino] {
 					s.inGap++
-					if n > 1 {
+					if seen[1].Sub(seen[0]) >= stuckFor {
 						s.unconnected++
 					}
 				}
@@ -62,7 +68,8 @@ func sampleUDPSockets(stop <-chan struct{}, interval time.Duration, skip uint16)
 
 // sampleOnce records one look at the sockets and reports whether two that
 // were open before and after it shared a local port.
-func sampleOnce(buf []byte, connected map[string]bool, gapSightings map[string]int, skip uint16) bool {
+func sampleOnce(buf []byte, connected map[string]bool, gapSightings map[string][2]time.Time, skip uint16) bool {
+	now := time.Now()
 	before := ownSocketInodes()
 	lines := procUDPLines(buf)
 	after := ownSocketInodes()
@@ -76,7 +83,12 @@ func sampleOnce(buf []byte, connected map[string]bool, gapSightings map[string]i
 			connected[l.inode] = false
 		}
 		if l.unconnected {
-			gapSightings[l.inode]++
+			seen, ok := gapSightings[l.inode]
+			if !ok {
+				seen[0] = now
+			}
+			seen[1] = now
+			gapSightings[l.inode] = seen
 		} else {
 			connected[l.inode] = true
 		}
