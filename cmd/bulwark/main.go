@@ -108,7 +108,7 @@ func loadSettings(cl *commandLine) (settings, error) {
 
 // serve runs the listener until ctx ends.
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
-	res, err := newResolver(s, log)
+	res, up, err := newResolver(s, log)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,8 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	err = srv.Shutdown(sctx)
 	st := srv.Stats()
 	log.Info("stopped", zap.Uint64("queries", st.Queries), zap.Uint64("dropped", st.Dropped),
-		zap.Uint64("truncated", st.Truncated), zap.Any("rcodes", st.Rcodes))
+		zap.Uint64("truncated", st.Truncated), zap.Any("rcodes", st.Rcodes),
+		zap.Any("upstream", up.Stats()), zap.Any("resolver", res.Stats()))
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -27,7 +27,7 @@ func (wallClock) Now() time.Time { return time.Now() }
 // newUpstream is the one place that chooses how Bulwark reaches
 // authoritative servers: the defended Exchanger over real sockets that
 // never use a port we serve clients on as their source.
-func newUpstream(s *settings, log *zap.Logger) transport.Exchanger {
+func newUpstream(s *settings, log *zap.Logger) *transport.Client {
 	var avoid []uint16
 	for _, a := range s.listen {
 		if _, p, err := splitPort(a); err == nil {
@@ -83,24 +83,27 @@ func loadRootHints(s *settings) error {
 	return nil
 }
 
-// newResolver wires the resolver to its collaborators.
-func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, error) {
+// newResolver wires the resolver to its collaborators; it also returns
+// the upstream client, whose defense counters are logged at shutdown.
+func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, *transport.Client, error) {
 	if err := loadRootHints(s); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, err := newValidator(s, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	records, _ := s.cacheSizes()
-	return resolver.New(s.resolver, resolver.Deps{
-		Exchanger: newUpstream(s, log),
+	up := newUpstream(s, log)
+	res, err := resolver.New(s.resolver, resolver.Deps{
+		Exchanger: up,
 		Clock:     wallClock{},
 		Logger:    log.Named("resolver"),
 		Cache:     cache.New(s.resolver.CacheConfig(records)),
 		Validator: v,
 		QueryLog:  s.queryLog,
 	})
+	return res, up, err
 }
 
 func parseLevel(v string) (zapcore.Level, error) {
