@@ -92,7 +92,9 @@ type batchConn interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-func newBatchConn(pc *net.UDPConn, v4 bool) batchConn {
+// xnetBatchConn is x/net's recvmmsg/sendmmsg, for systems without
+// rawBatchConn.
+func xnetBatchConn(pc *net.UDPConn, v4 bool) batchConn {
 	if v4 {
 		return ipv4.NewPacketConn(pc)
 	}
