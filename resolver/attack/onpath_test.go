@@ -219,7 +219,12 @@ func TestFullManInTheMiddleGetsServfailForSignedZonesNeverForgedData(t *testing.
 			if tl.latencyAt(100) > bound || len(tl.lat) != n {
 				t.Errorf("a query took %v (bound %v) or did not end: %v", tl.latencyAt(100), bound, tl)
 			}
-			if signed && (tl.forgedAnswers != 0 || tl.forgedCached != 0 || tl.servfail != n) {
+			// A query the injector missed (the machine was too busy for it
+			// to see the datagram in time) may end in the genuine,
+			// validated answer; every query it did intercept must end in
+			// SERVFAIL, and none in forged data.
+			missed := n - tl.queriesForged
+			if signed && (tl.forgedAnswers != 0 || tl.forgedCached != 0 || tl.servfail < n-missed || tl.servfail+tl.validated != n) {
 				t.Errorf("signed zone under a full MITM must end in SERVFAIL, never forged data: %v", tl)
 			}
 		})
