@@ -86,19 +86,11 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 			c.noteUDPFailure(ctx, q, p, err)
 			return nil, p, timeoutErr(ctx, q, err)
 		}
-		if dg.Reassembled && !c.cfg.AcceptFragments {
-			c.n.reassembled.Add(1)
-			c.reject(q, "reassembled from fragments", false)
-			return nil, tcp, nil
-		}
-		if wrongSource(dg, q.Server) {
-			c.noteUnwanted(q)
-			c.reject(q, "wrong source address", false)
-			continue
-		}
-		v := matchReply(wq, dg.Data)
-		c.count(v)
+		v := c.judge(wq, q.Server, dg)
 		switch v {
+		case verdictReassembled:
+			c.reject(q, v.String(), false)
+			return nil, tcp, nil
 		case verdictAccept:
 			got, escalate := c.judgeUDP(q, wq, dg.Data)
 			if got != nil {
@@ -115,7 +107,7 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 				c.reject(q, v.String(), false)
 				return nil, tcp, nil
 			}
-		case verdictWrongQuestion:
+		case verdictWrongQuestion, verdictWrongSource:
 			c.noteUnwanted(q)
 		case verdictWrongCase:
 			c.n.caseEsc.Add(1)
@@ -302,8 +294,26 @@ func (c *Client) learnCaseExempt(q *Query) {
 	c.servers.update(q.Server, func(s *serverInfo) { s.caseExemptUntil = until })
 }
 
+// judge is the first look at every datagram of a UDP association, the
+// first reply and Hold-On's later ones alike: fragments, then the source,
+// then the header and question (matchReply). It counts what it finds.
+func (c *Client) judge(wq *wireQuery, server netip.AddrPort, dg Datagram) verdict {
+	v := verdictReassembled
+	switch {
+	case dg.Reassembled && !c.cfg.AcceptFragments:
+	case wrongSource(dg, server):
+		v = verdictWrongSource
+	default:
+		v = matchReply(wq, dg.Data)
+	}
+	c.count(v)
+	return v
+}
+
 func (c *Client) count(v verdict) {
 	switch v {
+	case verdictReassembled:
+		c.n.reassembled.Add(1)
 	case verdictMalformed:
 		c.n.malformed.Add(1)
 	case verdictWrongID:

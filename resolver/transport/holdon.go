@@ -171,19 +171,9 @@ func (c *Client) watch(ctx context.Context, h *hold) {
 // judgeLate applies the checks of the first reply to a later datagram and
 // returns it when it is acceptable and differs from the first.
 func (c *Client) judgeLate(h *hold, dg Datagram) *accepted {
-	if dg.Reassembled && !c.cfg.AcceptFragments {
-		c.n.reassembled.Add(1)
-		return nil
-	}
-	if wrongSource(dg, h.q.Server) {
-		c.noteUnwanted(&h.q)
-		return nil
-	}
-	v := matchReply(h.wq, dg.Data)
-	c.count(v)
-	switch v {
+	switch c.judge(h.wq, h.q.Server, dg) {
 	case verdictAccept:
-	case verdictWrongID, verdictWrongQuestion:
+	case verdictWrongID, verdictWrongQuestion, verdictWrongSource:
 		c.noteUnwanted(&h.q)
 		return nil
 	default:

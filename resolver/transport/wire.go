@@ -119,9 +119,11 @@ const (
 	verdictWrongID               // a reply to some other query: near-miss
 	verdictWrongQuestion         // right ID, other question, QDCOUNT≠1 or opcode
 	verdictWrongCase             // right ID and question, letter case differs
+	verdictReassembled           // rebuilt from IP fragments (unless accepted)
+	verdictWrongSource           // sent from another address than the server
 )
 
-var verdictNames = [...]string{"accept", "malformed", "wrong-id", "wrong-question", "wrong-case"}
+var verdictNames = [...]string{"accept", "malformed", "wrong-id", "wrong-question", "wrong-case", "reassembled from fragments", "wrong source address"}
 
 func (v verdict) String() string {
 	if int(v) < len(verdictNames) {
