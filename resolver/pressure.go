@@ -322,7 +322,9 @@ func (r *Resolver) replaceDelegation(zone string, ns, glue []dns.RR) {
 // replaceUnlessSecure deletes the entry under k unless it validated
 // Secure, and puts e there when it holds records.
 func (r *Resolver) replaceUnlessSecure(k cache.Key, e cache.Entry, now time.Time) {
-	if old, ok := r.cache.Get(k, now); ok && old.Security == cache.Secure {
+	secure := false
+	r.cache.Read(k, now, func(old *cache.Entry, _ uint32) { secure = old.Security == cache.Secure })
+	if secure {
 		return
 	}
 	r.cache.Delete(k)

@@ -47,16 +47,7 @@ const (
 // fragment defense alone, without DNSSEC behind it.
 func TestFragmentForgeryDoesNotPoisonResolver(t *testing.T) {
 	const attempts, plantAhead = 50, 4
-	runs := []struct {
-		mode string
-		tcfg transport.Config
-		on   bool
-	}{
-		{"defense-alone", fragDefenseAlone(), true},
-		{"all-defaults", transport.Config{}, true},
-		{"defense-off", defensesOff(transport.Config{}), false},
-	}
-	for _, run := range runs {
+	for _, run := range fragRuns() {
 		t.Run(run.mode, func(t *testing.T) {
 			tl := attackFragResolver(t, run.tcfg, attempts, plantAhead)
 			t.Logf("RESULT FRAG-2 resolver %s: %v", run.mode, tl)

@@ -56,16 +56,7 @@ var authAP = netip.AddrPortFrom(authIP, 53)
 // its queues fresh by re-planting a short window before every query.
 func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 	const attempts, plantAhead = 50, 4
-	runs := []struct {
-		mode string
-		tcfg transport.Config
-		on   bool
-	}{
-		{"defense-alone", fragDefenseAlone(), true},
-		{"all-defaults", transport.Config{}, true},
-		{"defense-off", defensesOff(transport.Config{}), false},
-	}
-	for _, run := range runs {
+	for _, run := range fragRuns() {
 		t.Run(run.mode, func(t *testing.T) {
 			p := newNSPair(t, fragMTU)
 			startFragAuth(t, p, 2*attempts, fragReply)
@@ -103,6 +94,24 @@ func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 				t.Errorf("no teeth: without the defense the IPID is known, so (nearly) every attempt must be poisoned: %v", tl)
 			}
 		})
+	}
+}
+
+// fragRun is one FRAG-2 configuration: the transport's, and whether the
+// fragment defense is on in it.
+type fragRun struct {
+	mode string
+	tcfg transport.Config
+	on   bool
+}
+
+// fragRuns are FRAG-2's three runs: the defense alone, every default, and
+// every defense off (the teeth).
+func fragRuns() []fragRun {
+	return []fragRun{
+		{"defense-alone", fragDefenseAlone(), true},
+		{"all-defaults", transport.Config{}, true},
+		{"defense-off", defensesOff(transport.Config{}), false},
 	}
 }
 
