@@ -192,10 +192,16 @@ func setUpPoisonedBank(t *testing.T, h *simnet.Hierarchy, sn *sprayNet, threshol
 	return f
 }
 
+// spraying is h's network with forgeries sprayed ahead of every genuine
+// UDP reply from bank.test's servers, the poisoned one included.
+func spraying(h *simnet.Hierarchy) *sprayNet {
+	return &sprayNet{Network: h.Net, targets: map[netip.Addr]bool{
+		netip.MustParseAddr(bankServer): true, netip.MustParseAddr(evilServer): true}}
+}
+
 func TestZoneUnderSpoofingPressureHasItsDelegationRefetchedOverTCP(t *testing.T) {
 	h := pressureWorld(t)
-	sn := &sprayNet{Network: h.Net, targets: map[netip.Addr]bool{
-		netip.MustParseAddr(bankServer): true, netip.MustParseAddr(evilServer): true}}
+	sn := spraying(h)
 	f := setUpPoisonedBank(t, h, sn, 5)
 	// 2 unwanted replies per query: the third passes the threshold of 5.
 	for i := range 3 {
@@ -220,8 +226,7 @@ func TestZoneUnderSpoofingPressureHasItsDelegationRefetchedOverTCP(t *testing.T)
 
 func TestZoneBelowThePressureThresholdKeepsItsDelegation(t *testing.T) {
 	h := pressureWorld(t)
-	sn := &sprayNet{Network: h.Net, targets: map[netip.Addr]bool{
-		netip.MustParseAddr(bankServer): true, netip.MustParseAddr(evilServer): true}}
+	sn := spraying(h)
 	f := setUpPoisonedBank(t, h, sn, 10)
 	for i := range 4 {
 		f.ask(t, fmt.Sprintf("h%d.bank.test.", i))
@@ -242,9 +247,8 @@ func TestZoneBelowThePressureThresholdKeepsItsDelegation(t *testing.T) {
 
 func TestZoneAwaitingRevalidationTakesNoDelegationFromUDP(t *testing.T) {
 	h := pressureWorld(t)
-	sn := &sprayNet{Network: h.Net, targets: map[netip.Addr]bool{
-		netip.MustParseAddr(bankServer): true, netip.MustParseAddr(evilServer): true},
-		noTCP: map[netip.Addr]bool{netip.MustParseAddr(testTLDServer): true}}
+	sn := spraying(h)
+	sn.noTCP = map[netip.Addr]bool{netip.MustParseAddr(testTLDServer): true}
 	f := setUpPoisonedBank(t, h, sn, 4)
 	for i := range 2 {
 		f.ask(t, fmt.Sprintf("h%d.bank.test.", i))
