@@ -2,6 +2,7 @@ package listener
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -34,42 +35,37 @@ func newBatchConn(pc *net.UDPConn, v4 bool) batchConn {
 	return &rawBatchConn{rc: rc, v4: v4}
 }
 
-// prepare points slot i at buf and, for a send, at the address to.
-func (c *rawBatchConn) prepare(i int, buf []byte, to *net.UDPAddr) {
+// prepare points slot i at buf, with room for a source address.
+func (c *rawBatchConn) prepare(i int, buf []byte) {
 	c.iovs[i].Base = unsafe.SliceData(buf)
 	c.iovs[i].SetLen(len(buf))
 	h := &c.hdrs[i].Hdr
 	*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&c.names[i])), Namelen: unix.SizeofSockaddrInet6, Iov: &c.iovs[i]}
 	h.SetIovlen(1)
-	if to != nil {
-		h.Namelen = c.putName(i, to)
-	}
 }
 
-// ReadBatch reads up to len(ms) datagrams into ms[i].Buffers[0].
-func (c *rawBatchConn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
+// ReadBatch reads up to len(ms) datagrams into ms[i].Buffers[0], their
+// senders into from[i]; it allocates nothing.
+func (c *rawBatchConn) ReadBatch(ms []ipv4.Message, from []netip.AddrPort) (int, error) {
 	n := min(len(ms), udpBatch)
 	for i := range n {
-		c.prepare(i, ms[i].Buffers[0], nil)
+		c.prepare(i, ms[i].Buffers[0])
 	}
 	got, err := c.call(c.rc.Read, unix.SYS_RECVMMSG, n)
 	for i := range got {
 		ms[i].N = int(c.hdrs[i].Len)
 		ms[i].Flags = int(c.hdrs[i].Hdr.Flags)
-		ms[i].Addr = c.nameAddr(i)
+		from[i] = c.nameAddrPort(i)
 	}
 	return got, err
 }
 
-// WriteBatch sends ms[i].Buffers[0] to ms[i].Addr.
-func (c *rawBatchConn) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+// WriteBatch sends ms[i].Buffers[0] to to[i].
+func (c *rawBatchConn) WriteBatch(ms []ipv4.Message, to []netip.AddrPort) (int, error) {
 	n := min(len(ms), udpBatch)
 	for i := range n {
-		to, _ := ms[i].Addr.(*net.UDPAddr)
-		if to == nil {
-			return 0, &net.AddrError{Err: "not a UDP address", Addr: ms[i].Addr.String()}
-		}
-		c.prepare(i, ms[i].Buffers[0], to)
+		c.prepare(i, ms[i].Buffers[0])
+		c.hdrs[i].Hdr.Namelen = c.putName(i, to[i])
 	}
 	return c.call(c.rc.Write, unix.SYS_SENDMMSG, n)
 }
@@ -101,33 +97,31 @@ func (c *rawBatchConn) call(rawIO func(func(uintptr) bool) error, trap uintptr, 
 	return got, nil
 }
 
-// nameAddr is slot i's source address as x/net gives it.
-func (c *rawBatchConn) nameAddr(i int) *net.UDPAddr {
+// nameAddrPort is slot i's source address in the socket's family, as
+// udpAddrPort gives it: 4 bytes on an IPv4 socket, IPv4-mapped kept on a
+// dual-stack one.
+func (c *rawBatchConn) nameAddrPort(i int) netip.AddrPort {
 	sa := &c.names[i]
-	port := int(getPort(&sa.Port))
+	port := getPort(&sa.Port)
 	if sa.Family == unix.AF_INET {
 		in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return &net.UDPAddr{IP: net.IPv4(in4.Addr[0], in4.Addr[1], in4.Addr[2], in4.Addr[3]), Port: port}
+		return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), port)
 	}
-	ip := make(net.IP, net.IPv6len)
-	copy(ip, sa.Addr[:])
-	return &net.UDPAddr{IP: ip, Port: port}
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port)
 }
 
 // putName writes to into slot i's name in the socket's family and returns
 // its length.
-func (c *rawBatchConn) putName(i int, to *net.UDPAddr) uint32 {
+func (c *rawBatchConn) putName(i int, to netip.AddrPort) uint32 {
 	sa := &c.names[i]
 	if c.v4 {
 		in4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		*in4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
-		putPort(&in4.Port, uint16(to.Port))
-		copy(in4.Addr[:], to.IP.To4())
+		*in4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: to.Addr().Unmap().As4()}
+		putPort(&in4.Port, to.Port())
 		return unix.SizeofSockaddrInet4
 	}
-	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-	putPort(&sa.Port, uint16(to.Port))
-	copy(sa.Addr[:], to.IP.To16())
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: to.Addr().As16()}
+	putPort(&sa.Port, to.Port())
 	return unix.SizeofSockaddrInet6
 }
 

@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestRawBatchReadsSendersAndRepliesToThem(t *testing.T) {
 				}
 				clients = append(clients, c)
 			}
-			in := make([]ipv4.Message, 8)
+			in, from := make([]ipv4.Message, 8), make([]netip.AddrPort, 8)
 			for i := range in {
 				in[i].Buffers = [][]byte{make([]byte, 512)}
 			}
@@ -44,7 +45,7 @@ func TestRawBatchReadsSendersAndRepliesToThem(t *testing.T) {
 			deadline := time.Now().Add(3 * time.Second)
 			srv.SetReadDeadline(deadline)
 			for got < len(clients) {
-				n, err := bc.ReadBatch(in[got:], 0)
+				n, err := bc.ReadBatch(in[got:], from[got:])
 				if err != nil {
 					t.Fatalf("read after %d: %v", got, err)
 				}
@@ -55,12 +56,12 @@ func TestRawBatchReadsSendersAndRepliesToThem(t *testing.T) {
 				m := in[i]
 				b := m.Buffers[0][:m.N]
 				c := clients[b[0]]
-				if from := m.Addr.(*net.UDPAddr); from.Port != c.LocalAddr().(*net.UDPAddr).Port || !from.IP.Equal(c.LocalAddr().(*net.UDPAddr).IP) {
-					t.Errorf("datagram %d from %v, sent by %v", b[0], from, c.LocalAddr())
+				if sent := c.LocalAddr().(*net.UDPAddr).AddrPort(); from[i] != sent {
+					t.Errorf("datagram %d from %v, sent by %v", b[0], from[i], sent)
 				}
-				out[i] = ipv4.Message{Buffers: [][]byte{append([]byte{b[0]}, 'r')}, Addr: m.Addr}
+				out[i] = ipv4.Message{Buffers: [][]byte{append([]byte{b[0]}, 'r')}}
 			}
-			if n, err := bc.WriteBatch(out, 0); err != nil || n != got {
+			if n, err := bc.WriteBatch(out, from[:got]); err != nil || n != got {
 				t.Fatalf("wrote %d of %d: %v", n, got, err)
 			}
 			for i, c := range clients {

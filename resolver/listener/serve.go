@@ -27,6 +27,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	v4 := pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil
 	bc := newBatchConn(pc, v4)
 	in, out := make([]ipv4.Message, udpBatch), make([]ipv4.Message, udpBatch)
+	froms, tos := make([]netip.AddrPort, udpBatch), make([]netip.AddrPort, udpBatch)
 	bufs := make([][]byte, udpBatch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
@@ -35,7 +36,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	}
 	batch := udpBatch
 	for {
-		n, err := bc.ReadBatch(in[:batch], 0)
+		n, err := bc.ReadBatch(in[:batch], froms)
 		if err != nil {
 			if s.isClosing() || errors.Is(err, net.ErrClosed) {
 				return
@@ -45,8 +46,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 		}
 		hits := 0
 		for i := range in[:n] {
-			m := &in[i]
-			from := udpAddrPort(m.Addr, v4)
+			m, from := &in[i], froms[i]
 			raw := m.Buffers[0][:m.N]
 			if m.Flags&syscall.MSG_TRUNC != 0 {
 				// Larger than any query: not worth a FORMERR.
@@ -56,13 +56,13 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 			}
 			if k, ok := s.serveHit(raw, from, bufs[hits], true); ok {
 				out[hits].Buffers[0] = bufs[hits][:k]
-				out[hits].Addr = m.Addr
+				tos[hits] = from
 				hits++
 				continue
 			}
 			s.dispatchUDP(pc, raw, from)
 		}
-		s.writeBatch(bc, out[:hits])
+		s.writeBatch(bc, out[:hits], tos[:hits])
 		batch = nextBatch(n)
 	}
 }
@@ -85,20 +85,46 @@ const (
 	udpReadSize = 4096
 )
 
-// batchConn is the recvmmsg/sendmmsg view of a UDP socket; ipv4 and ipv6
-// share the Message type.
+// batchConn is the recvmmsg/sendmmsg view of a UDP socket. Addresses are
+// netip.AddrPort in the socket's family (see udpAddrPort), so a datagram
+// and its reply need no net.Addr.
 type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	// ReadBatch fills ms[i].Buffers[0], N and Flags, and from[i].
+	ReadBatch(ms []ipv4.Message, from []netip.AddrPort) (int, error)
+	// WriteBatch sends ms[i].Buffers[0] to to[i].
+	WriteBatch(ms []ipv4.Message, to []netip.AddrPort) (int, error)
 }
 
-// xnetBatchConn is x/net's recvmmsg/sendmmsg, for systems without
-// rawBatchConn.
+// xnetBatch is x/net's recvmmsg/sendmmsg, for systems without
+// rawBatchConn; ipv4 and ipv6 share the Message type.
+type xnetBatch struct {
+	pc interface {
+		ReadBatch(ms []ipv4.Message, flags int) (int, error)
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+	v4 bool
+}
+
 func xnetBatchConn(pc *net.UDPConn, v4 bool) batchConn {
 	if v4 {
-		return ipv4.NewPacketConn(pc)
+		return xnetBatch{ipv4.NewPacketConn(pc), true}
 	}
-	return ipv6.NewPacketConn(pc)
+	return xnetBatch{ipv6.NewPacketConn(pc), false}
+}
+
+func (x xnetBatch) ReadBatch(ms []ipv4.Message, from []netip.AddrPort) (int, error) {
+	n, err := x.pc.ReadBatch(ms, 0)
+	for i := range n {
+		from[i] = udpAddrPort(ms[i].Addr, x.v4)
+	}
+	return n, err
+}
+
+func (x xnetBatch) WriteBatch(ms []ipv4.Message, to []netip.AddrPort) (int, error) {
+	for i := range ms {
+		ms[i].Addr = net.UDPAddrFromAddrPort(to[i])
+	}
+	return x.pc.WriteBatch(ms, 0)
 }
 
 // udpAddrPort is the client's address as the socket's family writes it:
@@ -118,14 +144,14 @@ func udpAddrPort(a net.Addr, v4 bool) netip.AddrPort {
 
 // writeBatch sends the hits' replies; a datagram the kernel refuses is
 // skipped, as a lost reply would be.
-func (s *Server) writeBatch(bc batchConn, ms []ipv4.Message) {
+func (s *Server) writeBatch(bc batchConn, ms []ipv4.Message, to []netip.AddrPort) {
 	for len(ms) > 0 {
-		n, err := bc.WriteBatch(ms, 0)
+		n, err := bc.WriteBatch(ms, to)
 		if err != nil {
 			s.log.Debug("udp batch write", zap.Error(err))
 			n = max(n, 1)
 		}
-		ms = ms[n:]
+		ms, to = ms[n:], to[n:]
 	}
 }
 
