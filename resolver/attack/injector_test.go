@@ -40,9 +40,10 @@ func startInjector(t *testing.T, e *env, s *simnet.Server, spread time.Duration,
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &injector{sp: sp, cancel: cancel}
 	in.wg.Add(1)
+	seen := s.QueryCount()
 	go func() {
 		defer in.wg.Done()
-		watchQueries(ctx, s, func(rec simnet.QueryRecord) {
+		watchQueries(ctx, s, seen, func(rec simnet.QueryRecord) {
 			payloads := forge(rec)
 			if len(payloads) == 0 {
 				return

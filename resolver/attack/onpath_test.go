@@ -75,9 +75,14 @@ func onpRun(t *testing.T, e *env, n, workers int, delay time.Duration, forge fun
 		jobs <- i
 	}
 	close(jobs)
+	// The workers start spread over one delay, not together: started
+	// at once they stay in lockstep and every reply of a round lands in
+	// the same instant, so the tail would measure a burst of workers
+	// queueing for two cores, not the latency the defense adds.
 	var wg sync.WaitGroup
-	for range workers {
+	for k := range workers {
 		wg.Go(func() {
+			time.Sleep(delay * time.Duration(k) / time.Duration(workers))
 			for i := range jobs {
 				begin := time.Now()
 				r := e.askAD(fmt.Sprintf("a%d.bank.test.", i), dns.TypeA, 10*time.Second)

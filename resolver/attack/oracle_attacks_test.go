@@ -56,9 +56,10 @@ func oracleRun(t *testing.T, e *env, attempts int, latency time.Duration, forge 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
+	seen := e.bank.QueryCount()
 	go func() {
 		defer wg.Done()
-		watchQueries(ctx, e.bank, func(rec simnet.QueryRecord) {
+		watchQueries(ctx, e.bank, seen, func(rec simnet.QueryRecord) {
 			for _, p := range forge(e, rec) {
 				if err := sp.send(p.src, rec.From, p.payload); err != nil {
 					t.Error(err)

@@ -9,11 +9,12 @@ import (
 )
 
 // watchQueries is the oracle: it polls an authoritative server's query log
-// and calls f with every new UDP query, which reveals the resolver's
-// source port, ID and 0x20 case exactly as an on-path observer (or a SAD
-// DNS side channel) would. It returns when ctx ends.
-func watchQueries(ctx context.Context, s *simnet.Server, f func(simnet.QueryRecord)) {
-	seen := s.QueryCount()
+// and calls f with every UDP query after the first seen, which reveals the
+// resolver's source port, ID and 0x20 case exactly as an on-path observer
+// (or a SAD DNS side channel) would. It returns when ctx ends. The caller
+// reads seen before it starts the goroutine: read inside it, queries sent
+// before the goroutine first ran would escape the attacker.
+func watchQueries(ctx context.Context, s *simnet.Server, seen int, f func(simnet.QueryRecord)) {
 	tick := time.NewTicker(500 * time.Microsecond)
 	defer tick.Stop()
 	for {
