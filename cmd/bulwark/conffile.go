@@ -46,6 +46,7 @@ var configKeys = map[string]setter{
 	"query-timeout":           durationKey(func(s *settings) *time.Duration { return &s.resolver.QueryTimeout }),
 	"cache-size":              setCacheSize,
 	"gc-percent":              setGCPercent,
+	"gc-floor":                setGCFloor,
 	"workers":                 intKey(func(s *settings) *int { return &s.workers }),
 	"serve-expired":           boolKey(func(s *settings) *bool { return &s.serveExpired }),
 	"serve-expired-ttl":       durationKey(func(s *settings) *time.Duration { return &s.serveExpiredTTL }),
@@ -231,6 +232,25 @@ func setGCPercent(s *settings, v string) error {
 }
 
 func setCacheSize(s *settings, v string) error {
+	n, err := parseSize(v)
+	if err != nil || n == 0 {
+		return fmt.Errorf("%q is not a size like 64m", v)
+	}
+	s.cacheSize = n
+	return nil
+}
+
+func setGCFloor(s *settings, v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	s.gcFloor = n
+	return nil
+}
+
+// parseSize reads a byte count with an optional k, m or g suffix.
+func parseSize(v string) (int64, error) {
 	mult := int64(1)
 	num := strings.ToLower(v)
 	if suffix := num[len(num)-1]; suffix == 'k' || suffix == 'm' || suffix == 'g' {
@@ -238,9 +258,8 @@ func setCacheSize(s *settings, v string) error {
 		num = num[:len(num)-1]
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return fmt.Errorf("%q is not a size like 64m", v)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size like 64m", v)
 	}
-	s.cacheSize = n * mult
-	return nil
+	return n * mult, nil
 }

@@ -28,6 +28,7 @@ min-ttl: 30s
 max-negative-ttl: 15m
 query-timeout: 5
 cache-size: 128m
+gc-floor: 8m
 log-level: debug
 query-log: yes
 max-referrals: 20
@@ -67,7 +68,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	}
 	want.resolver.MaxTTL, want.resolver.MinTTL = time.Hour, 30*time.Second
 	want.resolver.MaxNegativeTTL, want.resolver.QueryTimeout = 15*time.Minute, 5*time.Second
-	want.cacheSize, want.logLevel, want.queryLog = 128<<20, "debug", true
+	want.cacheSize, want.gcFloor, want.logLevel, want.queryLog = 128<<20, 8<<20, "debug", true
 	want.resolver.Limits.MaxReferrals, want.resolver.Limits.MaxCNAMEs = 20, 8
 	want.resolver.Limits.MaxNSLookups, want.resolver.Limits.MaxUpstreamQueries = 5, 50
 	want.resolver.ZonePressure.Threshold = 25
@@ -105,6 +106,8 @@ func TestConfigFileErrorsNameFileAndLine(t *testing.T) {
 		{name: "BadDuration", text: "max-ttl: a day", want: `c.conf:1: max-ttl: "a day" is neither seconds nor a duration like 1h30m`},
 		{name: "NegativeDuration", text: "min-ttl: -5s", want: `c.conf:1: min-ttl: "-5s" is neither seconds nor a duration like 1h30m`},
 		{name: "BadSize", text: "cache-size: 64x", want: `c.conf:1: cache-size: "64x" is not a size like 64m`},
+		{name: "ZeroCacheSize", text: "cache-size: 0", want: `c.conf:1: cache-size: "0" is not a size like 64m`},
+		{name: "NegativeGCFloor", text: "gc-floor: -16m", want: `c.conf:1: gc-floor: "-16m" is not a size like 64m`},
 		{name: "BadInteger", text: "max-depth: -1", want: `c.conf:1: max-depth: "-1" is not a non-negative integer`},
 		{name: "BadListen", text: "listen: 127.0.0.1", want: `c.conf:1: listen: want ADDR:PORT: address 127.0.0.1: missing port in address`},
 		{name: "BadAccessAction", text: "access-control: 10.0.0.0/8 permit", want: `c.conf:1: access-control: access rule "10.0.0.0/8 permit": action "permit" is not allow, refuse or deny`},

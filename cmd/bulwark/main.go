@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -55,7 +54,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	if p, set := s.goGC(os.Getenv); set {
-		debug.SetGCPercent(p)
+		defer startGCFloor(p, uint64(s.gcFloor))()
 	}
 	if cl.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cl.cpuProfile)

@@ -28,6 +28,9 @@ type settings struct {
 	// gcPercent is the collector's GOGC; 0 means the GOGC environment
 	// variable, else defaultGCPercent.
 	gcPercent int
+	// gcFloor is the heap growth allowed between collections however
+	// small the live heap (gcfloor.go); 0 turns the floor off.
+	gcFloor int64
 	// workers is the number of UDP sockets and read loops per listen
 	// address; 0 means GOMAXPROCS.
 	workers int
@@ -60,6 +63,7 @@ func defaultSettings() settings {
 		resolver:         resolver.DefaultConfig(),
 		// RFC 8767 §4 suggests 1 to 3 days.
 		serveExpiredTTL: 24 * time.Hour,
+		gcFloor:         defaultGCFloor,
 	}
 }
 
@@ -90,6 +94,10 @@ func (s *settings) cacheSizes() (records, answers int64) {
 // (TestHeapPerCachedName). Unbound has no such knob: it frees into its own
 // allocator, so its RSS follows its cache sizes.
 const defaultGCPercent = 50
+
+// defaultGCFloor: below 32 MiB of live heap, gc-percent 50 would collect
+// after less than 16 MiB of allocation (docs/performance.md, Memory).
+const defaultGCFloor = 16 << 20
 
 // goGC returns the GOGC to run with and whether the daemon must set
 // it: not when neither gc-percent nor the default applies because the

@@ -112,6 +112,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.String("cache-size", cacheSize),
 		zap.Bool("answer-cache-doorkeeper", s.answerDoorkeeper),
 		zap.String("gc-percent", gcPercentText(s)),
+		zap.Int64("gc-floor", gcFloorBytes(s)),
 		zap.Any("limits", s.resolver.Limits),
 		zap.Int("workers", srv.Workers()),
 		zap.Bool("prefetch", s.prefetch),
@@ -130,6 +131,15 @@ func gcPercentText(s *settings) string {
 		return strconv.Itoa(p) + " (default)"
 	}
 	return strconv.Itoa(p)
+}
+
+// gcFloorBytes is the floor the daemon keeps: none when the operator's
+// GOGC from the environment governs the collector.
+func gcFloorBytes(s *settings) int64 {
+	if _, set := s.goGC(os.Getenv); !set {
+		return 0
+	}
+	return s.gcFloor
 }
 
 // forwardZones describes each forward zone as "zone → addr:port, ...".
