@@ -45,12 +45,17 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	if err != nil {
 		return nil, p, timeoutErr(ctx, q, err)
 	}
+	// The clock starts before the write: a goroutine that loses its
+	// thread in the write's system call may find the reply already
+	// waiting when it runs again, and a start taken then made busy
+	// loopback replies look microseconds fast, so Hold-On held them as
+	// early (bench/run's cold runs: 35-60% of the exchanges).
+	start := time.Now()
 	if err := conn.Write(wq.wire); err != nil {
 		_ = conn.Close()
 		return nil, p, timeoutErr(ctx, q, err)
 	}
 	c.n.queriesUDP.Add(1)
-	start := time.Now()
 	got, next, err := c.awaitUDP(ctx, q, p, wq, conn)
 	if got == nil || err != nil {
 		_ = conn.Close()

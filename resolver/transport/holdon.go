@@ -23,20 +23,34 @@ import (
 //
 // Whether the client waits: it waits out the window, and on a conflict (as
 // soon as one arrives) re-asks over TCP and returns that answer, when the
-// first reply arrived before half the expected RTT (the paper's test: a forgery from a box on
-// the path beats the server) or the server had an injection within
-// InjectionMemory. Otherwise the first reply is returned at once, so a clean
-// path pays no latency; the socket is still watched until the window ends,
-// so Response.Next can hand the resolver a later reply when the first fails
-// validation, and a conflict seen then is counted, logged and makes the
-// server suspect, which holds every later reply from it. The price: the
-// first reply from a server without RTT history, or one whose forgery
-// arrives later than half the RTT, is not held and can be injected once.
+// server had an injection within InjectionMemory, or when the first reply
+// was early: before half the expected RTT (the paper's test: a forgery from
+// a box on the path beats the server) and, once the server's fastest
+// replies are known (fastRTT), before half their time too. The second test
+// is for queueing: under load the expected RTT sits at the spikes, and a
+// reply before half of it is no sign of a forgery (bench/run's cold runs
+// waited on 40-60% of their exchanges), while one twice as fast as the
+// server's fastest still is: no genuine reply crosses the path in half
+// its shortest time. Otherwise the first reply is returned at once, so a
+// clean path pays no latency; the socket is still watched until the window
+// ends, so Response.Next can hand the resolver a later reply when the
+// first fails validation, and a conflict seen then is counted, logged and
+// makes the server suspect, which holds every later reply from it. The
+// price: the first reply from a server without RTT history, or one whose
+// forgery arrives later than half the RTT or half the fastest, is not held
+// and can be injected once; an injector that first trains fastRTT down
+// with early copies of genuine replies (no conflict) pays an eighth of the
+// distance per reply, as for slowRTT.
 
 // suspectFloor is the shortest window for a suspect server: its RTT
 // estimate may have been dragged down by forgeries, and the genuine reply
 // of a fast path still needs time to arrive behind the injected one.
 const suspectFloor = 50 * time.Millisecond
+
+// fastWindow is how long fastRTT keeps a minimum no reply has undercut
+// (TCP BBR keeps its minimum RTT for 10 s for the same reason: a path's
+// fastest time changes rarely, its queueing delay all the time).
+const fastWindow = 10 * time.Second
 
 // maxHeld bounds the later replies one window keeps for Next, and
 // maxWatchReads the datagrams it reads, so a flood costs bounded work.
@@ -140,7 +154,7 @@ func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, 
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
-	return end, suspect || (expect > 0 && first < expect/2)
+	return end, suspect || (expect > 0 && first < expect/2 && (info.fastRTT == 0 || first < info.fastRTT/2))
 }
 
 // watch reads the held association until the window ends, keeping every
@@ -227,14 +241,27 @@ func (c *Client) heldResponse(h *hold, r heldReply) *Response {
 		Next: func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }}
 }
 
-// noteRTT feeds slowRTT: a larger sample is taken at once, a smaller one
-// moves it an eighth of the way, so forged early replies drag the Hold-On
-// window down only slowly while a genuine slower path is learned at once.
+// noteRTT feeds slowRTT and fastRTT. slowRTT takes a larger sample at
+// once and moves an eighth of the way to a smaller one, so forged early
+// replies drag the Hold-On window down only slowly while a genuine slower
+// path is learned at once. fastRTT falls as slowly and rises only when
+// fastWindow passed without a faster reply: then it starts again from the
+// sample. A rise by a fraction of each slower sample settled far above the
+// fastest replies when the slow ones were a hundred times slower (bench/run:
+// 30 µs replies, 10 ms queueing spikes, fastRTT 200-900 µs).
 func (c *Client) noteRTT(q *Query, rtt time.Duration) {
 	if rtt <= 0 {
 		return
 	}
+	now := c.cfg.Clock.Now()
 	c.servers.update(q.Server, func(s *serverInfo) {
+		switch {
+		case rtt < s.fastRTT:
+			s.fastRTT -= (s.fastRTT - rtt) / 8
+			s.fastAt = now
+		case s.fastRTT == 0 || now.Sub(s.fastAt) > fastWindow:
+			s.fastRTT, s.fastAt = rtt, now
+		}
 		if rtt > s.slowRTT {
 			s.slowRTT = rtt
 			return

@@ -61,6 +61,48 @@ func TestHoldOnWithoutRTTReturnsFirstAndNextGivesTheOther(t *testing.T) {
 	}
 }
 
+// TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies: a reply before half
+// the expected RTT is held only while it is also faster than half the
+// server's fastest replies. Under load the expected RTT sits at queueing
+// spikes; a reply from a server known to answer in a nanosecond is not
+// early whatever the spikes, so it goes back at once, and an injection is
+// still caught behind it by the watcher and Next.
+func TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies(t *testing.T) {
+	tests := []struct {
+		name     string
+		fastest  time.Duration // 0: no history
+		wantWait bool
+	}{
+		{name: "NoHistoryWaits", wantWait: true},
+		{name: "FasterThanHalfTheFastestWaits", fastest: 20 * time.Millisecond, wantWait: true},
+		{name: "SlowerThanHalfTheFastestGoesAtOnce", fastest: time.Nanosecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewExchanger(injected(), Config{}, nil)
+			defer c.Close()
+			if tc.fastest > 0 {
+				c.noteRTT(&Query{Server: testServer}, tc.fastest)
+			}
+			r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 100 * time.Millisecond })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if waited := c.Stats().HoldOnWaits == 1; waited != tc.wantWait || r.TCP != tc.wantWait {
+				t.Fatalf("waited %v, TCP %v; want %v: %+v", waited, r.TCP, tc.wantWait, c.Stats())
+			}
+			if tc.wantWait {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if r2, err := r.Next(ctx); err != nil || firstA(t, r2) != "192.0.2.1" {
+				t.Fatalf("the genuine reply behind the forgery: %v, %+v", err, r2)
+			}
+		})
+	}
+}
+
 func TestHoldOnDuplicateReplyIsNoConflict(t *testing.T) {
 	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
 		a := answer(q, "192.0.2.1")
@@ -124,5 +166,39 @@ func TestHoldOnConflictOnRealSocketsEndsTheWaitEarly(t *testing.T) {
 	}
 	if s := c.Stats(); s.HoldOnWaits != 1 || s.InjectionsDetected != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+type manualClock struct{ t time.Time }
+
+func (m *manualClock) Now() time.Time { return m.t }
+
+// TestFastRTTFallsSlowlyAndRestartsAfterItsWindow: a faster reply pulls
+// fastRTT an eighth of the way down, slower ones leave it alone however
+// many they are, and only a window without a faster reply lets a slower
+// path's time replace it.
+func TestFastRTTFallsSlowlyAndRestartsAfterItsWindow(t *testing.T) {
+	clk := &manualClock{t: time.Unix(1e9, 0)}
+	c := NewExchanger(&fakeNet{}, Config{Clock: clk}, nil)
+	defer c.Close()
+	q := &Query{Server: testServer}
+	fast := func() time.Duration { return c.servers.get(testServer).fastRTT }
+	steps := []struct {
+		name    string
+		advance time.Duration
+		rtt     time.Duration
+		want    time.Duration
+	}{
+		{name: "FirstSampleSetsIt", rtt: 800 * time.Microsecond, want: 800 * time.Microsecond},
+		{name: "FasterFallsAnEighth", rtt: 160 * time.Microsecond, want: 720 * time.Microsecond},
+		{name: "QueueingSpikeLeavesIt", advance: time.Second, rtt: 20 * time.Millisecond, want: 720 * time.Microsecond},
+		{name: "AfterTheWindowASlowerPathReplacesIt", advance: fastWindow + time.Second, rtt: 30 * time.Millisecond, want: 30 * time.Millisecond},
+	}
+	for _, st := range steps {
+		clk.t = clk.t.Add(st.advance)
+		c.noteRTT(q, st.rtt)
+		if got := fast(); got != st.want {
+			t.Fatalf("%s: fastRTT %v, want %v", st.name, got, st.want)
+		}
 	}
 }

@@ -43,6 +43,10 @@ type serverInfo struct {
 	// injector can only make replies arrive earlier, so it cannot drag
 	// the Hold-On window below the genuine reply's arrival quickly.
 	slowRTT time.Duration
+	// fastRTT tracks the fastest replies (noteRTT): queueing spikes
+	// barely lift it and forgeries drag it down no faster than slowRTT.
+	fastRTT time.Duration
+	fastAt  time.Time
 }
 
 // serverTable is a bounded LRU of serverInfo: a resolver talks to an
