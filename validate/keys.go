@@ -3,7 +3,6 @@ package validate
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -11,10 +10,13 @@ import (
 	"github.com/bulwark-dns/bulwark/cache"
 )
 
-// zoneKey is a DNSKEY with its key tag computed once.
+// zoneKey is a DNSKEY with its key tag computed and its public key
+// decoded once (see newZoneKey).
 type zoneKey struct {
-	key *dns.DNSKEY
-	tag uint16
+	key   *dns.DNSKEY
+	tag   uint16
+	pub   []byte
+	pubOK bool // PublicKey is valid base64
 }
 
 // keyEntry is the key cache's record of one zone: Secure with the keys
@@ -354,7 +356,7 @@ func (v *Validator) usableKeys(set *rrset) ([]zoneKey, map[uint8]uint8) {
 		if !ok || k.Flags&dns.ZONE == 0 || k.Flags&dns.REVOKE != 0 || k.Protocol != 3 || !v.algSupported(k.Algorithm) {
 			continue
 		}
-		out = append(out, zoneKey{key: k, tag: k.KeyTag()})
+		out = append(out, newZoneKey(k))
 		algs[k.Algorithm] |= 1
 	}
 	return out, algs
@@ -373,7 +375,7 @@ func (v *Validator) matchAnchors(keys []zoneKey, ds []*dns.DS, trusted []*dns.DN
 	}
 	for _, d := range ds {
 		for _, k := range keysFor(keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
-			if got := k.key.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
+			if k.dsMatches(d) {
 				add(k)
 			}
 		}
