@@ -186,7 +186,7 @@ func (v *Validator) fetchDS(ctx context.Context, f Fetcher, zone, anchor string,
 	parent = canonical(parent)
 	// The DS must come from a zone between the anchor and the child: the
 	// child's own servers, or a zone above the anchor, cannot vouch for it.
-	if parent == zone || !dns.IsSubDomain(parent, zone) || !dns.IsSubDomain(anchor, parent) {
+	if parent == zone || !isSubDomain(parent, zone) || !isSubDomain(anchor, parent) {
 		vd := bogus(edeBogus, "DS %s answered by zone %s, not by its parent", zone, parent)
 		return outcome{}, parent, &vd
 	}

@@ -72,3 +72,56 @@ func hasType(bitmap []uint16, t uint16) bool {
 	}
 	return false
 }
+
+// maxLabels bounds the labels isSubDomain indexes on the stack: a valid
+// name has at most 127; longer strings go to miekg.
+const maxLabels = 128
+
+// isSubDomain is dns.IsSubDomain without its two allocations per call
+// (the label indexes of both names): the validator asks it for every
+// ancestor of every name it proves or synthesises.
+func isSubDomain(parent, child string) bool {
+	var pi, ci [maxLabels]int
+	p, okp := labelStarts(parent, pi[:0])
+	c, okc := labelStarts(child, ci[:0])
+	if !okp || !okc {
+		return dns.IsSubDomain(parent, child)
+	}
+	return commonLabels(parent, child, p, c) == dns.CountLabel(parent)
+}
+
+// labelStarts appends to idx the label offsets dns.Split returns for s,
+// or reports false when they do not fit in idx's capacity.
+func labelStarts(s string, idx []int) ([]int, bool) {
+	if s == "." {
+		return idx, true
+	}
+	idx = append(idx, 0)
+	for off, end := dns.NextLabel(s, 0); !end; off, end = dns.NextLabel(s, off) {
+		if len(idx) == cap(idx) {
+			return nil, false
+		}
+		idx = append(idx, off)
+	}
+	return idx, true
+}
+
+// commonLabels is dns.CompareDomainName over label offsets l1 and l2 of
+// s1 and s2.
+func commonLabels(s1, s2 string, l1, l2 []int) int {
+	if s1 == "." || s2 == "." {
+		return 0
+	}
+	j1, j2 := len(l1)-1, len(l2)-1
+	if !asciiEqualFold(s1[l1[j1]:], s2[l2[j2]:]) {
+		return 0
+	}
+	n := 1
+	for i1, i2 := j1-1, j2-1; i1 >= 0 && i2 >= 0; i1, i2, j1, j2 = i1-1, i2-1, j1-1, j2-1 {
+		if !asciiEqualFold(s1[l1[i1]:l1[j1]], s2[l2[i2]:l2[j2]]) {
+			break
+		}
+		n++
+	}
+	return n
+}

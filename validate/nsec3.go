@@ -1,6 +1,9 @@
 package validate
 
 import (
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/hex"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -19,6 +22,10 @@ type nsec3Set struct {
 	owners, nexts []string
 	iter          uint16
 	salt          string
+	// wireSalt is salt decoded, once per set; saltOK is false when it
+	// is not hex, and then every hash is "", as dns.HashName's.
+	wireSalt []byte
+	saltOK   bool
 }
 
 // nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over a set of validated
@@ -51,6 +58,8 @@ func (p *nsec3Set) add(r *dns.NSEC3, owner, next string) {
 	}
 	if len(p.recs) == 0 {
 		p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
+		ws, err := hex.DecodeString(p.salt)
+		p.wireSalt, p.saltOK = ws, err == nil
 	}
 	if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
 		p.recs = append(p.recs, r)
@@ -104,9 +113,29 @@ func (p *nsec3Proof) hash(name string) string {
 		p.capped = &vd
 		return ""
 	}
-	h := dns.HashName(name, dns.SHA1, p.iter, p.salt)
+	h := p.hashName(name)
 	p.hashes[name] = h
 	return h
+}
+
+// hashName is dns.HashName(name, dns.SHA1, p.iter, p.salt) on the stack:
+// miekg's allocates six times per name.
+func (p *nsec3Set) hashName(name string) string {
+	var buf [20 + 255]byte
+	if !p.saltOK {
+		return ""
+	}
+	n, err := dns.PackDomainName(strings.ToLower(name), buf[:255], 0, nil, false)
+	if err != nil {
+		return ""
+	}
+	sum := sha1.Sum(append(buf[:n], p.wireSalt...))
+	for range p.iter {
+		sum = sha1.Sum(append(append(buf[:0], sum[:]...), p.wireSalt...))
+	}
+	var out [32]byte
+	base32.HexEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 func ownerHash(r *dns.NSEC3) string {
@@ -149,7 +178,7 @@ func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
 // record covering that (RFC 5155 §8.3).
 func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc string, ncCover *dns.NSEC3) {
 	prev := ""
-	for n := name; dns.IsSubDomain(p.zone, n); n = parentName(n) {
+	for n := name; isSubDomain(p.zone, n); n = parentName(n) {
 		if m = p.match(n); m != nil {
 			ce, nc = n, prev
 			break

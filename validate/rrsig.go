@@ -116,7 +116,7 @@ func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone s
 // for the child with the parent as the zone the resolver knows, and
 // Unbound finds the cut the same way, from its negative cache.
 func (v *Validator) insecureCutAbove(owner, zone string, w *work) string {
-	if owner == zone || !dns.IsSubDomain(zone, owner) {
+	if owner == zone || !isSubDomain(zone, owner) {
 		return ""
 	}
 	below := dns.CountLabel(owner) - dns.CountLabel(zone)
@@ -156,7 +156,7 @@ func (v *Validator) usableSigs(s *rrset) []*dns.RRSIG {
 	class := s.rrs[0].Header().Class
 	for _, sig := range s.sigs {
 		signer := canonical(sig.SignerName)
-		if sig.Hdr.Class != class || int(sig.Labels) > labels || !dns.IsSubDomain(signer, s.name) {
+		if sig.Hdr.Class != class || int(sig.Labels) > labels || !isSubDomain(signer, s.name) {
 			continue
 		}
 		if s.typ == dns.TypeDS && signer == s.name {

@@ -129,3 +129,30 @@ func TestKeyTagAndDSMatchMiekg(t *testing.T) {
 		}
 	}
 }
+
+func TestIsSubDomainMatchesMiekg(t *testing.T) {
+	names := []string{".", "", "test.", "test", "Test.", "example.test.", "EXAMPLE.test.", "www.example.test.",
+		"a\\.b.test.", "b.test.", "a\\\\.b.test.", "\\..test.", "*.example.test.", "xample.test.", "example.test.test.",
+		strings.Repeat("a.", 140), strings.Repeat("a.", 126) + "test."}
+	for _, p := range names {
+		for _, c := range names {
+			if got, want := isSubDomain(p, c), dns.IsSubDomain(p, c); got != want {
+				t.Errorf("isSubDomain(%q, %q) = %v, miekg %v", p, c, got, want)
+			}
+		}
+	}
+}
+
+func TestNSEC3HashMatchesMiekg(t *testing.T) {
+	for _, salt := range []string{"", "ABCD", "abcd01", "ABC", "XY", strings.Repeat("ff", 255)} {
+		for _, iter := range []uint16{0, 1, 12} {
+			r := &dns.NSEC3{Hdr: dns.RR_Header{Name: "0P9MHAVEQVM6T7VBL5LOP2U3T2RP3TOM.example.test."}, Hash: dns.SHA1, Iterations: iter, Salt: salt}
+			set, _ := newNSEC3Set([]*dns.NSEC3{r})
+			for _, name := range []string{"example.test.", "WWW.Example.test.", ".", "a\\.b.test.", "*.example.test.", strings.Repeat("a", 64) + ".test."} {
+				if got, want := set.hashName(name), dns.HashName(name, dns.SHA1, iter, strings.ToUpper(salt)); got != want {
+					t.Errorf("salt %q iter %d %s: %q, miekg %q", salt, iter, name, got, want)
+				}
+			}
+		}
+	}
+}
