@@ -374,7 +374,8 @@ func (v *Validator) matchAnchors(keys []zoneKey, ds []*dns.DS, trusted []*dns.DN
 		}
 	}
 	for _, d := range ds {
-		for _, k := range keysFor(keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
+		var buf [4]zoneKey
+		for _, k := range keysFor(buf[:0], keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
 			if k.dsMatches(d) {
 				add(k)
 			}

@@ -109,7 +109,7 @@ func (p *nsec3Proof) hash(name string) string {
 	if p.capped != nil {
 		return ""
 	}
-	if vd, ok := p.w.spendHashes(int(p.iter)+1, "NSEC3 hash of "+name); !ok {
+	if vd, ok := p.w.spendHashes(int(p.iter)+1, name); !ok {
 		p.capped = &vd
 		return ""
 	}

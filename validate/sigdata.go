@@ -79,27 +79,26 @@ func (k zoneKey) dsMatches(d *dns.DS) bool {
 	if err != nil {
 		return false
 	}
-	var h interface {
-		Write([]byte) (int, error)
-		Sum([]byte) []byte
-	}
+	// The digest input on the stack for keys of up to 4096 bits.
+	var buf [1024]byte
+	b := append(buf[:0], owner[:n]...)
+	b = append(b, byte(k.key.Flags>>8), byte(k.key.Flags), k.key.Protocol, k.key.Algorithm)
+	b = append(b, k.pub...)
 	switch d.DigestType {
 	case dns.SHA1:
-		h = sha1.New()
+		sum := sha1.Sum(b)
+		return hexEqualFold(sum[:], d.Digest)
 	case dns.SHA256:
-		h = sha256.New()
+		sum := sha256.Sum256(b)
+		return hexEqualFold(sum[:], d.Digest)
 	case dns.SHA384:
-		h = sha512.New384()
+		sum := sha512.Sum384(b)
+		return hexEqualFold(sum[:], d.Digest)
 	case dns.SHA512:
-		h = sha512.New()
-	default:
-		return false
+		sum := sha512.Sum512(b)
+		return hexEqualFold(sum[:], d.Digest)
 	}
-	h.Write(owner[:n])
-	h.Write([]byte{byte(k.key.Flags >> 8), byte(k.key.Flags), k.key.Protocol, k.key.Algorithm})
-	h.Write(k.pub)
-	var buf [sha512.Size]byte
-	return hexEqualFold(h.Sum(buf[:0]), d.Digest)
+	return false
 }
 
 // hexEqualFold reports whether hex, case-insensitively, spells sum. No
@@ -343,6 +342,7 @@ func lowerRdataNames(rr dns.RR) {
 // verifyCrypto checks sigbuf over data with k, as RRSIG.Verify does per
 // algorithm; a key that does not decode is dns.ErrKey.
 func verifyCrypto(alg uint8, k zoneKey, data, sigbuf []byte) error {
+	var sum [sha512.Size]byte
 	switch alg {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512:
 		pub := k.rsaPublic()
@@ -350,7 +350,7 @@ func verifyCrypto(alg uint8, k zoneKey, data, sigbuf []byte) error {
 			return dns.ErrKey
 		}
 		h := dns.AlgorithmToHash[alg]
-		return rsa.VerifyPKCS1v15(pub, h, digest(h, data), sigbuf)
+		return rsa.VerifyPKCS1v15(pub, h, digest(h, data, &sum), sigbuf)
 	case dns.ECDSAP256SHA256, dns.ECDSAP384SHA384:
 		pub := k.ecdsaPublic()
 		if pub == nil {
@@ -358,7 +358,7 @@ func verifyCrypto(alg uint8, k zoneKey, data, sigbuf []byte) error {
 		}
 		r := new(big.Int).SetBytes(sigbuf[:len(sigbuf)/2])
 		s := new(big.Int).SetBytes(sigbuf[len(sigbuf)/2:])
-		if ecdsa.Verify(pub, digest(dns.AlgorithmToHash[alg], data), r, s) {
+		if ecdsa.Verify(pub, digest(dns.AlgorithmToHash[alg], data, &sum), r, s) {
 			return nil
 		}
 		return dns.ErrSig
@@ -374,21 +374,22 @@ func verifyCrypto(alg uint8, k zoneKey, data, sigbuf []byte) error {
 	return dns.ErrAlg
 }
 
-// digest hashes data with one of the hashes DNSSEC algorithms use.
-func digest(h crypto.Hash, data []byte) []byte {
+// digest hashes data with one of the hashes DNSSEC algorithms use, into
+// out.
+func digest(h crypto.Hash, data []byte, out *[sha512.Size]byte) []byte {
 	switch h {
 	case crypto.SHA1:
 		s := sha1.Sum(data)
-		return s[:]
+		return out[:copy(out[:], s[:])]
 	case crypto.SHA256:
 		s := sha256.Sum256(data)
-		return s[:]
+		return out[:copy(out[:], s[:])]
 	case crypto.SHA384:
 		s := sha512.Sum384(data)
-		return s[:]
+		return out[:copy(out[:], s[:])]
 	}
-	s := sha512.Sum512(data)
-	return s[:]
+	*out = sha512.Sum512(data)
+	return out[:]
 }
 
 // rsaPublic is miekg's publicKeyRSA over the decoded key (RFC 3110 §2),

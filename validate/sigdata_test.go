@@ -156,3 +156,17 @@ func TestNSEC3HashMatchesMiekg(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonicalCompareMatchesWireLabels(t *testing.T) {
+	names := []string{".", "test.", "test", "Test.", "a.test.", "A.test.", "b.test.", "ab.test.", "a\\.b.test.",
+		"\\000.test.", "\\200.test.", "\\195\\169.test.", "\\195\\137.test.", "*.test.", "z.a.test.", "a..test.",
+		strings.Repeat("a", 64) + ".test.", strings.Repeat("a.", 130), "\\255\\255.a.test."}
+	sign := func(c int) int { return min(max(c, -1), 1) }
+	for _, a := range names {
+		for _, b := range names {
+			if got, want := sign(canonicalCompare(a, b)), sign(canonicalCompareSlow(a, b)); got != want {
+				t.Errorf("canonicalCompare(%q, %q) = %d, wireLabels %d", a, b, got, want)
+			}
+		}
+	}
+}
