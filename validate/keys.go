@@ -192,7 +192,8 @@ func (v *Validator) fetchDS(ctx context.Context, f Fetcher, zone, anchor string,
 	}
 	o := v.validateReply(ctx, f, Reply{Zone: parent, QName: zone, QType: dns.TypeDS, Msg: msg}, w)
 	if o.sec == cache.Bogus {
-		return o, parent, &o.verdict
+		bad := o.verdict // &o.verdict would put every DS outcome on the heap
+		return o, parent, &bad
 	}
 	return o, parent, nil
 }

@@ -33,7 +33,7 @@ type nsec3Set struct {
 // budget runs out capped is set and lookups fail.
 type nsec3Proof struct {
 	*nsec3Set
-	hashes map[string]string
+	hashes hashMemo
 	w      *work
 	capped *verdict
 	high   bool // iterations above NSEC3MaxIterations: see above
@@ -86,7 +86,7 @@ func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
 
 // proof starts lookups over s charged to w.
 func (s *nsec3Set) proof(w *work) *nsec3Proof {
-	return &nsec3Proof{nsec3Set: s, hashes: map[string]string{}, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
+	return &nsec3Proof{nsec3Set: s, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
 }
 
 // above turns the verdict of a proof over records whose iterations exceed
@@ -103,19 +103,54 @@ func (p *nsec3Proof) above(vd verdict) verdict {
 }
 
 func (p *nsec3Proof) hash(name string) string {
-	if h, ok := p.hashes[name]; ok {
+	if h, ok := p.hashes.get(name); ok {
 		return h
 	}
 	if p.capped != nil {
 		return ""
 	}
 	if vd, ok := p.w.spendHashes(int(p.iter)+1, name); !ok {
-		p.capped = &vd
+		// A copy: &vd would put every hash's verdict on the heap.
+		capped := vd
+		p.capped = &capped
 		return ""
 	}
 	h := p.hashName(name)
-	p.hashes[name] = h
+	p.hashes.put(name, h)
 	return h
+}
+
+// hashMemo is a proof's name hashes. A proof hashes a few names (the
+// name, its ancestors up to the closest encloser, a wildcard): they are
+// kept inline and scanned, and a map takes over past memoScan.
+type hashMemo struct {
+	n     int
+	small [memoScan][2]string
+	more  map[string]string
+}
+
+const memoScan = 8
+
+func (m *hashMemo) get(name string) (string, bool) {
+	for _, e := range m.small[:m.n] {
+		if e[0] == name {
+			return e[1], true
+		}
+	}
+	h, ok := m.more[name]
+	return h, ok
+}
+
+func (m *hashMemo) put(name, h string) {
+	if m.n < memoScan {
+		m.small[m.n] = [2]string{name, h}
+		m.n++
+		return
+	}
+	if m.more == nil {
+		m.more = map[string]string{}
+	}
+	m.more[name] = h
 }
 
 // hashName is dns.HashName(name, dns.SHA1, p.iter, p.salt) on the stack:
