@@ -154,6 +154,8 @@ func fastAlg(alg uint8) bool {
 type sigScratch struct {
 	data, wires, sig, text []byte
 	spans                  []rrSpan
+	msg                    dns.Msg
+	one                    [1]dns.RR
 }
 
 // rrSpan is one RR's canonical form in sigScratch.wires; rdata is where
@@ -252,32 +254,86 @@ func appendName(b []byte, name string) ([]byte, error) {
 // canonicalForms packs each RR of rrs in canonical form (RFC 4034 §6.2)
 // into sc.wires, as miekg's rawSignatureData does: a copy with the
 // original TTL, the wildcard owner when sig's labels say it was expanded,
-// and the owner and the RDATA names of the RFC's list lower-cased.
+// and the owner and the RDATA names of the RFC's list lower-cased. An RR
+// that needs none of that but the TTL is packed as it is and its TTL
+// patched, sparing the copy.
 func (sc *sigScratch) canonicalForms(sig *dns.RRSIG, rrs []dns.RR) error {
 	sc.wires, sc.spans = sc.wires[:0], sc.spans[:0]
 	for _, rr := range rrs {
-		r1 := dns.Copy(rr)
-		h := r1.Header()
-		h.Ttl = sig.OrigTtl
-		if h.Name != "" && dns.CountLabel(h.Name) > int(sig.Labels) {
-			labels := dns.SplitDomainName(h.Name)
-			h.Name = "*." + strings.Join(labels[len(labels)-int(sig.Labels):], ".") + "."
+		start := len(sc.wires)
+		var err error
+		if packedAsIs(rr, sig) {
+			err = sc.packAsIs(rr)
+		} else {
+			err = sc.packCopy(rr, sig)
 		}
-		h.Name = dns.CanonicalName(h.Name)
-		lowerRdataNames(r1)
-		start, room := len(sc.wires), dns.Len(r1)+1
-		sc.wires = slices.Grow(sc.wires, room)[:start+room]
-		// miekg packs into zeroed memory, and some packers skip bytes
-		// (an A record whose IP is not IPv4 leaves its four).
-		clear(sc.wires[start:])
-		n, err := dns.PackRR(r1, sc.wires[start:start+room], 0, nil, false)
 		if err != nil {
 			sc.wires = sc.wires[:start]
 			return err
 		}
-		sc.wires = sc.wires[:start+n]
-		sc.spans = append(sc.spans, rrSpan{start, start + nameEnd(sc.wires[start:]) + 10, start + n})
+		end := start + nameEnd(sc.wires[start:])
+		binary.BigEndian.PutUint32(sc.wires[end+4:], sig.OrigTtl)
+		sc.spans = append(sc.spans, rrSpan{start, end + 10, len(sc.wires)})
 	}
+	return nil
+}
+
+// packedAsIs reports whether rr's canonical form is its wire form but
+// for the TTL: owner in canonical case and not expanded from a wildcard,
+// and a type without names in its RDATA.
+func packedAsIs(rr dns.RR, sig *dns.RRSIG) bool {
+	h := rr.Header()
+	if h.Name == "" || dns.CountLabel(h.Name) > int(sig.Labels) || dns.CanonicalName(h.Name) != h.Name {
+		return false
+	}
+	switch rr.(type) {
+	case *dns.A, *dns.AAAA, *dns.DNSKEY, *dns.DS, *dns.NSEC, *dns.NSEC3, *dns.TXT:
+		return true
+	}
+	return false
+}
+
+// packAsIs appends rr as it is. dns.PackRR would write the RR's Rdlength,
+// racing with readers of a shared RR, so it goes through a one-RR message,
+// whose packing writes nothing to the RRs.
+func (sc *sigScratch) packAsIs(rr dns.RR) error {
+	const header = 12
+	start, room := len(sc.wires), header+dns.Len(rr)+1
+	sc.wires = slices.Grow(sc.wires, room)[:start+room]
+	clear(sc.wires[start:])
+	sc.one[0] = rr
+	sc.msg.Answer = sc.one[:]
+	out, err := sc.msg.PackBuffer(sc.wires[start:])
+	sc.one[0], sc.msg.Answer = nil, nil
+	if err != nil {
+		return err
+	}
+	n := copy(sc.wires[start:], out[header:])
+	sc.wires = sc.wires[:start+n]
+	return nil
+}
+
+// packCopy appends rr's canonical form made as miekg makes it, in a copy.
+func (sc *sigScratch) packCopy(rr dns.RR, sig *dns.RRSIG) error {
+	r1 := dns.Copy(rr)
+	h := r1.Header()
+	h.Ttl = sig.OrigTtl
+	if h.Name != "" && dns.CountLabel(h.Name) > int(sig.Labels) {
+		labels := dns.SplitDomainName(h.Name)
+		h.Name = "*." + strings.Join(labels[len(labels)-int(sig.Labels):], ".") + "."
+	}
+	h.Name = dns.CanonicalName(h.Name)
+	lowerRdataNames(r1)
+	start, room := len(sc.wires), dns.Len(r1)+1
+	sc.wires = slices.Grow(sc.wires, room)[:start+room]
+	// miekg packs into zeroed memory, and some packers skip bytes (an A
+	// record whose IP is not IPv4 leaves its four).
+	clear(sc.wires[start:])
+	n, err := dns.PackRR(r1, sc.wires[start:start+room], 0, nil, false)
+	if err != nil {
+		return err
+	}
+	sc.wires = sc.wires[:start+n]
 	return nil
 }
 
