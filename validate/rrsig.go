@@ -243,7 +243,7 @@ func (v *Validator) checkSigs(s *rrset, sigs []*dns.RRSIG, keys []zoneKey, zone 
 			if c, ok := w.spendVerify(s); !ok {
 				return c, ""
 			}
-			if v.verifyKey(sig, k, s.rrs) == nil {
+			if v.verifySig(sig, k, s.rrs) == nil {
 				clampTTLs(s, sig, now)
 				return secure(), wildcardOf(s.name, sig)
 			}
@@ -363,12 +363,7 @@ var errED448 = errors.New("ED448 signature does not verify")
 
 // verifySig runs the crypto of one signature. Callers have checked tag,
 // algorithm, signer and dates.
-func (v *Validator) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
-	return v.verifyKey(sig, newZoneKey(key), rrs)
-}
-
-// verifyKey is verifySig with the key decoded already.
-func (v *Validator) verifyKey(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
+func (v *Validator) verifySig(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
 	key := k.key
 	switch sig.Algorithm {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1:
