@@ -225,7 +225,11 @@ func (st *denialStore) snapshot(name string, now time.Time) (string, *storedView
 // build makes the view of z's records live at now. The caller holds the
 // store's lock.
 func (z *zoneDenials) build(now time.Time) *storedView {
-	vw := &storedView{gen: z.gen, until: now.Add(24 * time.Hour * 365)}
+	// Sized once: a view is rebuilt after every change to the zone's
+	// records, and growing its slices to DenialsPerZone each time was
+	// most of what a cold name's Synthesize allocated (#6).
+	n := len(z.recs)
+	vw := &storedView{gen: z.gen, until: now.Add(24 * time.Hour * 365), live: make([]*storedRR, 0, n)}
 	n3 := &nsec3Set{}
 	for _, r := range z.recs {
 		if !now.Before(r.expires) {
@@ -235,8 +239,14 @@ func (z *zoneDenials) build(now time.Time) *storedView {
 		vw.until = minTime(vw.until, r.expires)
 		switch d := r.rr.(type) {
 		case *dns.NSEC:
+			if vw.nsec == nil {
+				vw.nsec = make([]*dns.NSEC, 0, n)
+			}
 			vw.nsec = append(vw.nsec, d)
 		case *dns.NSEC3:
+			if n3.recs == nil {
+				n3.recs, n3.owners, n3.nexts = make([]*dns.NSEC3, 0, n), make([]string, 0, n), make([]string, 0, n)
+			}
 			n3.add(d, r.hash, r.next)
 		}
 	}
@@ -287,7 +297,7 @@ func (v *Validator) storedProofs(name string, qtype uint16, w *work) (*proofs, [
 // records say nothing about names inside another zone, and looking there
 // costs NSEC3 hashes on every name of a new unsigned zone.
 func (v *Validator) zoneBetween(zone, name string) bool {
-	for n := name; n != zone && dns.IsSubDomain(zone, n); n = parentName(n) {
+	for n := name; n != zone && isSubDomain(zone, n); n = parentName(n) {
 		if e := v.freshKeys(n); e != nil && e.sec != cache.Bogus {
 			return true
 		}

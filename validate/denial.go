@@ -80,7 +80,7 @@ func (v *Validator) authorityProofs(ctx context.Context, f Fetcher, msg *dns.Msg
 // Unbound checks).
 func overreaches(n *dns.NSEC, s *rrset) bool {
 	for _, sig := range s.sigs {
-		if !dns.IsSubDomain(canonical(sig.SignerName), canonical(n.NextDomain)) {
+		if !isSubDomain(canonical(sig.SignerName), canonical(n.NextDomain)) {
 			return true
 		}
 	}
@@ -150,7 +150,7 @@ func (p *proofs) provesExists(name string) bool {
 		return false
 	}
 	next := canonical(c.NextDomain)
-	return next != name && dns.IsSubDomain(name, next)
+	return next != name && isSubDomain(name, next)
 }
 
 func (p *proofs) nodata(name string, qtype uint16) (verdict, bool) {

@@ -3,7 +3,6 @@ package validate
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -11,10 +10,13 @@ import (
 	"github.com/bulwark-dns/bulwark/cache"
 )
 
-// zoneKey is a DNSKEY with its key tag computed once.
+// zoneKey is a DNSKEY with its key tag computed and its public key
+// decoded once (see newZoneKey).
 type zoneKey struct {
-	key *dns.DNSKEY
-	tag uint16
+	key   *dns.DNSKEY
+	tag   uint16
+	pub   []byte
+	pubOK bool // PublicKey is valid base64
 }
 
 // keyEntry is the key cache's record of one zone: Secure with the keys
@@ -184,13 +186,14 @@ func (v *Validator) fetchDS(ctx context.Context, f Fetcher, zone, anchor string,
 	parent = canonical(parent)
 	// The DS must come from a zone between the anchor and the child: the
 	// child's own servers, or a zone above the anchor, cannot vouch for it.
-	if parent == zone || !dns.IsSubDomain(parent, zone) || !dns.IsSubDomain(anchor, parent) {
+	if parent == zone || !isSubDomain(parent, zone) || !isSubDomain(anchor, parent) {
 		vd := bogus(edeBogus, "DS %s answered by zone %s, not by its parent", zone, parent)
 		return outcome{}, parent, &vd
 	}
 	o := v.validateReply(ctx, f, Reply{Zone: parent, QName: zone, QType: dns.TypeDS, Msg: msg}, w)
 	if o.sec == cache.Bogus {
-		return o, parent, &o.verdict
+		bad := o.verdict // &o.verdict would put every DS outcome on the heap
+		return o, parent, &bad
 	}
 	return o, parent, nil
 }
@@ -354,7 +357,7 @@ func (v *Validator) usableKeys(set *rrset) ([]zoneKey, map[uint8]uint8) {
 		if !ok || k.Flags&dns.ZONE == 0 || k.Flags&dns.REVOKE != 0 || k.Protocol != 3 || !v.algSupported(k.Algorithm) {
 			continue
 		}
-		out = append(out, zoneKey{key: k, tag: k.KeyTag()})
+		out = append(out, newZoneKey(k))
 		algs[k.Algorithm] |= 1
 	}
 	return out, algs
@@ -372,8 +375,9 @@ func (v *Validator) matchAnchors(keys []zoneKey, ds []*dns.DS, trusted []*dns.DN
 		}
 	}
 	for _, d := range ds {
-		for _, k := range keysFor(keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
-			if got := k.key.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
+		var buf [4]zoneKey
+		for _, k := range keysFor(buf[:0], keys, d.KeyTag, d.Algorithm, v.cfg.MaxKeysPerTag) {
+			if k.dsMatches(d) {
 				add(k)
 			}
 		}

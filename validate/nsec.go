@@ -10,7 +10,7 @@ import (
 // SOA) or at a DNAME cannot deny names below its owner (RFC 6840 §4.1).
 func nsecCovers(n *dns.NSEC, name string) bool {
 	owner, next := canonical(n.Hdr.Name), canonical(n.NextDomain)
-	if owner != name && dns.IsSubDomain(owner, name) && cutsBelow(n.TypeBitMap) {
+	if owner != name && isSubDomain(owner, name) && cutsBelow(n.TypeBitMap) {
 		return false
 	}
 	if canonicalCompare(owner, name) >= 0 {
@@ -19,7 +19,7 @@ func nsecCovers(n *dns.NSEC, name string) bool {
 	if canonicalCompare(name, next) < 0 {
 		return true
 	}
-	return canonicalCompare(next, owner) <= 0 && dns.IsSubDomain(next, name)
+	return canonicalCompare(next, owner) <= 0 && isSubDomain(next, name)
 }
 
 // cutsBelow reports whether a bitmap marks a zone cut or a DNAME, below
@@ -84,7 +84,7 @@ func (p *proofs) nsecNODATA(name string, qtype uint16) (verdict, bool) {
 		return bogus(edeNSECMissing, "no NSEC in %s proves %s/%s empty", p.zone, name, dns.TypeToString[qtype]), false
 	}
 	// An empty non-terminal: the next name is below name.
-	if next := canonical(c.NextDomain); next != name && dns.IsSubDomain(name, next) {
+	if next := canonical(c.NextDomain); next != name && isSubDomain(name, next) {
 		return secure(), false
 	}
 	wc := wildcardAt(nsecEncloser(name, c))

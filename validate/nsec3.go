@@ -1,6 +1,9 @@
 package validate
 
 import (
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/hex"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -19,6 +22,10 @@ type nsec3Set struct {
 	owners, nexts []string
 	iter          uint16
 	salt          string
+	// wireSalt is salt decoded, once per set; saltOK is false when it
+	// is not hex, and then every hash is "", as dns.HashName's.
+	wireSalt []byte
+	saltOK   bool
 }
 
 // nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over a set of validated
@@ -26,7 +33,7 @@ type nsec3Set struct {
 // budget runs out capped is set and lookups fail.
 type nsec3Proof struct {
 	*nsec3Set
-	hashes map[string]string
+	hashes hashMemo
 	w      *work
 	capped *verdict
 	high   bool // iterations above NSEC3MaxIterations: see above
@@ -51,6 +58,8 @@ func (p *nsec3Set) add(r *dns.NSEC3, owner, next string) {
 	}
 	if len(p.recs) == 0 {
 		p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
+		ws, err := hex.DecodeString(p.salt)
+		p.wireSalt, p.saltOK = ws, err == nil
 	}
 	if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
 		p.recs = append(p.recs, r)
@@ -77,7 +86,7 @@ func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
 
 // proof starts lookups over s charged to w.
 func (s *nsec3Set) proof(w *work) *nsec3Proof {
-	return &nsec3Proof{nsec3Set: s, hashes: map[string]string{}, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
+	return &nsec3Proof{nsec3Set: s, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
 }
 
 // above turns the verdict of a proof over records whose iterations exceed
@@ -94,19 +103,74 @@ func (p *nsec3Proof) above(vd verdict) verdict {
 }
 
 func (p *nsec3Proof) hash(name string) string {
-	if h, ok := p.hashes[name]; ok {
+	if h, ok := p.hashes.get(name); ok {
 		return h
 	}
 	if p.capped != nil {
 		return ""
 	}
-	if vd, ok := p.w.spendHashes(int(p.iter)+1, "NSEC3 hash of "+name); !ok {
-		p.capped = &vd
+	if vd, ok := p.w.spendHashes(int(p.iter)+1, name); !ok {
+		// A copy: &vd would put every hash's verdict on the heap.
+		capped := vd
+		p.capped = &capped
 		return ""
 	}
-	h := dns.HashName(name, dns.SHA1, p.iter, p.salt)
-	p.hashes[name] = h
+	h := p.hashName(name)
+	p.hashes.put(name, h)
 	return h
+}
+
+// hashMemo is a proof's name hashes. A proof hashes a few names (the
+// name, its ancestors up to the closest encloser, a wildcard): they are
+// kept inline and scanned, and a map takes over past memoScan.
+type hashMemo struct {
+	n     int
+	small [memoScan][2]string
+	more  map[string]string
+}
+
+const memoScan = 8
+
+func (m *hashMemo) get(name string) (string, bool) {
+	for _, e := range m.small[:m.n] {
+		if e[0] == name {
+			return e[1], true
+		}
+	}
+	h, ok := m.more[name]
+	return h, ok
+}
+
+func (m *hashMemo) put(name, h string) {
+	if m.n < memoScan {
+		m.small[m.n] = [2]string{name, h}
+		m.n++
+		return
+	}
+	if m.more == nil {
+		m.more = map[string]string{}
+	}
+	m.more[name] = h
+}
+
+// hashName is dns.HashName(name, dns.SHA1, p.iter, p.salt) on the stack:
+// miekg's allocates six times per name.
+func (p *nsec3Set) hashName(name string) string {
+	var buf [20 + 255]byte
+	if !p.saltOK {
+		return ""
+	}
+	n, err := dns.PackDomainName(strings.ToLower(name), buf[:255], 0, nil, false)
+	if err != nil {
+		return ""
+	}
+	sum := sha1.Sum(append(buf[:n], p.wireSalt...))
+	for range p.iter {
+		sum = sha1.Sum(append(append(buf[:0], sum[:]...), p.wireSalt...))
+	}
+	var out [32]byte
+	base32.HexEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 func ownerHash(r *dns.NSEC3) string {
@@ -149,7 +213,7 @@ func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
 // record covering that (RFC 5155 §8.3).
 func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc string, ncCover *dns.NSEC3) {
 	prev := ""
-	for n := name; dns.IsSubDomain(p.zone, n); n = parentName(n) {
+	for n := name; isSubDomain(p.zone, n); n = parentName(n) {
 		if m = p.match(n); m != nil {
 			ce, nc = n, prev
 			break

@@ -33,7 +33,7 @@ const maxPendingRRs = 16
 // decides nothing.
 func (v *Validator) KeepReferralProof(zone, child string, ns []dns.RR) {
 	zone, child = canonical(zone), canonical(child)
-	if child == zone || !dns.IsSubDomain(zone, child) || v.negativeAnchored(child) {
+	if child == zone || !isSubDomain(zone, child) || v.negativeAnchored(child) {
 		return
 	}
 	if _, ok := v.closestAnchor(zone); !ok {
@@ -82,7 +82,7 @@ func (v *Validator) pendingNoDS(ctx context.Context, f Fetcher, child, anchor st
 		return verdict{}, 0, false
 	}
 	v.pending.Remove(child)
-	if !v.now().Before(p.expires) || !dns.IsSubDomain(anchor, p.zone) {
+	if !v.now().Before(p.expires) || !isSubDomain(anchor, p.zone) {
 		return verdict{}, 0, false
 	}
 	msg := &dns.Msg{Ns: p.rrs}

@@ -74,7 +74,7 @@ func (v *Validator) validateReply(ctx context.Context, f Fetcher, r Reply, w *wo
 	case r.Msg.Rcode == dns.RcodeSuccess && referralChild(r.Msg, zone, sname) != "":
 		o = v.referral(ctx, f, r.Msg, zone, referralChild(r.Msg, zone, sname), w)
 		o.verdict = worse(acc, o.verdict)
-	case !dns.IsSubDomain(zone, sname) || sname != qname:
+	case !isSubDomain(zone, sname) || sname != qname:
 		// A chain whose end has no data here: the resolver asks for the
 		// target on its own and validates that reply, denial included
 		// (Unbound's CNAME_NOANSWER class).
@@ -171,7 +171,7 @@ func synthesized(s *rrset, answer []*rrset) bool {
 	}
 	target := canonical(s.rrs[0].(*dns.CNAME).Target)
 	for _, d := range answer {
-		if d.typ != dns.TypeDNAME || d.name == s.name || !dns.IsSubDomain(d.name, s.name) {
+		if d.typ != dns.TypeDNAME || d.name == s.name || !isSubDomain(d.name, s.name) {
 			continue
 		}
 		if dnameSubstitute(s.name, d.name, canonical(d.rrs[0].(*dns.DNAME).Target)) == target {
@@ -224,7 +224,7 @@ func referralChild(msg *dns.Msg, zone, sname string) string {
 			return ""
 		case dns.TypeNS:
 			n := canonical(h.Name)
-			if n != zone && dns.IsSubDomain(zone, n) && dns.IsSubDomain(n, sname) {
+			if n != zone && isSubDomain(zone, n) && isSubDomain(n, sname) {
 				child = n
 			}
 		}

@@ -18,10 +18,11 @@ import (
 
 // rrset is one RRset of a section with the RRSIGs that cover it.
 type rrset struct {
-	name string // lower case
-	typ  uint16
-	rrs  []dns.RR
-	sigs []*dns.RRSIG
+	name  string // lower case
+	typ   uint16
+	class uint16
+	rrs   []dns.RR
+	sigs  []*dns.RRSIG
 }
 
 func (s *rrset) String() string { return s.name + "/" + dns.TypeToString[s.typ] }
@@ -30,35 +31,69 @@ func (s *rrset) String() string { return s.name + "/" + dns.TypeToString[s.typ] 
 // attaches each RRSIG to the RRset it covers; RRSIGs covering nothing in
 // the section are dropped.
 func groupRRsets(section []dns.RR) []*rrset {
-	type key struct {
-		name  string
-		typ   uint16
-		class uint16
-	}
-	idx := map[key]*rrset{}
-	var out []*rrset
+	var g rrsetGroups
 	for _, rr := range section {
 		h := rr.Header()
 		if h.Rrtype == dns.TypeRRSIG || h.Rrtype == dns.TypeOPT {
 			continue
 		}
-		k := key{canonical(h.Name), h.Rrtype, h.Class}
-		s := idx[k]
+		k := rrsetKey{canonical(h.Name), h.Rrtype, h.Class}
+		s := g.find(k)
 		if s == nil {
-			s = &rrset{name: k.name, typ: k.typ}
-			idx[k] = s
-			out = append(out, s)
+			s = g.add(k)
 		}
 		s.rrs = append(s.rrs, rr)
 	}
 	for _, rr := range section {
 		if sig, ok := rr.(*dns.RRSIG); ok {
-			if s := idx[key{canonical(sig.Hdr.Name), sig.TypeCovered, sig.Hdr.Class}]; s != nil {
+			if s := g.find(rrsetKey{canonical(sig.Hdr.Name), sig.TypeCovered, sig.Hdr.Class}); s != nil {
 				s.sigs = append(s.sigs, sig)
 			}
 		}
 	}
-	return out
+	return g.sets
+}
+
+type rrsetKey struct {
+	name  string
+	typ   uint16
+	class uint16
+}
+
+// groupScan is the number of RRsets a section's grouping finds by
+// scanning, sparing most replies a map; past it a map keeps the grouping
+// of a large section linear.
+const groupScan = 8
+
+type rrsetGroups struct {
+	sets []*rrset
+	idx  map[rrsetKey]*rrset
+}
+
+func (g *rrsetGroups) find(k rrsetKey) *rrset {
+	if g.idx != nil {
+		return g.idx[k]
+	}
+	for _, s := range g.sets {
+		if s.name == k.name && s.typ == k.typ && s.class == k.class {
+			return s
+		}
+	}
+	return nil
+}
+
+func (g *rrsetGroups) add(k rrsetKey) *rrset {
+	s := &rrset{name: k.name, typ: k.typ, class: k.class}
+	g.sets = append(g.sets, s)
+	if g.idx == nil && len(g.sets) > groupScan {
+		g.idx = make(map[rrsetKey]*rrset, 2*len(g.sets))
+		for _, t := range g.sets {
+			g.idx[rrsetKey{t.name, t.typ, t.class}] = t
+		}
+	} else if g.idx != nil {
+		g.idx[k] = s
+	}
+	return s
 }
 
 func findRRset(sets []*rrset, name string, typ uint16) *rrset {
@@ -116,7 +151,7 @@ func (v *Validator) verifyRRset(ctx context.Context, f Fetcher, s *rrset, zone s
 // for the child with the parent as the zone the resolver knows, and
 // Unbound finds the cut the same way, from its negative cache.
 func (v *Validator) insecureCutAbove(owner, zone string, w *work) string {
-	if owner == zone || !dns.IsSubDomain(zone, owner) {
+	if owner == zone || !isSubDomain(zone, owner) {
 		return ""
 	}
 	below := dns.CountLabel(owner) - dns.CountLabel(zone)
@@ -150,24 +185,39 @@ func provenUnsigned(e *keyEntry) bool {
 // usableSigs keeps the RRSIGs that may cover s per RFC 4035 §5.3.1: signer
 // at or above the owner (strictly above for DS, which the parent signs),
 // labels not above the owner's, at most MaxSigsPerRRset of them.
+// When every RRSIG up to the cap is usable, as usual, the result shares
+// s.sigs (capacity clipped) rather than copying it.
 func (v *Validator) usableSigs(s *rrset) []*dns.RRSIG {
 	var out []*dns.RRSIG
+	n, shared := 0, true // while shared, the result is s.sigs[:n]
 	labels := dns.CountLabel(s.name)
 	class := s.rrs[0].Header().Class
 	for _, sig := range s.sigs {
-		signer := canonical(sig.SignerName)
-		if sig.Hdr.Class != class || int(sig.Labels) > labels || !dns.IsSubDomain(signer, s.name) {
+		if !sigUsable(s, sig, class, labels) {
+			if shared {
+				out, shared = append(make([]*dns.RRSIG, 0, len(s.sigs)), s.sigs[:n]...), false
+			}
 			continue
 		}
-		if s.typ == dns.TypeDS && signer == s.name {
-			continue
+		if !shared {
+			out = append(out, sig)
 		}
-		out = append(out, sig)
-		if len(out) == v.cfg.MaxSigsPerRRset {
+		if n++; n == v.cfg.MaxSigsPerRRset {
 			break
 		}
 	}
+	if shared {
+		return s.sigs[:n:n]
+	}
 	return out
+}
+
+func sigUsable(s *rrset, sig *dns.RRSIG, class uint16, labels int) bool {
+	signer := canonical(sig.SignerName)
+	if sig.Hdr.Class != class || int(sig.Labels) > labels || !isSubDomain(signer, s.name) {
+		return false
+	}
+	return s.typ != dns.TypeDS || signer != s.name
 }
 
 // checkSigs looks for one RRSIG in sigs that a key in keys verifies over s.
@@ -175,37 +225,43 @@ func (v *Validator) usableSigs(s *rrset) []*dns.RRSIG {
 // to w.
 func (v *Validator) checkSigs(s *rrset, sigs []*dns.RRSIG, keys []zoneKey, zone string, w *work) (verdict, string) {
 	now := v.sigNow()
-	failed := bogus(edeRRSIGsMissing, "no RRSIG for %s by a key of %s", s, zone)
+	// The reason is formatted only for a failure: most checks succeed.
+	var failed verdict
+	tried := false
 	for _, sig := range sigs {
-		cands := keysFor(keys, sig.KeyTag, sig.Algorithm, v.cfg.MaxKeysPerTag)
+		var buf [4]zoneKey
+		cands := keysFor(buf[:0], keys, sig.KeyTag, sig.Algorithm, v.cfg.MaxKeysPerTag)
 		if len(cands) == 0 {
 			continue
 		}
 		if d, ok := dateCheck(sig, now); !ok && !v.cfg.IgnoreSignatureDates {
-			failed = d
+			failed, tried = d, true
 			failed.reason = fmt.Sprintf("RRSIG for %s by %s key %d: %s", s, zone, sig.KeyTag, d.reason)
 			continue
 		}
 		for _, k := range cands {
-			if c, ok := w.spendVerify(s.String()); !ok {
+			if c, ok := w.spendVerify(s); !ok {
 				return c, ""
 			}
-			if v.verifySig(sig, k.key, s.rrs) == nil {
+			if v.verifySig(sig, k, s.rrs) == nil {
 				clampTTLs(s, sig, now)
 				return secure(), wildcardOf(s.name, sig)
 			}
-			failed = bogus(edeBogus, "RRSIG for %s by %s key %d does not verify", s, zone, sig.KeyTag)
-			if c, ok := w.failedVerify(s.String()); !ok {
+			failed, tried = bogus(edeBogus, "RRSIG for %s by %s key %d does not verify", s, zone, sig.KeyTag), true
+			if c, ok := w.failedVerify(s); !ok {
 				return c, ""
 			}
 		}
 	}
+	if !tried {
+		failed = bogus(edeRRSIGsMissing, "no RRSIG for %s by a key of %s", s, zone)
+	}
 	return failed, ""
 }
 
-// keysFor returns up to limit keys with the tag and algorithm.
-func keysFor(keys []zoneKey, tag uint16, alg uint8, limit int) []zoneKey {
-	var out []zoneKey
+// keysFor appends to out up to limit keys with the tag and algorithm;
+// callers pass room for the usual few on their stack.
+func keysFor(out, keys []zoneKey, tag uint16, alg uint8, limit int) []zoneKey {
 	for _, k := range keys {
 		if k.tag == tag && k.key.Algorithm == alg {
 			out = append(out, k)
@@ -220,6 +276,9 @@ func keysFor(keys []zoneKey, tag uint16, alg uint8, limit int) []zoneKey {
 // wildcardOf returns the wildcard owner an RRset was synthesised from, or
 // "" if its RRSIG labels say it was not (RFC 4035 §5.3.4).
 func wildcardOf(owner string, sig *dns.RRSIG) string {
+	if owner != "" && int(sig.Labels) >= dns.CountLabel(owner) {
+		return "" // as below, without splitting the owner on every verification
+	}
 	labels := dns.SplitDomainName(owner)
 	n := len(labels)
 	if n > 0 && labels[0] == "*" {
@@ -304,7 +363,8 @@ var errED448 = errors.New("ED448 signature does not verify")
 
 // verifySig runs the crypto of one signature. Callers have checked tag,
 // algorithm, signer and dates.
-func (v *Validator) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
+func (v *Validator) verifySig(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
+	key := k.key
 	switch sig.Algorithm {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1:
 		if v.cfg.FakeSHA1 {
@@ -320,6 +380,9 @@ func (v *Validator) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) err
 	}
 	if bigExponent(key) {
 		return verifyRSABigExponent(sig, key, rrs)
+	}
+	if fastAlg(sig.Algorithm) {
+		return verifyFast(sig, k, rrs)
 	}
 	return sig.Verify(key, rrs)
 }

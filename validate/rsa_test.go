@@ -64,11 +64,11 @@ func TestRSAWithAnExponentAbove31BitsVerifies(t *testing.T) {
 	if !bigExponent(key) {
 		t.Fatal("key not recognised as big-exponent")
 	}
-	if err := v.verifySig(sig, key, set); err != nil {
+	if err := v.verifySig(sig, newZoneKey(key), set); err != nil {
 		t.Fatalf("good signature: %v", err)
 	}
 	flipSig([]dns.RR{sig})
-	if err := v.verifySig(sig, key, set); err == nil {
+	if err := v.verifySig(sig, newZoneKey(key), set); err == nil {
 		t.Fatal("flipped signature verified")
 	}
 }

@@ -77,7 +77,7 @@ func (v *Validator) nsecSynthesize(p *proofs, name string, qtype uint16) (synthe
 	if c == nil {
 		return synthesis{}, false
 	}
-	if next := canonical(c.NextDomain); next != name && dns.IsSubDomain(name, next) {
+	if next := canonical(c.NextDomain); next != name && isSubDomain(name, next) {
 		return synthesis{used: []dns.RR{c}}, true // empty non-terminal
 	}
 	wc := wildcardAt(nsecEncloser(name, c))
@@ -141,7 +141,7 @@ func (v *Validator) nsec3Expansion(p *proofs, name string, qtype uint16) (synthe
 		return synthesis{}, false
 	}
 	now := v.now()
-	for nc, ce := name, parentName(name); nc != p.zone && dns.IsSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
+	for nc, ce := name, parentName(name); nc != p.zone && isSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
 		set := v.denials.wildcard(p.zone, wildcardAt(ce), qtype, now)
 		if set == nil {
 			continue

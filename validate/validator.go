@@ -215,7 +215,7 @@ func (v *Validator) Validate(ctx context.Context, f Fetcher, r Reply) Result {
 // anchor.
 func (v *Validator) negativeAnchored(name string) bool {
 	for _, n := range v.nta {
-		if dns.IsSubDomain(n, name) {
+		if isSubDomain(n, name) {
 			return true
 		}
 	}

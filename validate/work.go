@@ -76,8 +76,9 @@ type work struct {
 }
 
 // spendVerify accounts for one signature verification, or returns the cap
-// verdict when the budget is gone.
-func (w *work) spendVerify(what string) (verdict, bool) {
+// verdict when the budget is gone. what is formatted only then: every
+// verification asks.
+func (w *work) spendVerify(what fmt.Stringer) (verdict, bool) {
 	if w.verifications >= w.cfg.MaxVerifications {
 		return w.capped("%d signature verifications, at %s", w.cfg.MaxVerifications, what), false
 	}
@@ -87,7 +88,7 @@ func (w *work) spendVerify(what string) (verdict, bool) {
 
 // failedVerify accounts for a verification that failed, returning the cap
 // verdict once MaxVerifyFailures of them have been paid for.
-func (w *work) failedVerify(what string) (verdict, bool) {
+func (w *work) failedVerify(what fmt.Stringer) (verdict, bool) {
 	w.failures++
 	if w.failures >= w.cfg.MaxVerifyFailures {
 		return w.capped("%d failed signature verifications, at %s", w.cfg.MaxVerifyFailures, what), false
@@ -95,10 +96,10 @@ func (w *work) failedVerify(what string) (verdict, bool) {
 	return verdict{}, true
 }
 
-// spendHashes accounts for n NSEC3 SHA-1 computations.
-func (w *work) spendHashes(n int, what string) (verdict, bool) {
+// spendHashes accounts for n NSEC3 SHA-1 computations of name.
+func (w *work) spendHashes(n int, name string) (verdict, bool) {
 	if w.hashes+n > w.cfg.MaxNSEC3Hashes {
-		return w.capped("%d NSEC3 hash computations, at %s", w.cfg.MaxNSEC3Hashes, what), false
+		return w.capped("%d NSEC3 hash computations, at NSEC3 hash of %s", w.cfg.MaxNSEC3Hashes, name), false
 	}
 	w.hashes += n
 	return verdict{}, true
