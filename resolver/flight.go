@@ -16,7 +16,9 @@ type flightGroup[K comparable, V any] struct {
 }
 
 type flight[V any] struct {
-	done    chan struct{}
+	// done is made by the first caller that joins: most calls have none,
+	// and the channel would be one more allocation per call (issue #6).
+	done    chan struct{} // guarded by the group's mu until closed
 	val     V
 	err     error
 	joiners int // callers that joined; guarded by the group's mu
@@ -33,15 +35,19 @@ func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (
 	}
 	if f, ok := g.calls[k]; ok {
 		f.joiners++
+		if f.done == nil {
+			f.done = make(chan struct{})
+		}
+		done := f.done
 		g.mu.Unlock()
 		select {
-		case <-f.done:
+		case <-done:
 			return f.val, f.err, true, true
 		case <-ctx.Done():
 			return val, ctx.Err(), true, true
 		}
 	}
-	f := &flight[V]{done: make(chan struct{})}
+	f := &flight[V]{}
 	g.calls[k] = f
 	g.mu.Unlock()
 
@@ -52,8 +58,11 @@ func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (
 		g.mu.Lock()
 		delete(g.calls, k)
 		shared = f.joiners > 0
+		done := f.done
 		g.mu.Unlock()
-		close(f.done)
+		if done != nil {
+			close(done)
+		}
 	}()
 	f.val, f.err = fn()
 	return f.val, f.err, false, false

@@ -121,8 +121,16 @@ type request struct {
 	noCache  bool
 }
 
+// newRequest makes the request, its budget and its rejections in one
+// allocation instead of three: every client query makes one (issue #6).
 func newRequest(l Limits) *request {
-	return &request{budget: newBudget(l), rejected: newRejections()}
+	all := &struct {
+		request
+		budget
+		rejections
+	}{budget: budget{limits: l}}
+	all.request.budget, all.request.rejected = &all.budget, &all.rejections
+	return &all.request
 }
 
 // sub returns the request of a sub-query: same budget and rejections,
@@ -138,7 +146,12 @@ func (rq *request) sub() *request {
 // is validated, and without them a zone whose every known address was
 // rejected could not reach its other servers.
 func (rq *request) addressLookup() *request {
-	return &request{budget: rq.budget, rejected: newRejections()}
+	all := &struct {
+		request
+		rejections
+	}{request: request{budget: rq.budget}}
+	all.request.rejected = &all.rejections
+	return &all.request
 }
 
 func (r *Resolver) newQuery(name string, qtype, qclass uint16, req *request, depth int) *query {

@@ -456,7 +456,7 @@ func (r *Resolver) usableGlue(extra []dns.RR, child string) []dns.RR {
 
 // onLame remembers the server as lame for the zone and tries another.
 func (r *Resolver) onLame(q *query) error {
-	q.fails[q.server] = maxFailsPerServer
+	q.setFails(q.server, maxFailsPerServer)
 	r.infra.markLame(q.server, q.cut.zone)
 	r.log.Debug("lame reply", zap.String("zone", q.cut.zone), zap.Stringer("server", q.server),
 		zap.String("name", q.askName), zap.String("rcode", dns.RcodeToString[q.reply.msg.Rcode]))
@@ -478,7 +478,7 @@ func (r *Resolver) bogusReply(ctx context.Context, q *query) error {
 		}
 	}
 	q.bogusTries++
-	q.fails[q.server] = maxFailsPerServer
+	q.setFails(q.server, maxFailsPerServer)
 	if q.bogusTries <= maxBogusRetries {
 		q.stage = stageSend
 		return nil

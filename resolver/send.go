@@ -117,7 +117,7 @@ func (r *Resolver) takeReply(q *query, resp *transport.Response) {
 // upstreamFailed records a try that produced no usable reply; the next
 // stepSend picks another server.
 func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr, err error) {
-	q.fails[addr]++
+	q.setFails(addr, q.fails[addr]+1)
 	if ctx.Err() != nil {
 		return // the client's deadline, not the server's fault
 	}
