@@ -69,7 +69,7 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 		got, getOK := c.Get(k, now)
 		var seen *Entry
 		var seenTTL uint32
-		readOK := c.Read(k, now, func(e *Entry, ttl uint32) { seen, seenTTL = e, ttl })
+		readOK := c.Read(k, now, func(e Entry, ttl uint32) { seen, seenTTL = &e, ttl })
 		if readOK != getOK || (seen != nil) != getOK {
 			t.Fatalf("after %v: Read ok %v (called %v), Get ok %v", elapsed, readOK, seen != nil, getOK)
 		}
@@ -80,7 +80,7 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 			t.Errorf("after %v: Read TTL %d, stored record TTL %d; Get TTL %d", elapsed, seenTTL, seen.RRs[0].Header().Ttl, got.RRs[0].Header().Ttl)
 		}
 	}
-	if c.Read(NewKey("other.example.com.", dns.TypeA, dns.ClassINET), t0, func(*Entry, uint32) { t.Error("called for a missing key") }) {
+	if c.Read(NewKey("other.example.com.", dns.TypeA, dns.ClassINET), t0, func(Entry, uint32) { t.Error("called for a missing key") }) {
 		t.Error("Read reported a missing key")
 	}
 }

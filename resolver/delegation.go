@@ -202,7 +202,7 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 	var d *delegation
 	// Read, not Get: the cut only takes names and addresses from the
 	// records, and every cold name passes here (issue #6).
-	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e *cache.Entry, ttl uint32) {
+	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e cache.Entry, ttl uint32) {
 		if e.Negative() {
 			return
 		}
@@ -217,7 +217,7 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 	d.fromCache = true
 	for _, n := range d.nsNames {
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			r.cache.Read(cache.NewKey(n, t, dns.ClassINET), now, func(e *cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
+			r.cache.Read(cache.NewKey(n, t, dns.ClassINET), now, func(e cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
 		}
 	}
 	return d

@@ -323,7 +323,7 @@ func (r *Resolver) replaceDelegation(zone string, ns, glue []dns.RR) {
 // Secure, and puts e there when it holds records.
 func (r *Resolver) replaceUnlessSecure(k cache.Key, e cache.Entry, now time.Time) {
 	secure := false
-	r.cache.Read(k, now, func(old *cache.Entry, _ uint32) { secure = old.Security == cache.Secure })
+	r.cache.Read(k, now, func(old cache.Entry, _ uint32) { secure = old.Security == cache.Secure })
 	if secure {
 		return
 	}
