@@ -187,8 +187,8 @@ func (r *Resolver) lastResort(q *query) bool {
 	}
 	d.parentGlueTried = true
 	grew := false
-	for _, n := range d.nsNames {
-		if d.addAddrsFor(n, r.parentGlue(n, r.addrTypes())) {
+	for _, s := range d.servers {
+		if d.addAddrsFor(s.name, r.parentGlue(s.name, r.addrTypes())) {
 			grew = true
 		}
 	}
