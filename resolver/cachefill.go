@@ -140,7 +140,18 @@ func dnameGrace(now time.Time) time.Duration {
 }
 
 // splitRRsets groups records by (owner, type) in order of appearance.
+// Callers only read the sets: when each RRset's records are adjacent, as
+// servers send them, the sets are capped sub-slices of rrs, which saves an
+// allocation per set (issue #6).
 func splitRRsets(rrs []dns.RR) [][]dns.RR {
+	if sets, ok := adjacentRRsets(rrs); ok {
+		return sets
+	}
+	return groupRRsets(rrs)
+}
+
+// groupRRsets is splitRRsets for records in any order.
+func groupRRsets(rrs []dns.RR) [][]dns.RR {
 	type ot struct {
 		owner string
 		t     uint16
@@ -161,6 +172,37 @@ func splitRRsets(rrs []dns.RR) [][]dns.RR {
 		sets = append(sets, []dns.RR{rr})
 	}
 	return sets
+}
+
+// adjacentRRsets is splitRRsets for records whose RRsets are each one
+// run, OPT records aside; ok is false when an RRset comes back later.
+func adjacentRRsets(rrs []dns.RR) (sets [][]dns.RR, ok bool) {
+	start := 0
+	for i := 0; i <= len(rrs); i++ {
+		if i < len(rrs) && i > start && sameOwnerType(rrs[start], rrs[i]) {
+			continue
+		}
+		if i > start {
+			for _, set := range sets {
+				if sameOwnerType(set[0], rrs[start]) {
+					return nil, false
+				}
+			}
+			sets = append(sets, rrs[start:i:i])
+		}
+		start = i
+		if i < len(rrs) && rrs[i].Header().Rrtype == dns.TypeOPT {
+			start = i + 1
+		}
+	}
+	return sets, true
+}
+
+// sameOwnerType reports whether two records belong to one RRset, owner
+// names compared as splitRRsets keys them.
+func sameOwnerType(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.Rrtype == hb.Rrtype && strings.ToLower(ha.Name) == strings.ToLower(hb.Name)
 }
 
 // addAnswer appends records to the result and folds in their security.
