@@ -37,6 +37,9 @@ type wireQuery struct {
 	plainName []byte
 	// clientCookie is the client cookie sent, nil without one.
 	clientCookie []byte
+	// buf holds wire and plainName: one allocation per query, not two
+	// (issue #6).
+	buf [maxQueryLen + 255]byte
 }
 
 // packQuery builds the query for q with the given ID. It sets RD=0 (we
@@ -45,7 +48,8 @@ type wireQuery struct {
 // empty. When caseBits is non-nil the question name's letters are flipped
 // by it.
 func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
-	buf := make([]byte, maxQueryLen+255)
+	w := &wireQuery{}
+	buf := w.buf[:]
 	binary.BigEndian.PutUint16(buf[0:], id)
 	if q.RD {
 		buf[2] = flagRD
@@ -58,7 +62,7 @@ func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("pack query name %q: %w", q.Name, err)
 	}
-	w := &wireQuery{nameEnd: off, qEnd: off + 4}
+	w.nameEnd, w.qEnd = off, off+4
 	w.plainName = buf[maxQueryLen : maxQueryLen+off-headerLen]
 	copy(w.plainName, buf[headerLen:off])
 	binary.BigEndian.PutUint16(buf[off:], q.Type)
