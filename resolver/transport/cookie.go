@@ -88,18 +88,20 @@ func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
 	return cookieNone, nil
 }
 
-// cookieFor returns the cookie bytes to send to server: our client cookie,
-// followed by the server cookie it last gave us for that client cookie.
-func (c *Client) cookieFor(server netip.AddrPort) []byte {
+// cookieFor appends to dst the cookie bytes to send to server: our client
+// cookie, followed by the server cookie it last gave us for that client
+// cookie. The caller's buffer spares an allocation per query (issue #6).
+func (c *Client) cookieFor(dst []byte, server netip.AddrPort) []byte {
 	if c.cfg.DisableCookies {
 		return nil
 	}
 	cc := c.cookies.client(server, c.cfg.Clock.Now())
+	dst = append(dst, cc[:]...)
 	info := c.servers.get(server)
 	if len(info.serverCookie) > 0 && info.cookieClient == cc {
-		return append(cc[:], info.serverCookie...)
+		dst = append(dst, info.serverCookie...)
 	}
-	return cc[:]
+	return dst
 }
 
 // learnCookie remembers a valid server cookie and that the server does

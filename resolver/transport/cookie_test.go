@@ -60,8 +60,8 @@ func TestCookieSentAndServerCookieReturnedOnTheNextQuery(t *testing.T) {
 
 func TestClientCookieDiffersPerServer(t *testing.T) {
 	c := NewExchanger(&fakeNet{}, Config{}, nil)
-	a := c.cookieFor(testServer)
-	b := c.cookieFor(netipMust("192.0.2.54:53"))
+	a := c.cookieFor(nil, testServer)
+	b := c.cookieFor(nil, netipMust("192.0.2.54:53"))
 	if len(a) != 8 || bytes.Equal(a, b) {
 		t.Fatalf("cookies %x and %x", a, b)
 	}

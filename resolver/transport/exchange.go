@@ -27,7 +27,8 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 	}
 	var cookie []byte
 	if p.edns {
-		cookie = c.cookieFor(q.Server)
+		var buf [maxCookieOpt]byte
+		cookie = c.cookieFor(buf[:0], q.Server)
 	}
 	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
 }
