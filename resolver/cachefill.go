@@ -209,6 +209,14 @@ func sameOwnerType(a, b dns.RR) bool {
 // A record the chain already holds is not repeated: a DNAME the chain
 // passes twice is shown once (RFC 2181 §5, as Unbound and Knot answer).
 func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
+	if len(q.res.answer) == 0 && len(rrs) > 0 && len(sigs) == 0 {
+		// Nothing to repeat or append: the result takes rrs, capped so
+		// that a later link's append cannot write into the caller's
+		// slice, without a copy per answer (issue #6).
+		q.res.answer = rrs[:len(rrs):len(rrs)]
+		q.res.security = worse(q.res.security, sec)
+		return
+	}
 	before := q.res.answer
 	for _, set := range [2][]dns.RR{rrs, sigs} {
 		for _, rr := range set {

@@ -229,8 +229,14 @@ func overreaching(rr dns.RR, zone string) bool {
 	return ok && !inBailiwick(n.NextDomain, zone)
 }
 
-// capNS drops the NS records of each owner beyond the first max.
+// capNS drops the NS records of each owner beyond the first max. The
+// scrubber owns rrs: when no owner has too many, which needs no more NS
+// records than max in all, rrs itself is returned rather than copied
+// (issue #6).
 func capNS(rrs []dns.RR, max int) []dns.RR {
+	if countType(rrs, dns.TypeNS) <= max {
+		return rrs
+	}
 	seen := map[string]int{}
 	out := rrs[:0:0]
 	for _, rr := range rrs {
@@ -243,6 +249,17 @@ func capNS(rrs []dns.RR, max int) []dns.RR {
 		out = append(out, rr)
 	}
 	return out
+}
+
+// countType returns how many records of rrs have type t.
+func countType(rrs []dns.RR, t uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			n++
+		}
+	}
+	return n
 }
 
 // scrubAdditional keeps addresses of NS names named in authority or
