@@ -79,13 +79,17 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 	}
 	nsTTL := ns[0].Header().Ttl
 	var out [][]dns.RR
-	for _, set := range splitRRsets(extra) {
+	sets := splitRRsets(extra)
+	for _, set := range sets {
 		t := set[0].Header().Rrtype
 		if t != dns.TypeA && t != dns.TypeAAAA {
 			continue
 		}
 		for _, rr := range set {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
+		}
+		if out == nil {
+			out = make([][]dns.RR, 0, len(sets)) // one allocation, not one per doubling (issue #6)
 		}
 		out = append(out, set)
 	}
@@ -177,6 +181,9 @@ func groupRRsets(rrs []dns.RR) [][]dns.RR {
 // adjacentRRsets is splitRRsets for records whose RRsets are each one
 // run, OPT records aside; ok is false when an RRset comes back later.
 func adjacentRRsets(rrs []dns.RR) (sets [][]dns.RR, ok bool) {
+	if n := countRuns(rrs); n > 0 {
+		sets = make([][]dns.RR, 0, n)
+	}
 	start := 0
 	for i := 0; i <= len(rrs); i++ {
 		if i < len(rrs) && i > start && sameOwnerType(rrs[start], rrs[i]) {
@@ -196,6 +203,24 @@ func adjacentRRsets(rrs []dns.RR) (sets [][]dns.RR, ok bool) {
 		}
 	}
 	return sets, true
+}
+
+// countRuns returns the number of runs of records of one owner and type
+// in rrs, OPT records aside: the most RRsets it may hold.
+func countRuns(rrs []dns.RR) int {
+	n := 0
+	var last dns.RR
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			last = nil
+			continue
+		}
+		if last == nil || !sameOwnerType(last, rr) {
+			n++
+		}
+		last = rr
+	}
+	return n
 }
 
 // sameOwnerType reports whether two records belong to one RRset, owner

@@ -512,7 +512,11 @@ func rrsOfTypes(rrs []dns.RR, ts ...uint16) []dns.RR {
 
 // rrsOfType returns the records of type t.
 func rrsOfType(rrs []dns.RR, t uint16) []dns.RR {
-	var out []dns.RR
+	n := countType(rrs, t)
+	if n == 0 {
+		return nil
+	}
+	out := make([]dns.RR, 0, n) // one allocation, not one per doubling (issue #6)
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == t {
 			out = append(out, rr)

@@ -273,6 +273,11 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 	for i, rr := range rrs {
 		switch h := rr.Header(); h.Rrtype {
 		case dns.TypeOPT:
+			if out == nil {
+				// Room for all that may be kept after it, so that the
+				// section is one allocation (issue #6).
+				out = make([]dns.RR, 0, len(rrs)+len(sigs))
+			}
 			out = append(out, rr)
 		case dns.TypeA, dns.TypeAAAA:
 			if keep == nil {
@@ -286,7 +291,7 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 	if keep == nil {
 		return out
 	}
-	return append(out, keepWithSigs(rrs, keep, sigs)...)
+	return appendKept(out, rrs, keep, sigs)
 }
 
 // addNSTargets adds the lower-case names the NS records of rrs point to.
@@ -333,6 +338,11 @@ func rrsigsIn(sections ...[]dns.RR) []dns.RR {
 // keepWithSigs returns the kept records, each RRset followed by the
 // RRSIGs from sigs that cover it.
 func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
+	return appendKept(nil, rrs, keep, sigs)
+}
+
+// appendKept appends keepWithSigs's records to out.
+func appendKept(out, rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 	type ot struct {
 		owner string
 		t     uint16
@@ -343,7 +353,6 @@ func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 			kept[ot{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}] = true
 		}
 	}
-	var out []dns.RR
 	for i, rr := range rrs {
 		// RRSIGs come from sigs below, except when they were asked for.
 		if keep[i] && (rr.Header().Rrtype != dns.TypeRRSIG || !kept[ot{strings.ToLower(rr.Header().Name), rr.(*dns.RRSIG).TypeCovered}]) {
