@@ -227,7 +227,18 @@ func withEDNS(resp *dns.Msg, opt *dns.OPT, code uint16, text string) {
 	if opt == nil {
 		return
 	}
-	out := new(dns.OPT)
+	var out *dns.OPT
+	if len(resp.Extra) == 0 {
+		// Most responses carry nothing else in additional: the OPT and
+		// the section holding it come in one allocation (issue #6).
+		one := new(struct {
+			opt   dns.OPT
+			extra [1]dns.RR
+		})
+		out, resp.Extra = &one.opt, one.extra[:0]
+	} else {
+		out = new(dns.OPT)
+	}
 	out.Hdr.Name = "."
 	out.Hdr.Rrtype = dns.TypeOPT
 	out.SetUDPSize(ednsSize)
