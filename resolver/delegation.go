@@ -132,7 +132,12 @@ func (d *delegation) addrsOf(name string) []netip.Addr {
 // addresses returns every known server address of the cut usable over the
 // allowed address families.
 func (d *delegation) addresses(v4, v6 bool) []netip.Addr {
-	var out []netip.Addr
+	return d.appendAddresses(nil, v4, v6)
+}
+
+// appendAddresses appends addresses's result to out, which lets stepSend
+// keep them on its stack: it runs once per upstream query (issue #6).
+func (d *delegation) appendAddresses(out []netip.Addr, v4, v6 bool) []netip.Addr {
 	for _, s := range d.servers {
 		for _, a := range s.addrs {
 			if (a.Is4() && v4) || (a.Is6() && v6) {

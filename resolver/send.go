@@ -16,7 +16,8 @@ import (
 // stepSend picks a server of the cut, asks it, and hands the reply on.
 // When no server address is known it resolves an NS name first.
 func (r *Resolver) stepSend(ctx context.Context, q *query) error {
-	addr, timeout, ok := r.infra.choose(q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
+	var buf [8]netip.Addr
+	addr, timeout, ok := r.infra.choose(q.cut.appendAddresses(buf[:0], r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
 		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer || q.req.rejected.avoided(a) })
 	if !ok {
 		return r.resolveMoreServers(ctx, q)
