@@ -64,8 +64,9 @@ const (
 )
 
 // checkCookie compares a reply's COOKIE option with the client cookie of
-// the query and returns the server cookie when the option is valid.
-func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
+// the query and returns the server cookie when the option is valid, in
+// raw: the caller's buffer spares an allocation per reply (issue #6).
+func checkCookie(wq *wireQuery, m *dns.Msg, raw *[maxCookieLen]byte) (cookieVerdict, []byte) {
 	if wq.clientCookie == nil {
 		return cookieNotSent, nil
 	}
@@ -78,12 +79,15 @@ func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
 		if !ok {
 			continue
 		}
-		raw, err := hex.DecodeString(c.Cookie)
 		// RFC 7873 §4: a server cookie is 8 to 32 bytes.
-		if err != nil || len(raw) < 16 || len(raw) > 40 || !bytes.Equal(raw[:8], wq.clientCookie) {
+		if len(c.Cookie) > 2*len(raw) {
 			return cookieWrong, nil
 		}
-		return cookieValid, raw[8:]
+		n, err := hex.Decode(raw[:], []byte(c.Cookie))
+		if err != nil || n < 16 || !bytes.Equal(raw[:8], wq.clientCookie) {
+			return cookieWrong, nil
+		}
+		return cookieValid, raw[8:n]
 	}
 	return cookieNone, nil
 }

@@ -70,7 +70,8 @@ type accepted struct {
 	msg          *dns.Msg
 	data         []byte
 	cookie       cookieVerdict
-	serverCookie []byte
+	serverCookie []byte // in cookieRaw
+	cookieRaw    [maxCookieLen]byte
 }
 
 // awaitUDP reads until an acceptable reply arrives ("await valid
@@ -132,7 +133,8 @@ func (c *Client) judgeUDP(q *Query, wq *wireQuery, data []byte) (got *accepted, 
 		c.reject(q, "unpack: "+err.Error(), false)
 		return nil, false
 	}
-	cv, sc := checkCookie(wq, msg)
+	got = &accepted{msg: msg, data: data}
+	cv, sc := checkCookie(wq, msg, &got.cookieRaw)
 	switch {
 	case cv == cookieWrong:
 		c.n.badCookie.Add(1)
@@ -146,7 +148,8 @@ func (c *Client) judgeUDP(q *Query, wq *wireQuery, data []byte) (got *accepted, 
 		c.reject(q, "no cookie from a server that sends cookies", false)
 		return nil, true
 	}
-	return &accepted{msg: msg, data: data, cookie: cv, serverCookie: sc}, false
+	got.cookie, got.serverCookie = cv, sc
+	return got, false
 }
 
 // finishUDP learns the server cookie of an accepted UDP reply and handles
@@ -239,7 +242,8 @@ func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 // learnCookieTCP learns from a TCP reply, which an off-path attacker
 // cannot forge, whether the server (still) does cookies.
 func (c *Client) learnCookieTCP(q *Query, wq *wireQuery, msg *dns.Msg) {
-	switch cv, sc := checkCookie(wq, msg); cv {
+	var raw [maxCookieLen]byte
+	switch cv, sc := checkCookie(wq, msg, &raw); cv {
 	case cookieValid:
 		c.learnCookie(q, wq, sc)
 	case cookieNone:

@@ -13,7 +13,8 @@ const (
 	optLen    = 11 // root owner, type, class, TTL, empty RDATA
 	// maxCookieOpt is a COOKIE option at its longest: code, length, an
 	// 8-byte client and a 32-byte server cookie (RFC 7873 §4).
-	maxCookieOpt = 4 + 8 + 32
+	maxCookieOpt = 4 + maxCookieLen
+	maxCookieLen = 8 + 32
 	// maxQueryLen bounds a packed query: header, longest name, type and
 	// class, OPT with a cookie.
 	maxQueryLen = headerLen + 255 + 4 + optLen + maxCookieOpt
