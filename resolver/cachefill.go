@@ -78,8 +78,10 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 		return nil
 	}
 	nsTTL := ns[0].Header().Ttl
-	var out [][]dns.RR
 	sets := splitRRsets(extra)
+	// splitRRsets's slice is new: the address sets are kept in place, in
+	// order, rather than copied (issue #6).
+	out := sets[:0]
 	for _, set := range sets {
 		t := set[0].Header().Rrtype
 		if t != dns.TypeA && t != dns.TypeAAAA {
@@ -88,10 +90,10 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 		for _, rr := range set {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
 		}
-		if out == nil {
-			out = make([][]dns.RR, 0, len(sets)) // one allocation, not one per doubling (issue #6)
-		}
 		out = append(out, set)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
