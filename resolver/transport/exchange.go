@@ -16,9 +16,10 @@ import (
 // waiting for the one that answers the query.
 const maxTCPMessages = 8
 
-// newQuery draws a fresh ID and, when p.mix, fresh 0x20 case bits, so that
-// every attempt (retries included) is as hard to guess as the first.
-func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
+// newQuery packs the query into w, which must be zero, with a fresh ID
+// and, when p.mix, fresh 0x20 case bits, so that every attempt (retries
+// included) is as hard to guess as the first.
+func (c *Client) newQuery(w *wireQuery, q *Query, p plan) (*wireQuery, error) {
 	var bits []byte
 	if p.mix {
 		var buf [33]byte // one bit per byte of the longest name
@@ -30,7 +31,7 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 		var buf [maxCookieOpt]byte
 		cookie = c.cookieFor(buf[:0], q.Server)
 	}
-	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
+	return packQuery(w, q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
 }
 
 // udpAttempt sends one UDP query on a fresh association and waits for an
@@ -38,7 +39,13 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 // of the next attempt when the exchange must move on (TCP, plain DNS).
 // An accepted reply's association stays open for the Hold-On window.
 func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
-	wq, err := c.newQuery(q, p)
+	// The query and its Hold-On state share one allocation: they live
+	// as long as each other, and every exchange makes both (issue #6).
+	mem := new(struct {
+		wq wireQuery
+		h  hold
+	})
+	wq, err := c.newQuery(&mem.wq, q, p)
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
@@ -62,7 +69,8 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		_ = conn.Close()
 		return nil, next, err
 	}
-	return c.holdOn(ctx, q, p, &hold{wq: wq, conn: conn, first: got, start: start}, resp)
+	mem.h = hold{wq: wq, conn: conn, first: got, start: start}
+	return c.holdOn(ctx, q, p, &mem.h, resp)
 }
 
 // accepted is a UDP reply that passed every check.
@@ -195,7 +203,7 @@ func (c *Client) noteUDPFailure(ctx context.Context, q *Query, p plan, err error
 // that the server changes case: it was not forged, so the exemption cannot
 // be planted by a spoofed UDP reply.
 func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
-	wq, err := c.newQuery(q, p)
+	wq, err := c.newQuery(new(wireQuery), q, p)
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}

@@ -47,9 +47,8 @@ type wireQuery struct {
 // iterate), CD as asked, and an OPT record advertising udpSize when edns,
 // carrying cookie (client cookie, then any server cookie) when it is not
 // empty. When caseBits is non-nil the question name's letters are flipped
-// by it.
-func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
-	w := &wireQuery{}
+// by it. It fills w, which must be zero, and returns it.
+func packQuery(w *wireQuery, q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
 	buf := w.buf[:]
 	binary.BigEndian.PutUint16(buf[0:], id)
 	if q.RD {
