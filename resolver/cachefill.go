@@ -50,11 +50,11 @@ func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
 	return out
 }
 
-// cacheGlue stores the addresses of NS names, with TTLs no longer than
-// the NS set's: glue must not outlive the delegation it came with (the
-// ghost-domain fixes), at rank.
-func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
-	for _, set := range glueSets(extra, ns) {
+// cacheGlue stores the addresses of NS names, as glueSets bounds them
+// (glue must not outlive the delegation it came with: the ghost-domain
+// fixes), at rank.
+func (r *Resolver) cacheGlue(q *query, sets [][]dns.RR, rank cache.Rank) {
+	for _, set := range sets {
 		r.putRRset(q, set, nil, rank, cache.Unchecked)
 	}
 }
@@ -62,10 +62,11 @@ func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
 // cacheParentGlue stores a referral's glue again on the parent's side,
 // where the child zone's own answer for the NS name, which outranks glue,
 // does not replace it: when the child's addresses are wrong, the parent's
-// are the last resort (parentGlue).
-func (r *Resolver) cacheParentGlue(extra, ns []dns.RR) {
+// are the last resort (parentGlue). sets are glueSets's, which a
+// referral computes once for both sides (issue #6).
+func (r *Resolver) cacheParentGlue(sets [][]dns.RR) {
 	now := r.clock.Now()
-	for _, set := range glueSets(extra, ns) {
+	for _, set := range sets {
 		h := set[0].Header()
 		r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class).On(cache.SideParent), cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
 	}

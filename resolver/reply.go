@@ -136,7 +136,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 		// The addresses of an NS answer rank as additional data (RFC 2181
 		// §5.4.1): the zone's own servers must not refresh the parent's
 		// glue, or a revoked delegation lives on (ghost domains).
-		r.cacheGlue(q, m.Extra, rrsOfType(m.Answer, dns.TypeNS), cache.RankAdditional)
+		r.cacheGlue(q, glueSets(m.Extra, rrsOfType(m.Answer, dns.TypeNS)), cache.RankAdditional)
 		q.res.glue = r.shownGlue(m.Extra)
 	}
 	var rrs, sigs []dns.RR
@@ -418,8 +418,9 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
 	if renew {
-		r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
-		r.cacheParentGlue(m.Extra, ns)
+		glue := glueSets(m.Extra, ns)
+		r.cacheGlue(q, glue, cache.RankGlue)
+		r.cacheParentGlue(glue)
 	}
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
