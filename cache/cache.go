@@ -135,12 +135,13 @@ func (c *Cache) Get(k Key, now time.Time) (Entry, bool) {
 // records, and reports whether there was one. The entry's slices and
 // records are the cache's own, never modified once stored: f must neither
 // modify nor keep them, and the records carry their TTLs as stored. It
-// spares a caller that only reads the copies Get makes (issue #6).
-func (c *Cache) Read(k Key, now time.Time, f func(e *Entry, ttl uint32)) bool {
+// spares a caller that only reads the copies Get makes (issue #6). The
+// entry is passed by value: a pointer to it would escape through f and
+// cost an allocation per call.
+func (c *Cache) Read(k Key, now time.Time, f func(e Entry, ttl uint32)) bool {
 	it, ttl, ok := c.live(k, now)
 	if ok {
-		e := it.view()
-		f(&e, ttl)
+		f(it.view(), ttl)
 	}
 	return ok
 }

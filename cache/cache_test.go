@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 		got, getOK := c.Get(k, now)
 		var seen *Entry
 		var seenTTL uint32
-		readOK := c.Read(k, now, func(e *Entry, ttl uint32) { seen, seenTTL = e, ttl })
+		readOK := c.Read(k, now, func(e Entry, ttl uint32) { seen, seenTTL = &e, ttl })
 		if readOK != getOK || (seen != nil) != getOK {
 			t.Fatalf("after %v: Read ok %v (called %v), Get ok %v", elapsed, readOK, seen != nil, getOK)
 		}
@@ -80,7 +81,7 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 			t.Errorf("after %v: Read TTL %d, stored record TTL %d; Get TTL %d", elapsed, seenTTL, seen.RRs[0].Header().Ttl, got.RRs[0].Header().Ttl)
 		}
 	}
-	if c.Read(NewKey("other.example.com.", dns.TypeA, dns.ClassINET), t0, func(*Entry, uint32) { t.Error("called for a missing key") }) {
+	if c.Read(NewKey("other.example.com.", dns.TypeA, dns.ClassINET), t0, func(Entry, uint32) { t.Error("called for a missing key") }) {
 		t.Error("Read reported a missing key")
 	}
 }
@@ -275,5 +276,35 @@ func TestHashCollisionIsAMissNotAWrongEntry(t *testing.T) {
 	}
 	if got, ok := c.Get(kb, t0); !ok || got.RRs[0].Header().Name != "b.example." {
 		t.Fatalf("Get after Put = %v, %v", got, ok)
+	}
+}
+
+// TestCopyRRIsADeepCopy: the address records copyRR lays out itself equal
+// the original and share no byte with it, like dns.Copy's.
+func TestCopyRRIsADeepCopy(t *testing.T) {
+	for _, rr := range []dns.RR{
+		mustRR(t, "a.example. 300 IN A 192.0.2.1"), // the 16-byte form text gives
+		&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()},
+		mustRR(t, "a.example. 300 IN AAAA 2001:db8::1"),
+		mustRR(t, "a.example. 300 IN TXT \"x\""),
+	} {
+		want := rr.String()
+		cp := copyRR(rr)
+		if cp == rr || cp.String() != want || dns.Len(cp) != dns.Len(rr) {
+			t.Fatalf("copyRR(%s) = %v", want, cp)
+		}
+		switch v := cp.(type) {
+		case *dns.A:
+			if len(v.A) != len(rr.(*dns.A).A) {
+				t.Errorf("copyRR(%s): a %d-byte address became %d bytes", want, len(rr.(*dns.A).A), len(v.A))
+			}
+			v.A[len(v.A)-1] ^= 0xff
+		case *dns.AAAA:
+			v.AAAA[len(v.AAAA)-1] ^= 0xff
+		}
+		cp.Header().Ttl++
+		if rr.String() != want {
+			t.Errorf("changing the copy of %s changed the original to %s", want, rr)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"net"
 	"time"
 
 	"github.com/miekg/dns"
@@ -53,7 +54,7 @@ func newItem(k Key, e *Entry, expires int64) item {
 	it.rrs = make([]dns.RR, 0, len(e.RRs)+len(e.Sigs)+len(e.Ns))
 	for _, set := range [3][]dns.RR{e.RRs, e.Sigs, e.Ns} {
 		for _, rr := range set {
-			cp := dns.Copy(rr)
+			cp := copyRR(rr)
 			if h := cp.Header(); h.Name == k.Name {
 				h.Name = k.Name
 			}
@@ -70,7 +71,7 @@ func (it *item) entry(ttl uint32) Entry {
 	out := it.view()
 	all := make([]dns.RR, len(it.rrs))
 	for i, rr := range it.rrs {
-		all[i] = dns.Copy(rr)
+		all[i] = copyRR(rr)
 		all[i].Header().Ttl = ttl
 	}
 	out.RRs, out.Sigs, out.Ns = it.split(all)
@@ -105,4 +106,34 @@ func (it *item) split(all []dns.RR) (rrs, sigs, ns []dns.RR) {
 		ns = all[n2:len(all):len(all)]
 	}
 	return rrs, sigs, ns
+}
+
+// copyRR is dns.Copy, but an address record and its address come in one
+// allocation instead of two: most records stored and handed out are
+// addresses, copied on every Put and Get (issue #6). An address keeps its
+// length (an IPv4 address parsed from text is in its 16-byte form).
+func copyRR(rr dns.RR) dns.RR {
+	switch v := rr.(type) {
+	case *dns.A:
+		if v.A != nil && len(v.A) <= net.IPv6len {
+			one := new(struct {
+				rr dns.A
+				ip [net.IPv6len]byte
+			})
+			n := copy(one.ip[:], v.A)
+			one.rr.Hdr, one.rr.A = v.Hdr, one.ip[:n:n]
+			return &one.rr
+		}
+	case *dns.AAAA:
+		if v.AAAA != nil && len(v.AAAA) <= net.IPv6len {
+			one := new(struct {
+				rr dns.AAAA
+				ip [net.IPv6len]byte
+			})
+			n := copy(one.ip[:], v.AAAA)
+			one.rr.Hdr, one.rr.AAAA = v.Hdr, one.ip[:n:n]
+			return &one.rr
+		}
+	}
+	return dns.Copy(rr)
 }

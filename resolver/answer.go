@@ -83,9 +83,9 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 	res, err, _, _ := r.group.do(ctx, k, func() (*result, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
 		defer cancel()
-		rq := newRequest(r.cfg.Limits)
-		rq.validate, rq.noCache = r.deps.Validator != nil && !k.cd, refresh
-		res, err := r.run(rctx, r.newQuery(k.name, k.qtype, k.qclass, rq, 0))
+		q := r.newClientQuery(k.name, k.qtype, k.qclass)
+		q.req.validate, q.req.noCache = r.deps.Validator != nil && !k.cd, refresh
+		res, err := r.run(rctx, q)
 		switch {
 		case err != nil:
 			r.failures.put(k, edeFor(err), err.Error(), r.clock.Now())
@@ -103,7 +103,7 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 // fromCacheOnly answers an RD=0 query (cache snooping) without sending
 // anything upstream.
 func (r *Resolver) fromCacheOnly(k flightKey) (*result, error) {
-	q := r.newQuery(k.name, k.qtype, k.qclass, newRequest(r.cfg.Limits), 0)
+	q := r.newClientQuery(k.name, k.qtype, k.qclass)
 	if err := r.stepCache(q); err != nil {
 		return nil, err
 	}
@@ -227,7 +227,18 @@ func withEDNS(resp *dns.Msg, opt *dns.OPT, code uint16, text string) {
 	if opt == nil {
 		return
 	}
-	out := new(dns.OPT)
+	var out *dns.OPT
+	if len(resp.Extra) == 0 {
+		// Most responses carry nothing else in additional: the OPT and
+		// the section holding it come in one allocation (issue #6).
+		one := new(struct {
+			opt   dns.OPT
+			extra [1]dns.RR
+		})
+		out, resp.Extra = &one.opt, one.extra[:0]
+	} else {
+		out = new(dns.OPT)
+	}
 	out.Hdr.Name = "."
 	out.Hdr.Rrtype = dns.TypeOPT
 	out.SetUDPSize(ednsSize)

@@ -29,10 +29,6 @@ type budget struct {
 	active    map[string]bool // sub-queries in progress, nil before the first; guarded by mu
 }
 
-func newBudget(l Limits) *budget {
-	return &budget{limits: l}
-}
-
 // spendUpstream accounts for one query sent upstream.
 func (b *budget) spendUpstream() error {
 	b.mu.Lock()

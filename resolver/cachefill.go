@@ -50,11 +50,11 @@ func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
 	return out
 }
 
-// cacheGlue stores the addresses of NS names, with TTLs no longer than
-// the NS set's: glue must not outlive the delegation it came with (the
-// ghost-domain fixes), at rank.
-func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
-	for _, set := range glueSets(extra, ns) {
+// cacheGlue stores the addresses of NS names, as glueSets bounds them
+// (glue must not outlive the delegation it came with: the ghost-domain
+// fixes), at rank.
+func (r *Resolver) cacheGlue(q *query, sets [][]dns.RR, rank cache.Rank) {
+	for _, set := range sets {
 		r.putRRset(q, set, nil, rank, cache.Unchecked)
 	}
 }
@@ -62,10 +62,11 @@ func (r *Resolver) cacheGlue(q *query, extra, ns []dns.RR, rank cache.Rank) {
 // cacheParentGlue stores a referral's glue again on the parent's side,
 // where the child zone's own answer for the NS name, which outranks glue,
 // does not replace it: when the child's addresses are wrong, the parent's
-// are the last resort (parentGlue).
-func (r *Resolver) cacheParentGlue(extra, ns []dns.RR) {
+// are the last resort (parentGlue). sets are glueSets's, which a
+// referral computes once for both sides (issue #6).
+func (r *Resolver) cacheParentGlue(sets [][]dns.RR) {
 	now := r.clock.Now()
-	for _, set := range glueSets(extra, ns) {
+	for _, set := range sets {
 		h := set[0].Header()
 		r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class).On(cache.SideParent), cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
 	}
@@ -78,8 +79,11 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 		return nil
 	}
 	nsTTL := ns[0].Header().Ttl
-	var out [][]dns.RR
-	for _, set := range splitRRsets(extra) {
+	sets := splitRRsets(extra)
+	// splitRRsets's slice is new: the address sets are kept in place, in
+	// order, rather than copied (issue #6).
+	out := sets[:0]
+	for _, set := range sets {
 		t := set[0].Header().Rrtype
 		if t != dns.TypeA && t != dns.TypeAAAA {
 			continue
@@ -88,6 +92,9 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 			rr.Header().Ttl = min(rr.Header().Ttl, nsTTL)
 		}
 		out = append(out, set)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -140,7 +147,18 @@ func dnameGrace(now time.Time) time.Duration {
 }
 
 // splitRRsets groups records by (owner, type) in order of appearance.
+// Callers only read the sets: when each RRset's records are adjacent, as
+// servers send them, the sets are capped sub-slices of rrs, which saves an
+// allocation per set (issue #6).
 func splitRRsets(rrs []dns.RR) [][]dns.RR {
+	if sets, ok := adjacentRRsets(rrs); ok {
+		return sets
+	}
+	return groupRRsets(rrs)
+}
+
+// groupRRsets is splitRRsets for records in any order.
+func groupRRsets(rrs []dns.RR) [][]dns.RR {
 	type ot struct {
 		owner string
 		t     uint16
@@ -163,10 +181,70 @@ func splitRRsets(rrs []dns.RR) [][]dns.RR {
 	return sets
 }
 
+// adjacentRRsets is splitRRsets for records whose RRsets are each one
+// run, OPT records aside; ok is false when an RRset comes back later.
+func adjacentRRsets(rrs []dns.RR) (sets [][]dns.RR, ok bool) {
+	if n := countRuns(rrs); n > 0 {
+		sets = make([][]dns.RR, 0, n)
+	}
+	start := 0
+	for i := 0; i <= len(rrs); i++ {
+		if i < len(rrs) && i > start && sameOwnerType(rrs[start], rrs[i]) {
+			continue
+		}
+		if i > start {
+			for _, set := range sets {
+				if sameOwnerType(set[0], rrs[start]) {
+					return nil, false
+				}
+			}
+			sets = append(sets, rrs[start:i:i])
+		}
+		start = i
+		if i < len(rrs) && rrs[i].Header().Rrtype == dns.TypeOPT {
+			start = i + 1
+		}
+	}
+	return sets, true
+}
+
+// countRuns returns the number of runs of records of one owner and type
+// in rrs, OPT records aside: the most RRsets it may hold.
+func countRuns(rrs []dns.RR) int {
+	n := 0
+	var last dns.RR
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			last = nil
+			continue
+		}
+		if last == nil || !sameOwnerType(last, rr) {
+			n++
+		}
+		last = rr
+	}
+	return n
+}
+
+// sameOwnerType reports whether two records belong to one RRset, owner
+// names compared as splitRRsets keys them.
+func sameOwnerType(a, b dns.RR) bool {
+	ha, hb := a.Header(), b.Header()
+	return ha.Rrtype == hb.Rrtype && strings.ToLower(ha.Name) == strings.ToLower(hb.Name)
+}
+
 // addAnswer appends records to the result and folds in their security.
 // A record the chain already holds is not repeated: a DNAME the chain
 // passes twice is shown once (RFC 2181 §5, as Unbound and Knot answer).
 func (q *query) addAnswer(rrs, sigs []dns.RR, sec cache.Security) {
+	if len(q.res.answer) == 0 && len(rrs) > 0 && len(sigs) == 0 {
+		// Nothing to repeat or append: the result takes rrs, capped so
+		// that a later link's append cannot write into the caller's
+		// slice, without a copy per answer (issue #6).
+		q.res.answer = rrs[:len(rrs):len(rrs)]
+		q.res.security = worse(q.res.security, sec)
+		return
+	}
 	before := q.res.answer
 	for _, set := range [2][]dns.RR{rrs, sigs} {
 		for _, rr := range set {

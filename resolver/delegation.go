@@ -12,10 +12,12 @@ import (
 
 // delegation is a zone cut: the zone and the servers that answer for it.
 type delegation struct {
-	zone      string
-	nsNames   []string                // lower case, at most MaxServersPerZone
-	addrs     map[string][]netip.Addr // per NS name
-	looked    map[string]bool         // NS names whose addresses were looked up; nil until one is
+	zone string
+	// servers are the NS names, lower case, at most MaxServersPerZone,
+	// with their addresses: a slice, not maps by name, since every cold
+	// resolution builds a cut and a map costs allocations (issue #6).
+	servers   []nsServer
+	looked    map[string]bool // NS names whose addresses were looked up; nil until one is
 	fromHints bool
 	fromCache bool // built from cached records, not from a referral just received
 	// ttl is the seconds the NS set has left (the hints: unbounded). A
@@ -30,6 +32,11 @@ type delegation struct {
 	ports   map[netip.Addr]uint16
 }
 
+type nsServer struct {
+	name  string
+	addrs []netip.Addr
+}
+
 // port returns the port to ask a server of the cut on.
 func (d *delegation) port(a netip.Addr) uint16 {
 	if p, ok := d.ports[a]; ok {
@@ -39,18 +46,19 @@ func (d *delegation) port(a netip.Addr) uint16 {
 }
 
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
-	d := &delegation{zone: strings.ToLower(zone), addrs: map[string][]netip.Addr{}, ttl: math.MaxUint32}
+	d := &delegation{zone: strings.ToLower(zone), ttl: math.MaxUint32}
+	d.servers = make([]nsServer, 0, min(len(ns), maxServers))
 	for _, rr := range ns {
 		n, ok := rr.(*dns.NS)
 		if !ok {
 			continue
 		}
 		d.ttl = min(d.ttl, n.Hdr.Ttl)
-		if len(d.nsNames) >= maxServers {
+		if len(d.servers) >= maxServers {
 			continue
 		}
 		if name := strings.ToLower(n.Ns); !d.isNSName(name) {
-			d.nsNames = append(d.nsNames, name)
+			d.servers = append(d.servers, nsServer{name: name})
 		}
 	}
 	return d
@@ -62,11 +70,11 @@ func (d *delegation) addNames(ns []dns.RR, maxServers int) int {
 	added := 0
 	for _, rr := range ns {
 		n, ok := rr.(*dns.NS)
-		if !ok || len(d.nsNames) >= maxServers {
+		if !ok || len(d.servers) >= maxServers {
 			continue
 		}
 		if name := strings.ToLower(n.Ns); !d.isNSName(name) {
-			d.nsNames = append(d.nsNames, name)
+			d.servers = append(d.servers, nsServer{name: name})
 			added++
 		}
 	}
@@ -76,42 +84,62 @@ func (d *delegation) addNames(ns []dns.RR, maxServers int) int {
 // addAddrs attaches address records to the NS names they belong to.
 func (d *delegation) addAddrs(rrs []dns.RR) {
 	for _, rr := range rrs {
-		name := strings.ToLower(rr.Header().Name)
-		if a, ok := rrAddr(rr); ok && d.isNSName(name) && !containsAddr(d.addrs[name], a) {
-			d.addrs[name] = append(d.addrs[name], a)
+		i := d.index(strings.ToLower(rr.Header().Name))
+		if a, ok := rrAddr(rr); ok && i >= 0 && !containsAddr(d.servers[i].addrs, a) {
+			d.servers[i].addrs = append(d.servers[i].addrs, a)
 		}
 	}
 }
 
 // addAddrsFor attaches the address records at the end of an NS name's
 // lookup to that name, also when a CNAME led there (Unbound follows them).
-// It reports whether any address was new.
+// It reports whether any address was new; ns is one of the cut's names.
 func (d *delegation) addAddrsFor(ns string, rrs []dns.RR) bool {
+	i := d.index(ns)
+	if i < 0 {
+		return false
+	}
 	added := false
 	for _, rr := range rrs {
-		if a, ok := rrAddr(rr); ok && !containsAddr(d.addrs[ns], a) {
-			d.addrs[ns] = append(d.addrs[ns], a)
+		if a, ok := rrAddr(rr); ok && !containsAddr(d.servers[i].addrs, a) {
+			d.servers[i].addrs = append(d.servers[i].addrs, a)
 			added = true
 		}
 	}
 	return added
 }
 
-func (d *delegation) isNSName(name string) bool {
-	for _, n := range d.nsNames {
-		if n == name {
-			return true
+// index returns the position of the NS name in servers, or -1.
+func (d *delegation) index(name string) int {
+	for i := range d.servers {
+		if d.servers[i].name == name {
+			return i
 		}
 	}
-	return false
+	return -1
+}
+
+func (d *delegation) isNSName(name string) bool { return d.index(name) >= 0 }
+
+// addrsOf returns the addresses known for the NS name.
+func (d *delegation) addrsOf(name string) []netip.Addr {
+	if i := d.index(name); i >= 0 {
+		return d.servers[i].addrs
+	}
+	return nil
 }
 
 // addresses returns every known server address of the cut usable over the
 // allowed address families.
 func (d *delegation) addresses(v4, v6 bool) []netip.Addr {
-	var out []netip.Addr
-	for _, n := range d.nsNames {
-		for _, a := range d.addrs[n] {
+	return d.appendAddresses(nil, v4, v6)
+}
+
+// appendAddresses appends addresses's result to out, which lets stepSend
+// keep them on its stack: it runs once per upstream query (issue #6).
+func (d *delegation) appendAddresses(out []netip.Addr, v4, v6 bool) []netip.Addr {
+	for _, s := range d.servers {
+		for _, a := range s.addrs {
 			if (a.Is4() && v4) || (a.Is6() && v6) {
 				out = append(out, a)
 			}
@@ -125,7 +153,8 @@ func (d *delegation) addresses(v4, v6 bool) []netip.Addr {
 // glue can only be found by asking the zone's own servers.
 func (d *delegation) unresolved(v4, v6 bool) []string {
 	var out, inside []string
-	for _, n := range d.nsNames {
+	for _, s := range d.servers {
+		n := s.name
 		if d.looked[n] || d.usable(n, v4, v6) {
 			continue
 		}
@@ -142,7 +171,8 @@ func (d *delegation) unresolved(v4, v6 bool) []string {
 // some allowed family but not of all.
 func (d *delegation) incomplete(v4, v6 bool) []string {
 	var out []string
-	for _, n := range d.nsNames {
+	for _, s := range d.servers {
+		n := s.name
 		if !d.looked[n] && d.usable(n, v4, v6) && len(d.lacking(n, v4, v6)) > 0 {
 			out = append(out, n)
 		}
@@ -154,7 +184,7 @@ func (d *delegation) incomplete(v4, v6 bool) []string {
 // name has no address of.
 func (d *delegation) lacking(name string, v4, v6 bool) []uint16 {
 	has4, has6 := false, false
-	for _, a := range d.addrs[name] {
+	for _, a := range d.addrsOf(name) {
 		has4, has6 = has4 || a.Is4(), has6 || a.Is6()
 	}
 	var ts []uint16
@@ -169,7 +199,7 @@ func (d *delegation) lacking(name string, v4, v6 bool) []uint16 {
 
 // usable reports whether the NS name has an address of an allowed family.
 func (d *delegation) usable(name string, v4, v6 bool) bool {
-	for _, a := range d.addrs[name] {
+	for _, a := range d.addrsOf(name) {
 		if (a.Is4() && v4) || (a.Is6() && v6) {
 			return true
 		}
@@ -202,12 +232,12 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 	var d *delegation
 	// Read, not Get: the cut only takes names and addresses from the
 	// records, and every cold name passes here (issue #6).
-	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e *cache.Entry, ttl uint32) {
+	r.cache.Read(cache.NewKey(zone, dns.TypeNS, dns.ClassINET), now, func(e cache.Entry, ttl uint32) {
 		if e.Negative() {
 			return
 		}
 		d = newDelegation(zone, e.RRs, r.cfg.Limits.MaxServersPerZone)
-		if len(d.nsNames) > 0 {
+		if len(d.servers) > 0 {
 			d.ttl = ttl // the stored records carry their TTLs as received
 		}
 	})
@@ -215,9 +245,9 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 		return nil
 	}
 	d.fromCache = true
-	for _, n := range d.nsNames {
+	for _, s := range d.servers {
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-			r.cache.Read(cache.NewKey(n, t, dns.ClassINET), now, func(e *cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
+			r.cache.Read(cache.NewKey(s.name, t, dns.ClassINET), now, func(e cache.Entry, _ uint32) { d.addAddrs(e.RRs) })
 		}
 	}
 	return d

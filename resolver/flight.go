@@ -11,15 +11,22 @@ import (
 // share one exchange (its serviced queries). Both cut upstream traffic and
 // defeat the birthday attack (threat model OFF-3).
 type flightGroup[K comparable, V any] struct {
-	mu    sync.Mutex
-	calls map[K]*flight[V] // guarded by mu
+	mu sync.Mutex
+	// calls holds flights by value: most calls are never joined, and a
+	// flight on the heap would cost an allocation per call (issue #6).
+	calls map[K]flight[V] // guarded by mu
 }
 
 type flight[V any] struct {
-	done    chan struct{}
-	val     V
-	err     error
-	joiners int // callers that joined; guarded by the group's mu
+	joiners int            // callers that joined
+	wait    *flightWait[V] // made by the first joiner
+}
+
+// flightWait is where the joiners of a call wait for its value.
+type flightWait[V any] struct {
+	done chan struct{}
+	val  V
+	err  error
 }
 
 // do runs fn once for all concurrent callers with the same key. joined
@@ -29,34 +36,41 @@ type flight[V any] struct {
 func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (val V, err error, joined, shared bool) {
 	g.mu.Lock()
 	if g.calls == nil {
-		g.calls = map[K]*flight[V]{}
+		g.calls = map[K]flight[V]{}
 	}
 	if f, ok := g.calls[k]; ok {
 		f.joiners++
+		if f.wait == nil {
+			f.wait = &flightWait[V]{done: make(chan struct{})}
+		}
+		g.calls[k] = f
 		g.mu.Unlock()
 		select {
-		case <-f.done:
-			return f.val, f.err, true, true
+		case <-f.wait.done:
+			return f.wait.val, f.wait.err, true, true
 		case <-ctx.Done():
 			return val, ctx.Err(), true, true
 		}
 	}
-	f := &flight[V]{done: make(chan struct{})}
-	g.calls[k] = f
+	g.calls[k] = flight[V]{}
 	g.mu.Unlock()
 
-	// Deferred, so that a panic in fn does not leave the joiners waiting;
-	// it sets shared after the return below. Once the call is out of the
-	// map nobody can join: the count is final.
+	// Deferred, so that a panic in fn does not leave the joiners waiting
+	// (they get the zero value); it sets shared after the return below.
+	// Once the call is out of the map nobody can join: the count is final.
 	defer func() {
 		g.mu.Lock()
+		f := g.calls[k]
 		delete(g.calls, k)
 		shared = f.joiners > 0
 		g.mu.Unlock()
-		close(f.done)
+		if f.wait != nil {
+			f.wait.val, f.wait.err = val, err
+			close(f.wait.done)
+		}
 	}()
-	f.val, f.err = fn()
-	return f.val, f.err, false, false
+	val, err = fn()
+	return val, err, false, false
 }
 
 // flightKey identifies a client question for coalescing.

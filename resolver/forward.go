@@ -43,8 +43,7 @@ func (r *Resolver) forwardZone(name string) (string, bool) {
 func (r *Resolver) forwardDelegation(zone string) *delegation {
 	d := &delegation{
 		zone:    zone,
-		nsNames: []string{zone},
-		addrs:   map[string][]netip.Addr{},
+		servers: []nsServer{{name: zone}},
 		looked:  map[string]bool{zone: true},
 		ports:   map[netip.Addr]uint16{},
 		forward: true,
@@ -52,8 +51,8 @@ func (r *Resolver) forwardDelegation(zone string) *delegation {
 	}
 	for _, ap := range r.fwd[zone] {
 		a := ap.Addr().Unmap()
-		if !containsAddr(d.addrs[zone], a) {
-			d.addrs[zone] = append(d.addrs[zone], a)
+		if !containsAddr(d.servers[0].addrs, a) {
+			d.servers[0].addrs = append(d.servers[0].addrs, a)
 		}
 		if ap.Port() != 0 {
 			d.ports[a] = ap.Port()

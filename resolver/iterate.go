@@ -186,8 +186,18 @@ func (r *Resolver) prime(ctx context.Context, q *query) error {
 // setCut makes d the cut to ask, resetting per-cut state.
 func (q *query) setCut(d *delegation) {
 	q.cut = d
-	q.fails = map[netip.Addr]int{}
+	q.fails = nil
 	q.minLabels = dns.CountLabel(d.zone) + 1
+}
+
+// setFails records n failed tries of server a of the cut. The map is made
+// at the first failure: most cuts see none, and every cut would otherwise
+// cost one (issue #6).
+func (q *query) setFails(a netip.Addr, n int) {
+	if q.fails == nil {
+		q.fails = map[netip.Addr]int{}
+	}
+	q.fails[a] = n
 }
 
 // nextAsk returns the name and type to send to the cut's servers: with

@@ -299,13 +299,14 @@ func (r *Resolver) replaceDelegation(zone string, ns, glue []dns.RR) {
 	r.cache.Delete(k.On(cache.SideChild))
 	r.replaceUnlessSecure(k, cache.Entry{RRs: ns, Rank: cache.RankAuthorityNonAA, Security: cache.Unchecked}, now)
 	given := map[cache.Key]bool{}
-	for _, set := range glueSets(glue, ns) {
+	sets := glueSets(glue, ns)
+	for _, set := range sets {
 		h := set[0].Header()
 		gk := cache.NewKey(h.Name, h.Rrtype, h.Class)
 		given[gk] = true
 		r.replaceUnlessSecure(gk, cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
 	}
-	r.cacheParentGlue(glue, ns)
+	r.cacheParentGlue(sets)
 	for _, rr := range ns {
 		name := rr.(*dns.NS).Ns
 		if !inBailiwick(name, zone) {
@@ -323,7 +324,7 @@ func (r *Resolver) replaceDelegation(zone string, ns, glue []dns.RR) {
 // Secure, and puts e there when it holds records.
 func (r *Resolver) replaceUnlessSecure(k cache.Key, e cache.Entry, now time.Time) {
 	secure := false
-	r.cache.Read(k, now, func(old *cache.Entry, _ uint32) { secure = old.Security == cache.Secure })
+	r.cache.Read(k, now, func(old cache.Entry, _ uint32) { secure = old.Security == cache.Secure })
 	if secure {
 		return
 	}

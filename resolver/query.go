@@ -121,10 +121,6 @@ type request struct {
 	noCache  bool
 }
 
-func newRequest(l Limits) *request {
-	return &request{budget: newBudget(l), rejected: newRejections()}
-}
-
 // sub returns the request of a sub-query: same budget and rejections,
 // no validation of its own (the validator checks what it fetched).
 func (rq *request) sub() *request {
@@ -138,11 +134,37 @@ func (rq *request) sub() *request {
 // is validated, and without them a zone whose every known address was
 // rejected could not reach its other servers.
 func (rq *request) addressLookup() *request {
-	return &request{budget: rq.budget, rejected: newRejections()}
+	all := &struct {
+		request
+		rejections
+	}{request: request{budget: rq.budget}}
+	all.request.rejected = &all.rejections
+	return &all.request
+}
+
+// newClientQuery returns the query of a client's question with a request
+// of its own: the query, the request, its budget and its rejections come
+// in one allocation instead of four, since every client question makes
+// them all (issue #6).
+func (r *Resolver) newClientQuery(name string, qtype, qclass uint16) *query {
+	all := &struct {
+		q  query
+		rq request
+		b  budget
+		rj rejections
+	}{b: budget{limits: r.cfg.Limits}}
+	all.rq.budget, all.rq.rejected = &all.b, &all.rj
+	all.q = r.queryOf(name, qtype, qclass, &all.rq, 0)
+	return &all.q
 }
 
 func (r *Resolver) newQuery(name string, qtype, qclass uint16, req *request, depth int) *query {
-	return &query{
+	q := r.queryOf(name, qtype, qclass, req, depth)
+	return &q
+}
+
+func (r *Resolver) queryOf(name string, qtype, qclass uint16, req *request, depth int) query {
+	return query{
 		name:     strings.ToLower(dns.Fqdn(name)),
 		qtype:    qtype,
 		qclass:   qclass,

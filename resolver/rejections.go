@@ -19,8 +19,6 @@ type rejections struct {
 	avoid map[netip.Addr]bool   // guarded by mu
 }
 
-func newRejections() *rejections { return &rejections{} }
-
 func rejectKey(name string, qtype uint16) string {
 	return strings.ToLower(name) + "/" + dns.TypeToString[qtype]
 }

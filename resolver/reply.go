@@ -136,7 +136,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 		// The addresses of an NS answer rank as additional data (RFC 2181
 		// §5.4.1): the zone's own servers must not refresh the parent's
 		// glue, or a revoked delegation lives on (ghost domains).
-		r.cacheGlue(q, m.Extra, rrsOfType(m.Answer, dns.TypeNS), cache.RankAdditional)
+		r.cacheGlue(q, glueSets(m.Extra, rrsOfType(m.Answer, dns.TypeNS)), cache.RankAdditional)
 		q.res.glue = r.shownGlue(m.Extra)
 	}
 	var rrs, sigs []dns.RR
@@ -418,8 +418,9 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
 	}
 	if renew {
-		r.cacheGlue(q, m.Extra, ns, cache.RankGlue)
-		r.cacheParentGlue(m.Extra, ns)
+		glue := glueSets(m.Extra, ns)
+		r.cacheGlue(q, glue, cache.RankGlue)
+		r.cacheParentGlue(glue)
 	}
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
@@ -456,7 +457,7 @@ func (r *Resolver) usableGlue(extra []dns.RR, child string) []dns.RR {
 
 // onLame remembers the server as lame for the zone and tries another.
 func (r *Resolver) onLame(q *query) error {
-	q.fails[q.server] = maxFailsPerServer
+	q.setFails(q.server, maxFailsPerServer)
 	r.infra.markLame(q.server, q.cut.zone)
 	r.log.Debug("lame reply", zap.String("zone", q.cut.zone), zap.Stringer("server", q.server),
 		zap.String("name", q.askName), zap.String("rcode", dns.RcodeToString[q.reply.msg.Rcode]))
@@ -478,7 +479,7 @@ func (r *Resolver) bogusReply(ctx context.Context, q *query) error {
 		}
 	}
 	q.bogusTries++
-	q.fails[q.server] = maxFailsPerServer
+	q.setFails(q.server, maxFailsPerServer)
 	if q.bogusTries <= maxBogusRetries {
 		q.stage = stageSend
 		return nil
@@ -512,7 +513,11 @@ func rrsOfTypes(rrs []dns.RR, ts ...uint16) []dns.RR {
 
 // rrsOfType returns the records of type t.
 func rrsOfType(rrs []dns.RR, t uint16) []dns.RR {
-	var out []dns.RR
+	n := countType(rrs, t)
+	if n == 0 {
+		return nil
+	}
+	out := make([]dns.RR, 0, n) // one allocation, not one per doubling (issue #6)
 	for _, rr := range rrs {
 		if rr.Header().Rrtype == t {
 			out = append(out, rr)

@@ -229,8 +229,14 @@ func overreaching(rr dns.RR, zone string) bool {
 	return ok && !inBailiwick(n.NextDomain, zone)
 }
 
-// capNS drops the NS records of each owner beyond the first max.
+// capNS drops the NS records of each owner beyond the first max. The
+// scrubber owns rrs: when no owner has too many, which needs no more NS
+// records than max in all, rrs itself is returned rather than copied
+// (issue #6).
 func capNS(rrs []dns.RR, max int) []dns.RR {
+	if countType(rrs, dns.TypeNS) <= max {
+		return rrs
+	}
 	seen := map[string]int{}
 	out := rrs[:0:0]
 	for _, rr := range rrs {
@@ -245,6 +251,17 @@ func capNS(rrs []dns.RR, max int) []dns.RR {
 	return out
 }
 
+// countType returns how many records of rrs have type t.
+func countType(rrs []dns.RR, t uint16) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			n++
+		}
+	}
+	return n
+}
+
 // scrubAdditional keeps addresses of NS names named in authority or
 // answer, and only those inside zone: glue for an NS name elsewhere would
 // let any server speak for any name. A reply without addresses in
@@ -256,6 +273,11 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 	for i, rr := range rrs {
 		switch h := rr.Header(); h.Rrtype {
 		case dns.TypeOPT:
+			if out == nil {
+				// Room for all that may be kept after it, so that the
+				// section is one allocation (issue #6).
+				out = make([]dns.RR, 0, len(rrs)+len(sigs))
+			}
 			out = append(out, rr)
 		case dns.TypeA, dns.TypeAAAA:
 			if keep == nil {
@@ -269,7 +291,7 @@ func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
 	if keep == nil {
 		return out
 	}
-	return append(out, keepWithSigs(rrs, keep, sigs)...)
+	return appendKept(out, rrs, keep, sigs)
 }
 
 // addNSTargets adds the lower-case names the NS records of rrs point to.
@@ -316,6 +338,11 @@ func rrsigsIn(sections ...[]dns.RR) []dns.RR {
 // keepWithSigs returns the kept records, each RRset followed by the
 // RRSIGs from sigs that cover it.
 func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
+	return appendKept(nil, rrs, keep, sigs)
+}
+
+// appendKept appends keepWithSigs's records to out.
+func appendKept(out, rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 	type ot struct {
 		owner string
 		t     uint16
@@ -326,7 +353,6 @@ func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
 			kept[ot{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}] = true
 		}
 	}
-	var out []dns.RR
 	for i, rr := range rrs {
 		// RRSIGs come from sigs below, except when they were asked for.
 		if keep[i] && (rr.Header().Rrtype != dns.TypeRRSIG || !kept[ot{strings.ToLower(rr.Header().Name), rr.(*dns.RRSIG).TypeCovered}]) {

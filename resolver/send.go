@@ -16,7 +16,8 @@ import (
 // stepSend picks a server of the cut, asks it, and hands the reply on.
 // When no server address is known it resolves an NS name first.
 func (r *Resolver) stepSend(ctx context.Context, q *query) error {
-	addr, timeout, ok := r.infra.choose(q.cut.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
+	var buf [8]netip.Addr
+	addr, timeout, ok := r.infra.choose(q.cut.appendAddresses(buf[:0], r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
 		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer || q.req.rejected.avoided(a) })
 	if !ok {
 		return r.resolveMoreServers(ctx, q)
@@ -117,7 +118,7 @@ func (r *Resolver) takeReply(q *query, resp *transport.Response) {
 // upstreamFailed records a try that produced no usable reply; the next
 // stepSend picks another server.
 func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr, err error) {
-	q.fails[addr]++
+	q.setFails(addr, q.fails[addr]+1)
 	if ctx.Err() != nil {
 		return // the client's deadline, not the server's fault
 	}
@@ -187,8 +188,8 @@ func (r *Resolver) lastResort(q *query) bool {
 	}
 	d.parentGlueTried = true
 	grew := false
-	for _, n := range d.nsNames {
-		if d.addAddrsFor(n, r.parentGlue(n, r.addrTypes())) {
+	for _, s := range d.servers {
+		if d.addAddrsFor(s.name, r.parentGlue(s.name, r.addrTypes())) {
 			grew = true
 		}
 	}

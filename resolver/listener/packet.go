@@ -225,13 +225,25 @@ func fitEDNS(resp *dns.Msg, edns clientEDNS) {
 	if !edns.present {
 		return
 	}
-	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	var opt *dns.OPT
+	if len(extra) == 0 {
+		// Most replies carry nothing else in additional: the OPT and the
+		// section holding it come in one allocation (issue #6).
+		one := new(struct {
+			opt   dns.OPT
+			extra [1]dns.RR
+		})
+		opt, extra = &one.opt, one.extra[:0]
+	} else {
+		opt = new(dns.OPT)
+	}
+	opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
 	if handlerOpt != nil {
 		opt.Option = handlerOpt.Option
 	}
 	opt.SetUDPSize(ednsBufferSize)
 	opt.SetDo(edns.do)
-	resp.Extra = append(resp.Extra, opt)
+	resp.Extra = append(extra, opt)
 }
 
 // truncate makes resp fit limit. The additional section goes first without

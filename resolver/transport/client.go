@@ -288,11 +288,16 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 	}
 	p := c.firstPlan(q)
 	for range maxAttempts {
-		attempt := c.udpAttempt
+		// Called directly, not through a func value, which would move q
+		// to the heap on every exchange (issue #6).
+		var resp *Response
+		var next plan
+		var err error
 		if p.tcp {
-			attempt = c.tcpAttempt
+			resp, next, err = c.tcpAttempt(ctx, &q, p)
+		} else {
+			resp, next, err = c.udpAttempt(ctx, &q, p)
 		}
-		resp, next, err := attempt(ctx, &q, p)
 		if resp != nil || err != nil {
 			return withUnwanted(&q, resp, err)
 		}

@@ -64,8 +64,9 @@ const (
 )
 
 // checkCookie compares a reply's COOKIE option with the client cookie of
-// the query and returns the server cookie when the option is valid.
-func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
+// the query and returns the server cookie when the option is valid, in
+// raw: the caller's buffer spares an allocation per reply (issue #6).
+func checkCookie(wq *wireQuery, m *dns.Msg, raw *[maxCookieLen]byte) (cookieVerdict, []byte) {
 	if wq.clientCookie == nil {
 		return cookieNotSent, nil
 	}
@@ -78,28 +79,33 @@ func checkCookie(wq *wireQuery, m *dns.Msg) (cookieVerdict, []byte) {
 		if !ok {
 			continue
 		}
-		raw, err := hex.DecodeString(c.Cookie)
 		// RFC 7873 §4: a server cookie is 8 to 32 bytes.
-		if err != nil || len(raw) < 16 || len(raw) > 40 || !bytes.Equal(raw[:8], wq.clientCookie) {
+		if len(c.Cookie) > 2*len(raw) {
 			return cookieWrong, nil
 		}
-		return cookieValid, raw[8:]
+		n, err := hex.Decode(raw[:], []byte(c.Cookie))
+		if err != nil || n < 16 || !bytes.Equal(raw[:8], wq.clientCookie) {
+			return cookieWrong, nil
+		}
+		return cookieValid, raw[8:n]
 	}
 	return cookieNone, nil
 }
 
-// cookieFor returns the cookie bytes to send to server: our client cookie,
-// followed by the server cookie it last gave us for that client cookie.
-func (c *Client) cookieFor(server netip.AddrPort) []byte {
+// cookieFor appends to dst the cookie bytes to send to server: our client
+// cookie, followed by the server cookie it last gave us for that client
+// cookie. The caller's buffer spares an allocation per query (issue #6).
+func (c *Client) cookieFor(dst []byte, server netip.AddrPort) []byte {
 	if c.cfg.DisableCookies {
 		return nil
 	}
 	cc := c.cookies.client(server, c.cfg.Clock.Now())
+	dst = append(dst, cc[:]...)
 	info := c.servers.get(server)
 	if len(info.serverCookie) > 0 && info.cookieClient == cc {
-		return append(cc[:], info.serverCookie...)
+		dst = append(dst, info.serverCookie...)
 	}
-	return cc[:]
+	return dst
 }
 
 // learnCookie remembers a valid server cookie and that the server does

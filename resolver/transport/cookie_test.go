@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -60,8 +61,8 @@ func TestCookieSentAndServerCookieReturnedOnTheNextQuery(t *testing.T) {
 
 func TestClientCookieDiffersPerServer(t *testing.T) {
 	c := NewExchanger(&fakeNet{}, Config{}, nil)
-	a := c.cookieFor(testServer)
-	b := c.cookieFor(netipMust("192.0.2.54:53"))
+	a := c.cookieFor(nil, testServer)
+	b := c.cookieFor(nil, netipMust("192.0.2.54:53"))
 	if len(a) != 8 || bytes.Equal(a, b) {
 		t.Fatalf("cookies %x and %x", a, b)
 	}
@@ -161,5 +162,36 @@ func TestSpoofingPressureMovesServerToTCP(t *testing.T) {
 	}
 	if s := c.Stats(); s.PressureEscalations != 1 || s.UnwantedReplies != 10 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestCheckCookieVerdicts pins the verdict on COOKIE options at and past
+// the RFC 7873 bounds and on hex the option cannot hold.
+func TestCheckCookieVerdicts(t *testing.T) {
+	client := "0102030405060708"
+	wq := &wireQuery{clientCookie: []byte{1, 2, 3, 4, 5, 6, 7, 8}}
+	tests := []struct {
+		cookie string
+		want   cookieVerdict
+		server int // bytes of server cookie returned
+	}{
+		{client + strings.Repeat("ab", 8), cookieValid, 8},
+		{client + strings.Repeat("AB", 32), cookieValid, 32},
+		{client + strings.Repeat("ab", 7), cookieWrong, 0},
+		{client + strings.Repeat("ab", 33), cookieWrong, 0},
+		{client + strings.Repeat("ab", 8) + "a", cookieWrong, 0},
+		{client + strings.Repeat("zz", 8), cookieWrong, 0},
+		{"0102030405060709" + strings.Repeat("ab", 8), cookieWrong, 0},
+		{client, cookieWrong, 0},
+	}
+	for _, tt := range tests {
+		m := new(dns.Msg)
+		m.SetEdns0(1232, false)
+		opt := m.IsEdns0()
+		opt.Option = append(opt.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: tt.cookie})
+		var raw [maxCookieLen]byte
+		if got, sc := checkCookie(wq, m, &raw); got != tt.want || len(sc) != tt.server {
+			t.Errorf("cookie %s: verdict %d with %d server bytes, want %d with %d", tt.cookie, got, len(sc), tt.want, tt.server)
+		}
 	}
 }

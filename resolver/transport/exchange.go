@@ -16,9 +16,10 @@ import (
 // waiting for the one that answers the query.
 const maxTCPMessages = 8
 
-// newQuery draws a fresh ID and, when p.mix, fresh 0x20 case bits, so that
-// every attempt (retries included) is as hard to guess as the first.
-func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
+// newQuery packs the query into w, which must be zero, with a fresh ID
+// and, when p.mix, fresh 0x20 case bits, so that every attempt (retries
+// included) is as hard to guess as the first.
+func (c *Client) newQuery(w *wireQuery, q *Query, p plan) (*wireQuery, error) {
 	var bits []byte
 	if p.mix {
 		var buf [33]byte // one bit per byte of the longest name
@@ -27,9 +28,10 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 	}
 	var cookie []byte
 	if p.edns {
-		cookie = c.cookieFor(q.Server)
+		var buf [maxCookieOpt]byte
+		cookie = c.cookieFor(buf[:0], q.Server)
 	}
-	return packQuery(q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
+	return packQuery(w, q, c.rand.uint16(), p.edns, c.cfg.UDPSize, bits, cookie)
 }
 
 // udpAttempt sends one UDP query on a fresh association and waits for an
@@ -37,7 +39,13 @@ func (c *Client) newQuery(q *Query, p plan) (*wireQuery, error) {
 // of the next attempt when the exchange must move on (TCP, plain DNS).
 // An accepted reply's association stays open for the Hold-On window.
 func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
-	wq, err := c.newQuery(q, p)
+	// The query and its Hold-On state share one allocation: they live
+	// as long as each other, and every exchange makes both (issue #6).
+	mem := new(struct {
+		wq wireQuery
+		h  hold
+	})
+	wq, err := c.newQuery(&mem.wq, q, p)
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
@@ -66,7 +74,8 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		_ = conn.Close()
 		return nil, next, err
 	}
-	return c.holdOn(ctx, q, p, &hold{wq: wq, conn: conn, first: got, start: start}, resp)
+	mem.h = hold{wq: wq, conn: conn, first: got, start: start}
+	return c.holdOn(ctx, q, p, &mem.h, resp)
 }
 
 // accepted is a UDP reply that passed every check.
@@ -74,7 +83,8 @@ type accepted struct {
 	msg          *dns.Msg
 	data         []byte
 	cookie       cookieVerdict
-	serverCookie []byte
+	serverCookie []byte // in cookieRaw
+	cookieRaw    [maxCookieLen]byte
 }
 
 // awaitUDP reads until an acceptable reply arrives ("await valid
@@ -136,7 +146,8 @@ func (c *Client) judgeUDP(q *Query, wq *wireQuery, data []byte) (got *accepted, 
 		c.reject(q, "unpack: "+err.Error(), false)
 		return nil, false
 	}
-	cv, sc := checkCookie(wq, msg)
+	got = &accepted{msg: msg, data: data}
+	cv, sc := checkCookie(wq, msg, &got.cookieRaw)
 	switch {
 	case cv == cookieWrong:
 		c.n.badCookie.Add(1)
@@ -150,7 +161,8 @@ func (c *Client) judgeUDP(q *Query, wq *wireQuery, data []byte) (got *accepted, 
 		c.reject(q, "no cookie from a server that sends cookies", false)
 		return nil, true
 	}
-	return &accepted{msg: msg, data: data, cookie: cv, serverCookie: sc}, false
+	got.cookie, got.serverCookie = cv, sc
+	return got, false
 }
 
 // finishUDP learns the server cookie of an accepted UDP reply and handles
@@ -196,7 +208,7 @@ func (c *Client) noteUDPFailure(ctx context.Context, q *Query, p plan, err error
 // that the server changes case: it was not forged, so the exemption cannot
 // be planted by a spoofed UDP reply.
 func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
-	wq, err := c.newQuery(q, p)
+	wq, err := c.newQuery(new(wireQuery), q, p)
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
@@ -243,7 +255,8 @@ func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 // learnCookieTCP learns from a TCP reply, which an off-path attacker
 // cannot forge, whether the server (still) does cookies.
 func (c *Client) learnCookieTCP(q *Query, wq *wireQuery, msg *dns.Msg) {
-	switch cv, sc := checkCookie(wq, msg); cv {
+	var raw [maxCookieLen]byte
+	switch cv, sc := checkCookie(wq, msg, &raw); cv {
 	case cookieValid:
 		c.learnCookie(q, wq, sc)
 	case cookieNone:

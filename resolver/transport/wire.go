@@ -13,7 +13,8 @@ const (
 	optLen    = 11 // root owner, type, class, TTL, empty RDATA
 	// maxCookieOpt is a COOKIE option at its longest: code, length, an
 	// 8-byte client and a 32-byte server cookie (RFC 7873 §4).
-	maxCookieOpt = 4 + 8 + 32
+	maxCookieOpt = 4 + maxCookieLen
+	maxCookieLen = 8 + 32
 	// maxQueryLen bounds a packed query: header, longest name, type and
 	// class, OPT with a cookie.
 	maxQueryLen = headerLen + 255 + 4 + optLen + maxCookieOpt
@@ -37,15 +38,18 @@ type wireQuery struct {
 	plainName []byte
 	// clientCookie is the client cookie sent, nil without one.
 	clientCookie []byte
+	// buf holds wire and plainName: one allocation per query, not two
+	// (issue #6).
+	buf [maxQueryLen + 255]byte
 }
 
 // packQuery builds the query for q with the given ID. It sets RD=0 (we
 // iterate), CD as asked, and an OPT record advertising udpSize when edns,
 // carrying cookie (client cookie, then any server cookie) when it is not
 // empty. When caseBits is non-nil the question name's letters are flipped
-// by it.
-func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
-	buf := make([]byte, maxQueryLen+255)
+// by it. It fills w, which must be zero, and returns it.
+func packQuery(w *wireQuery, q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
+	buf := w.buf[:]
 	binary.BigEndian.PutUint16(buf[0:], id)
 	if q.RD {
 		buf[2] = flagRD
@@ -58,7 +62,7 @@ func packQuery(q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, 
 	if err != nil {
 		return nil, fmt.Errorf("pack query name %q: %w", q.Name, err)
 	}
-	w := &wireQuery{nameEnd: off, qEnd: off + 4}
+	w.nameEnd, w.qEnd = off, off+4
 	w.plainName = buf[maxQueryLen : maxQueryLen+off-headerLen]
 	copy(w.plainName, buf[headerLen:off])
 	binary.BigEndian.PutUint16(buf[off:], q.Type)

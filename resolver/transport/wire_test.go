@@ -30,7 +30,7 @@ func FuzzMatchReply(f *testing.F) {
 	f.Add("a.", uint16(dns.TypeNS), uint16(0), []byte{1}, []byte{0, 0, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0xc0, 12})
 	f.Fuzz(func(t *testing.T, name string, qtype, id uint16, bits, reply []byte) {
 		q := &Query{Name: name, Type: qtype, Class: dns.ClassINET}
-		wq, err := packQuery(q, id, true, 1232, bits, nil)
+		wq, err := packQuery(new(wireQuery), q, id, true, 1232, bits, nil)
 		if err != nil {
 			t.Skip()
 		}
@@ -52,11 +52,11 @@ func FuzzMatchReply(f *testing.F) {
 
 func TestFlipCaseTouchesOnlyLetters(t *testing.T) {
 	q := &Query{Name: `a-1\.b.X_y.`, Type: dns.TypeA, Class: dns.ClassINET}
-	plain, err := packQuery(q, 1, false, 0, nil, nil)
+	plain, err := packQuery(new(wireQuery), q, 1, false, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mixed, err := packQuery(q, 1, false, 0, []byte{0xff, 0xff}, nil)
+	mixed, err := packQuery(new(wireQuery), q, 1, false, 0, []byte{0xff, 0xff}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func BenchmarkExchangeEchoNetwork(b *testing.B) {
 
 func BenchmarkCaseMixAndMatch(b *testing.B) {
 	q := &Query{Name: "abcdefghijklmnop.example.com.", Type: dns.TypeA, Class: dns.ClassINET}
-	wq, err := packQuery(q, 7, true, 1232, []byte{0x5a, 0xa5, 0x0f, 0xf0}, nil)
+	wq, err := packQuery(new(wireQuery), q, 7, true, 1232, []byte{0x5a, 0xa5, 0x0f, 0xf0}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
