@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -158,9 +159,15 @@ func received(buf []byte, n int, oob []byte, flags int, from netip.AddrPort) Dat
 }
 
 // readErr is the error of a read that failed: ErrTimeout when ctx ended it.
+// The socket's deadline, set from ctx's, often fires before ctx's own
+// timer: that is the same timeout, and mapErr's unwrapping and wrapping
+// cost a Hold-On watcher more than its read (issue #6).
 func readErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return ctxTimeout(cerr)
+	}
+	if err == os.ErrDeadlineExceeded {
+		return errTimeoutDeadline
 	}
 	return mapErr(err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -356,5 +357,30 @@ func TestPortInUseIsRedrawn(t *testing.T) {
 	only := NewSocketNetwork(SocketConfig{PortMin: busy, PortMax: busy, BindTries: 3})
 	if _, err := only.DialUDP(context.Background(), server); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("err %v, want EADDRINUSE after the draws ran out", err)
+	}
+}
+
+// TestReadErrorsOfAnEndedWaitAreTimeouts: however a read learns that its
+// wait is over, from the socket's deadline before ctx's timer fired or from
+// ctx, the resolver sees ErrTimeout; other errors keep their meaning.
+func TestReadErrorsOfAnEndedWaitAreTimeouts(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want error
+	}{
+		{name: "SocketDeadlineFirst", ctx: context.Background(), err: os.ErrDeadlineExceeded, want: ErrTimeout},
+		{name: "ContextEnded", ctx: ended, err: os.ErrDeadlineExceeded, want: context.Canceled},
+		{name: "Refused", ctx: context.Background(), err: syscall.ECONNREFUSED, want: ErrRefused},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := readErr(tc.ctx, tc.err); !errors.Is(got, tc.want) {
+				t.Errorf("readErr(%v) = %v, want it to be %v", tc.err, got, tc.want)
+			}
+		})
 	}
 }
