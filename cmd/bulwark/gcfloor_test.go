@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +81,30 @@ func TestGCFloorRetunesAfterEveryCollectionUntilStopped(t *testing.T) {
 	defer mu.Unlock()
 	if len(sets) != 2 {
 		t.Errorf("GOGC set after stop: %v", sets)
+	}
+}
+
+func TestGCFloorDefaultsToAQuarterOfASmallCache(t *testing.T) {
+	tests := []struct {
+		name string
+		conf string
+		want int64
+	}{
+		{name: "DefaultCache", want: 16 << 20},
+		{name: "BigCache", conf: "cache-size: 1g\n", want: 16 << 20},
+		{name: "RouterCache", conf: "cache-size: 16m\n", want: 4 << 20},
+		{name: "SetExplicitly", conf: "cache-size: 16m\ngc-floor: 32m\n", want: 32 << 20},
+		{name: "TurnedOff", conf: "gc-floor: 0\n", want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := defaultSettings()
+			if err := parseConfig(strings.NewReader(tc.conf), "c.conf", &s); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.gcFloorBytes(); got != tc.want {
+				t.Errorf("gc floor %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer log.Sync()
 	if p, set := s.goGC(os.Getenv); set {
-		defer startGCFloor(p, uint64(s.gcFloor))()
+		defer startGCFloor(p, uint64(s.gcFloorBytes()))()
 	}
 	if cl.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cl.cpuProfile)

@@ -29,7 +29,8 @@ type settings struct {
 	// variable, else defaultGCPercent.
 	gcPercent int
 	// gcFloor is the heap growth allowed between collections however
-	// small the live heap (gcfloor.go); 0 turns the floor off.
+	// small the live heap (gcfloor.go); 0 turns the floor off, negative
+	// means the default (gcFloorBytes).
 	gcFloor int64
 	// workers is the number of UDP sockets and read loops per listen
 	// address; 0 means GOMAXPROCS.
@@ -63,7 +64,7 @@ func defaultSettings() settings {
 		resolver:         resolver.DefaultConfig(),
 		// RFC 8767 §4 suggests 1 to 3 days.
 		serveExpiredTTL: 24 * time.Hour,
-		gcFloor:         defaultGCFloor,
+		gcFloor:         -1,
 	}
 }
 
@@ -98,6 +99,20 @@ const defaultGCPercent = 50
 // defaultGCFloor: below 32 MiB of live heap, gc-percent 50 would collect
 // after less than 16 MiB of allocation (docs/performance.md, Memory).
 const defaultGCFloor = 16 << 20
+
+// gcFloorBytes is gc-floor, or by default defaultGCFloor but at most a
+// quarter of cache-size: an operator who sized the caches for a small
+// router has said how much memory the daemon may take.
+func (s *settings) gcFloorBytes() int64 {
+	if s.gcFloor >= 0 {
+		return s.gcFloor
+	}
+	total := s.cacheSize
+	if total <= 0 {
+		total = defaultCacheSize
+	}
+	return min(defaultGCFloor, total/4)
+}
 
 // goGC returns the GOGC to run with and whether the daemon must set
 // it: not when neither gc-percent nor the default applies because the

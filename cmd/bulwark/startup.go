@@ -139,7 +139,7 @@ func gcFloorBytes(s *settings) int64 {
 	if _, set := s.goGC(os.Getenv); !set {
 		return 0
 	}
-	return s.gcFloor
+	return s.gcFloorBytes()
 }
 
 // forwardZones describes each forward zone as "zone → addr:port, ...".
