@@ -15,9 +15,10 @@ import (
 // CPU collecting (bench/run's cold runs). A floor costs at most floor
 // bytes of extra heap, and nothing once the caches are big enough that
 // gc-percent allows more; a ballast (a large never-touched allocation)
-// would have added its share of gc-percent at every heap size. After every
-// cycle the collector finalises a sentinel, whose cleanup reads the live
-// heap and sets GOGC to whichever allowance is larger.
+// would have added its share of gc-percent at every heap size. Each cycle
+// finds the last sentinel unreachable and the runtime runs its cleanup,
+// which reads the live heap, sets GOGC to whichever allowance is larger
+// and arms the next sentinel.
 type gcFloor struct {
 	percent int
 	floor   uint64

@@ -29,7 +29,7 @@ import (
 // replies are known (fastRTT), before half their time too. The second test
 // is for queueing: under load the expected RTT sits at the spikes, and a
 // reply before half of it is no sign of a forgery (bench/run's cold runs
-// waited on 40-60% of their exchanges), while one twice as fast as the
+// waited on 35-60% of their exchanges), while one twice as fast as the
 // server's fastest still is: no genuine reply crosses the path in half
 // its shortest time. Otherwise the first reply is returned at once, so a
 // clean path pays no latency; the socket is still watched until the window
