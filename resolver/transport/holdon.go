@@ -68,9 +68,28 @@ type hold struct {
 	first *accepted
 	start time.Time
 
-	later  chan heldReply // different acceptable replies, for Next
-	done   chan struct{}  // closed when the watcher has closed conn
-	cancel context.CancelFunc
+	end   time.Time      // the window's end
+	later chan heldReply // different acceptable replies, for Next
+	done  chan struct{}  // closed when the watcher has closed conn
+}
+
+// windowReader is a PacketConn that waits for a datagram until a given
+// time without a context of its own (the real sockets: their read
+// deadline ends the wait). A context with the window's deadline would run
+// a second timer, and at the window's end a goroutine for the socket's
+// cancellation hook, on every exchange (issue #6).
+type windowReader interface {
+	ReadUntil(ctx context.Context, end time.Time) (Datagram, error)
+}
+
+// read reads the held association until the window ends or ctx does.
+func (h *hold) read(ctx context.Context) (Datagram, error) {
+	if wr, ok := h.conn.(windowReader); ok {
+		return wr.ReadUntil(ctx, h.end)
+	}
+	wctx, cancel := context.WithDeadline(ctx, h.end)
+	defer cancel()
+	return h.conn.Read(wctx)
 }
 
 type heldReply struct {
@@ -88,10 +107,10 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		c.noteRTT(q, resp.RTT)
 		return resp, p, nil
 	}
-	h.q, h.p = *q, p
+	h.q, h.p, h.end = *q, p, end
 	if wait {
 		c.n.holdOnWaits.Add(1)
-		conflict := c.awaitConflict(ctx, h, end)
+		conflict := c.awaitConflict(ctx, h)
 		// What the wait counted belongs to this exchange.
 		q.unwanted = h.q.unwanted
 		if conflict {
@@ -103,10 +122,8 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		return resp, p, nil
 	}
 	h.later, h.done = make(chan heldReply, maxHeld), make(chan struct{})
-	wctx, cancel := context.WithDeadline(c.life, end)
-	h.cancel = cancel
 	c.watchers.Add(1)
-	go c.watch(wctx, h)
+	go c.watch(h)
 	c.noteRTT(q, resp.RTT)
 	resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
 	return resp, p, nil
@@ -119,12 +136,10 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 // conflict ends the wait at once: it already proves the injection, and the
 // rest of the window would only delay the TCP answer (ONP-1: genuine delay
 // + the TCP round trip, not 1.5 RTT more).
-func (c *Client) awaitConflict(ctx context.Context, h *hold, end time.Time) bool {
+func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
 	defer h.conn.Close()
-	wctx, cancel := context.WithDeadline(ctx, end)
-	defer cancel()
 	for range maxWatchReads {
-		dg, err := h.conn.Read(wctx)
+		dg, err := h.read(ctx)
 		if err != nil {
 			return false
 		}
@@ -157,16 +172,15 @@ func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, 
 	return end, suspect || (expect > 0 && first < expect/2 && (info.fastRTT == 0 || first < info.fastRTT/2))
 }
 
-// watch reads the held association until the window ends, keeping every
-// acceptable reply that differs from the first.
-func (c *Client) watch(ctx context.Context, h *hold) {
+// watch reads the held association until the window ends or the Client
+// closes, keeping every acceptable reply that differs from the first.
+func (c *Client) watch(h *hold) {
 	defer c.watchers.Done()
 	defer close(h.done)
 	defer h.conn.Close()
-	defer h.cancel()
 	seen := false
 	for range maxWatchReads {
-		dg, err := h.conn.Read(ctx)
+		dg, err := h.read(c.life)
 		if err != nil {
 			return
 		}

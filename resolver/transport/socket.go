@@ -208,7 +208,7 @@ func (t *tcpConn) WriteMsg(b []byte) error {
 }
 
 func (t *tcpConn) ReadMsg(ctx context.Context) ([]byte, error) {
-	stop, err := watchDeadline(ctx, t.conn)
+	stop, err := watchDeadline(ctx, deadlineOf(ctx), t.conn)
 	if err != nil {
 		return nil, err
 	}
@@ -229,16 +229,21 @@ func (t *tcpConn) Close() error { return t.conn.Close() }
 // deadliner is the part of net.Conn that watchDeadline needs.
 type deadliner interface{ SetReadDeadline(time.Time) error }
 
-// watchDeadline sets the connection's read deadline from ctx and arranges
-// for cancellation to end a blocked read. The returned stop must be called
-// when the read is over.
-func watchDeadline(ctx context.Context, c deadliner) (stop func() bool, err error) {
+// watchDeadline sets the connection's read deadline to end (zero: none)
+// and arranges for ctx's end to end a blocked read. The returned stop
+// must be called when the read is over.
+func watchDeadline(ctx context.Context, end time.Time, c deadliner) (stop func() bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxTimeout(err)
 	}
-	d, _ := ctx.Deadline() // zero means none
-	if err := c.SetReadDeadline(d); err != nil {
+	if err := c.SetReadDeadline(end); err != nil {
 		return nil, err
 	}
 	return context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) }), nil
+}
+
+// deadlineOf is ctx's deadline, zero without one.
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }

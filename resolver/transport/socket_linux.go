@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -123,7 +124,12 @@ func (u *udpConn) Write(b []byte) error {
 // Read waits for one datagram until ctx ends: the deadline becomes the
 // socket's, and cancellation wakes the read by moving the deadline.
 func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
-	stop, err := watchDeadline(ctx, u.file)
+	return u.ReadUntil(ctx, deadlineOf(ctx))
+}
+
+// ReadUntil waits for one datagram until end or until ctx ends.
+func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error) {
+	stop, err := watchDeadline(ctx, end, u.file)
 	if err != nil {
 		return Datagram{}, err
 	}

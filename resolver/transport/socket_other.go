@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // openUDP opens the socket of one UDP association from port to server
@@ -39,7 +40,12 @@ func (u *udpConn) Write(b []byte) error {
 // Read waits for one datagram until ctx ends: the deadline becomes the
 // socket's, and cancellation wakes the read by moving the deadline.
 func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
-	stop, err := watchDeadline(ctx, u.conn)
+	return u.ReadUntil(ctx, deadlineOf(ctx))
+}
+
+// ReadUntil waits for one datagram until end or until ctx ends.
+func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error) {
+	stop, err := watchDeadline(ctx, end, u.conn)
 	if err != nil {
 		return Datagram{}, err
 	}

@@ -242,6 +242,45 @@ func TestSocketReadEndsWithTheContext(t *testing.T) {
 	}
 }
 
+// TestSocketReadUntilEndsAtItsTimeOrWithTheContext: a Hold-On watcher's
+// read on a real socket has no context deadline of its own; the time it is
+// given ends it, and its context (the Client's life) still cuts it short.
+func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	wr, ok := pc.(windowReader)
+	if !ok {
+		t.Fatalf("%T cannot read until a time", pc)
+	}
+	tests := []struct {
+		name        string
+		until       time.Duration
+		cancelAfter time.Duration // 0: never
+		want        error
+	}{
+		{name: "UntilItsTime", until: 100 * time.Millisecond, want: context.DeadlineExceeded},
+		{name: "ContextEndsFirst", until: 10 * time.Second, cancelAfter: 100 * time.Millisecond, want: context.Canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelAfter > 0 {
+				time.AfterFunc(tc.cancelAfter, cancel)
+			}
+			start := time.Now()
+			_, err := wr.ReadUntil(ctx, start.Add(tc.until))
+			if took := time.Since(start); !errors.Is(err, ErrTimeout) || !errors.Is(err, tc.want) || took < 90*time.Millisecond || took > 2*time.Second {
+				t.Fatalf("err %v after %v, want ErrTimeout and %v after about 100ms", err, took, tc.want)
+			}
+		})
+	}
+}
+
 func readOnce(ctx context.Context, nw Network, server netip.AddrPort, tcp bool) error {
 	if tcp {
 		sc, err := nw.DialTCP(ctx, server)
