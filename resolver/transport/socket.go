@@ -147,10 +147,18 @@ const maxUDPReply = 4096
 // full buffer shows an oversized datagram on every platform.
 var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
+// Read waits for one datagram until ctx ends: the deadline becomes the
+// socket's, and cancellation wakes the read by moving the deadline. Each
+// platform's udpConn has its own ReadUntil.
+func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
+	return u.ReadUntil(ctx, deadlineOf(ctx))
+}
+
 // received turns one read of n bytes from the sender from into a
-// Datagram: a copy of the data and the verdict on fragmentation. Control data cut short might have held
-// the fragment size, and an oversized datagram was fragmented on any real
-// path: assume the worst, the Client then asks over TCP.
+// Datagram: a copy of the data and the verdict on fragmentation. Control
+// data cut short might have held the fragment size, and an oversized
+// datagram was fragmented on any real path: assume the worst, the Client
+// then asks over TCP.
 func received(buf []byte, n int, oob []byte, flags int, from netip.AddrPort) Datagram {
 	data := make([]byte, min(n, maxUDPReply))
 	copy(data, buf[:n])

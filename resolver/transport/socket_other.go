@@ -37,12 +37,6 @@ func (u *udpConn) Write(b []byte) error {
 	return nil
 }
 
-// Read waits for one datagram until ctx ends: the deadline becomes the
-// socket's, and cancellation wakes the read by moving the deadline.
-func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
-	return u.ReadUntil(ctx, deadlineOf(ctx))
-}
-
 // ReadUntil waits for one datagram until end or until ctx ends.
 func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error) {
 	stop, err := watchDeadline(ctx, end, u.conn)
