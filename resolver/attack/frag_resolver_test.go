@@ -99,16 +99,7 @@ func attackFragResolver(t *testing.T, tcfg transport.Config, attempts, plantAhea
 	end := time.Now().Add(20 * time.Second)
 	for k := range attempts {
 		name := fmt.Sprintf("a%03d.%s", k, fragZone)
-		for i := range plantAhead {
-			pkt, rw, err := forgeLastFragment(name, rootReply, uint16(int(auth.next.Load())+i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := forger.send(pkt); err != nil {
-				t.Fatal(err)
-			}
-			tl.rewritten = rw
-		}
+		tl.rewritten = plant(t, forger, name, rootReply, int(auth.next.Load()), plantAhead)
 		tl.ask(r, c, name, end)
 	}
 	_, oks1, err := p.r.reasm()

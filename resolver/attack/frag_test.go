@@ -74,7 +74,7 @@ func TestFragmentForgeryDoesNotPoison(t *testing.T) {
 			tl := fragTally{attempts: attempts}
 			end := time.Now().Add(20 * time.Second)
 			for k := range attempts {
-				tl.rewritten = plant(t, forger, fragIPIDBase+k, plantAhead)
+				tl.rewritten = plant(t, forger, fragName, fragReply, fragIPIDBase+k, plantAhead)
 				tl.exchange(ex, end)
 			}
 			tl.forged = int(forger.sent.Load())
@@ -169,13 +169,13 @@ func carries(m *dns.Msg, addr string) bool {
 	return false
 }
 
-// plant sends the attacker's forged last fragments for the n IPIDs from
-// first on, from the server's address, and returns how many glue addresses
-// each rewrites.
-func plant(t *testing.T, forger *fragSender, first, n int) (rewritten int) {
+// plant sends the attacker's forged last fragments of the reply that
+// reply gives to qname, for the n IPIDs from first on, from the server's
+// address, and returns how many addresses each rewrites.
+func plant(t *testing.T, forger *fragSender, qname string, reply func(*dns.Msg) *dns.Msg, first, n int) (rewritten int) {
 	t.Helper()
 	for k := range n {
-		pkt, rw, err := forgedLastFragment(fragName, uint16(first+k))
+		pkt, rw, err := forgeLastFragment(qname, reply, uint16(first+k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,19 +211,13 @@ func fragReply(q *dns.Msg) *dns.Msg {
 	return r
 }
 
-// forgedLastFragment is the attacker's fragment for ipid: the genuine
-// reply's last fragment, predicted from the zone's public data, with every
-// glue address in it rewritten to forgedAddr and the low half of one glue
-// TTL changed so that the one's-complement sum, and so the UDP checksum of
-// the reassembled datagram, stays as it was. It also returns how many
-// addresses it rewrote.
-func forgedLastFragment(qname string, ipid uint16) ([]byte, int, error) {
-	return forgeLastFragment(qname, fragReply, ipid)
-}
-
-// forgeLastFragment is forgedLastFragment for the reply that reply gives
-// to qname: every address in 198.51.100.0/24 in its last fragment is
-// rewritten.
+// forgeLastFragment is the attacker's fragment for ipid: the last
+// fragment of the genuine reply that reply gives to qname, predicted from
+// the zone's public data, with every address in 198.51.100.0/24 in it
+// rewritten to forgedAddr and the low half of one TTL changed so that the
+// one's-complement sum, and so the UDP checksum of the reassembled
+// datagram, stays as it was. It also returns how many addresses it
+// rewrote.
 func forgeLastFragment(qname string, reply func(*dns.Msg) *dns.Msg, ipid uint16) ([]byte, int, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(strings.ToLower(qname), dns.TypeA)
