@@ -53,8 +53,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer log.Sync()
-	if p, set := s.goGC(os.Getenv); set {
-		defer startGCFloor(p, uint64(s.gcFloorBytes()))()
+	if p, floor, set := s.gcTuning(os.Getenv); set {
+		defer startGCFloor(p, uint64(floor))()
 	}
 	if cl.cpuProfile != "" {
 		stopProfile, err := startCPUProfile(cl.cpuProfile)

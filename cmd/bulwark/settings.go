@@ -127,6 +127,18 @@ func (s *settings) goGC(getenv func(string) string) (int, bool) {
 	return defaultGCPercent, true
 }
 
+// gcTuning is what the daemon sets on the collector: GOGC and the floor
+// in bytes, or neither (set false, floor 0) when the operator's GOGC from
+// the environment governs it. main applies it and the start-up summary
+// logs it.
+func (s *settings) gcTuning(getenv func(string) string) (percent int, floor int64, set bool) {
+	percent, set = s.goGC(getenv)
+	if !set {
+		return 0, 0, false
+	}
+	return percent, s.gcFloorBytes(), true
+}
+
 // answerCache is the listener's cache of whole answers, or nil with the
 // query log on: a hit never reaches the resolver, which logs the queries.
 func (s *settings) answerCache() *cache.AnswerCache {

@@ -95,6 +95,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 	if s.cacheSize <= 0 {
 		cacheSize = "64m (default): 48m records, 16m answers"
 	}
+	_, gcFloor, _ := s.gcTuning(os.Getenv)
 	var access []string
 	for _, r := range s.listenerConfig().Access {
 		access = append(access, r.Prefix.String()+" "+r.Action.String())
@@ -112,7 +113,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.String("cache-size", cacheSize),
 		zap.Bool("answer-cache-doorkeeper", s.answerDoorkeeper),
 		zap.String("gc-percent", gcPercentText(s)),
-		zap.Int64("gc-floor", gcFloorBytes(s)),
+		zap.Int64("gc-floor", gcFloor),
 		zap.Any("limits", s.resolver.Limits),
 		zap.Int("workers", srv.Workers()),
 		zap.Bool("prefetch", s.prefetch),
@@ -131,15 +132,6 @@ func gcPercentText(s *settings) string {
 		return strconv.Itoa(p) + " (default)"
 	}
 	return strconv.Itoa(p)
-}
-
-// gcFloorBytes is the floor the daemon keeps: none when the operator's
-// GOGC from the environment governs the collector.
-func gcFloorBytes(s *settings) int64 {
-	if _, set := s.goGC(os.Getenv); !set {
-		return 0
-	}
-	return s.gcFloorBytes()
 }
 
 // forwardZones describes each forward zone as "zone → addr:port, ...".
