@@ -3,8 +3,6 @@ package validate
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"errors"
@@ -75,19 +73,8 @@ func verifyRSABigExponent(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
 	if err != nil {
 		return err
 	}
-	var sum []byte
-	switch h {
-	case crypto.SHA1:
-		s := sha1.Sum(data)
-		sum = s[:]
-	case crypto.SHA256:
-		s := sha256.Sum256(data)
-		sum = s[:]
-	default:
-		s := sha512.Sum512(data)
-		sum = s[:]
-	}
-	t := append(append([]byte(nil), digestInfo[h]...), sum...)
+	var sum [sha512.Size]byte
+	t := append(append([]byte(nil), digestInfo[h]...), digest(h, data, &sum)...)
 	if k < len(t)+11 {
 		return dns.ErrKey
 	}
