@@ -452,29 +452,21 @@ func digest(h crypto.Hash, data []byte, out *[sha512.Size]byte) []byte {
 // with its limits: exponent of at most 4 octets and 2^31-1, modulus of 64
 // to 512 octets, no leading zeros.
 func (k zoneKey) rsaPublic() *rsa.PublicKey {
-	b := k.pub
-	if !k.pubOK || len(b) < 1+1+64 {
+	if !k.pubOK || len(k.pub) < 1+1+64 {
 		return nil
 	}
-	explen, keyoff := int(b[0]), 1
-	if explen == 0 {
-		explen, keyoff = int(b[1])<<8|int(b[2]), 3
-	}
-	if explen > 4 || explen == 0 || b[keyoff] == 0 {
-		return nil
-	}
-	modoff := keyoff + explen
-	if modlen := len(b) - modoff; modlen < 64 || modlen > 512 || b[modoff] == 0 {
+	exp, mod, ok := rsaParts(k.pub)
+	if !ok || len(exp) > 4 || exp[0] == 0 || len(mod) < 64 || len(mod) > 512 || mod[0] == 0 {
 		return nil
 	}
 	var e uint64
-	for _, v := range b[keyoff:modoff] {
+	for _, v := range exp {
 		e = e<<8 | uint64(v)
 	}
 	if e > 1<<31-1 {
 		return nil
 	}
-	return &rsa.PublicKey{E: int(e), N: new(big.Int).SetBytes(b[modoff:])}
+	return &rsa.PublicKey{E: int(e), N: new(big.Int).SetBytes(mod)}
 }
 
 // ecdsaPublic is miekg's publicKeyECDSA over the decoded key.
