@@ -380,10 +380,7 @@ func (v *Validator) verifySig(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
 	if bigExponent(k) {
 		return verifyRSABigExponent(sig, k, rrs)
 	}
-	if fastAlg(sig.Algorithm) {
-		return verifyFast(sig, k, rrs)
-	}
-	return sig.Verify(k.key, rrs)
+	return verifyFast(sig, k, rrs)
 }
 
 func verifyED448(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
