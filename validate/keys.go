@@ -122,10 +122,7 @@ func (v *Validator) unsupportedAnchor(ctx context.Context, f Fetcher, zone strin
 // delegatedKeys finds zone's DS at its parent, validating that reply in
 // turn, and then zone's DNSKEYs.
 func (v *Validator) delegatedKeys(ctx context.Context, f Fetcher, zone, anchor string, w *work) *keyEntry {
-	if ok, ttl := v.storedNoDS(zone, w); ok {
-		return v.insecureEntry(insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", zone), ttl)
-	}
-	if vd, ttl, ok := v.pendingNoDS(ctx, f, zone, anchor, w); ok {
+	if vd, ttl, ok := v.knownNoDS(ctx, f, zone, anchor, w); ok {
 		return v.insecureEntry(vd, ttl)
 	}
 	o, parent, bad := v.fetchDS(ctx, f, zone, anchor, w)

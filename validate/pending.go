@@ -68,6 +68,16 @@ func coveredType(rr dns.RR) uint16 {
 	return rr.Header().Rrtype
 }
 
+// knownNoDS reports whether the denial records at hand, remembered or
+// kept from a referral, prove zone a delegation without DS, with the
+// verdict and lifetime to keep for zone: its DS query is then spared.
+func (v *Validator) knownNoDS(ctx context.Context, f Fetcher, zone, anchor string, w *work) (verdict, uint32, bool) {
+	if ok, ttl := v.storedNoDS(zone, w); ok {
+		return insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", zone), ttl, true
+	}
+	return v.pendingNoDS(ctx, f, zone, anchor, w)
+}
+
 // pendingNoDS validates the referral proof kept for child, once, and
 // reports whether it proves child a delegation without DS, with the
 // verdict and lifetime (seconds, 0 for BogusTTL) to keep for child, as a

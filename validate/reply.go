@@ -242,12 +242,7 @@ func (v *Validator) bareReferral(ctx context.Context, f Fetcher, zone, child str
 		return outcome{verdict: e.verdict}
 	}
 	anchor, _ := v.closestAnchor(zone)
-	if ok, ttl := v.storedNoDS(child, w); ok {
-		vd := insecure(0, "remembered NSEC/NSEC3 prove no DS for %s", child)
-		v.keys.Add(child, v.insecureEntry(vd, ttl))
-		return outcome{verdict: vd}
-	}
-	if vd, ttl, ok := v.pendingNoDS(ctx, f, child, anchor, w); ok {
+	if vd, ttl, ok := v.knownNoDS(ctx, f, child, anchor, w); ok {
 		v.keys.Add(child, v.insecureEntry(vd, ttl))
 		return outcome{verdict: vd}
 	}

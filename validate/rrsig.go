@@ -364,7 +364,6 @@ var errED448 = errors.New("ED448 signature does not verify")
 // verifySig runs the crypto of one signature. Callers have checked tag,
 // algorithm, signer and dates.
 func (v *Validator) verifySig(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
-	key := k.key
 	switch sig.Algorithm {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1:
 		if v.cfg.FakeSHA1 {
@@ -376,20 +375,16 @@ func (v *Validator) verifySig(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
 			return nil
 		}
 	case dns.ED448:
-		return verifyED448(sig, key, rrs)
+		return verifyED448(sig, k, rrs)
 	}
-	if bigExponent(key) {
-		return verifyRSABigExponent(sig, key, rrs)
+	if bigExponent(k) {
+		return verifyRSABigExponent(sig, k, rrs)
 	}
-	if fastAlg(sig.Algorithm) {
-		return verifyFast(sig, k, rrs)
-	}
-	return sig.Verify(key, rrs)
+	return verifyFast(sig, k, rrs)
 }
 
-func verifyED448(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
-	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
-	if err != nil || len(pub) != ed448.PublicKeySize || key.Flags&dns.ZONE == 0 || key.Protocol != 3 {
+func verifyED448(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
+	if !k.pubOK || len(k.pub) != ed448.PublicKeySize || k.key.Flags&dns.ZONE == 0 || k.key.Protocol != 3 {
 		return dns.ErrKey
 	}
 	raw, err := base64.StdEncoding.DecodeString(sig.Signature)
@@ -400,7 +395,7 @@ func verifyED448(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
 	if err != nil {
 		return err
 	}
-	if !ed448.Verify(ed448.PublicKey(pub), data, raw, "") {
+	if !ed448.Verify(ed448.PublicKey(k.pub), data, raw, "") {
 		return errED448
 	}
 	return nil

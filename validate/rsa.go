@@ -3,8 +3,6 @@ package validate
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
 	"errors"
@@ -29,10 +27,9 @@ var digestInfo = map[crypto.Hash][]byte{
 	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
 }
 
-// rsaKey splits RFC 3110 key material into exponent and modulus.
-func rsaKey(key *dns.DNSKEY) (e, n *big.Int, ok bool) {
-	pub, err := base64.StdEncoding.DecodeString(key.PublicKey)
-	if err != nil || len(pub) < 3 {
+// rsaParts splits RFC 3110 key material into exponent and modulus octets.
+func rsaParts(pub []byte) (exp, mod []byte, ok bool) {
+	if len(pub) < 3 {
 		return nil, nil, false
 	}
 	elen, off := int(pub[0]), 1
@@ -42,24 +39,37 @@ func rsaKey(key *dns.DNSKEY) (e, n *big.Int, ok bool) {
 	if elen == 0 || off+elen >= len(pub) {
 		return nil, nil, false
 	}
-	e = new(big.Int).SetBytes(pub[off : off+elen])
-	n = new(big.Int).SetBytes(pub[off+elen:])
-	return e, n, true
+	return pub[off : off+elen], pub[off+elen:], true
 }
 
-// bigExponent reports whether key is RSA with an exponent Go refuses.
-func bigExponent(key *dns.DNSKEY) bool {
-	switch key.Algorithm {
+// rsaKey is k's exponent and modulus.
+func rsaKey(k zoneKey) (e, n *big.Int, ok bool) {
+	exp, mod, ok := rsaParts(k.pub)
+	if !k.pubOK || !ok {
+		return nil, nil, false
+	}
+	return new(big.Int).SetBytes(exp), new(big.Int).SetBytes(mod), true
+}
+
+// bigExponent reports whether k is RSA with an exponent Go refuses, one
+// of more than 31 bits. Every RSA verification asks, so it reads the
+// decoded key without building big.Ints.
+func bigExponent(k zoneKey) bool {
+	switch k.key.Algorithm {
 	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512:
 	default:
 		return false
 	}
-	e, _, ok := rsaKey(key)
-	return ok && e.BitLen() > 31
+	exp, _, ok := rsaParts(k.pub)
+	if !k.pubOK || !ok {
+		return false
+	}
+	exp = bytes.TrimLeft(exp, "\x00")
+	return len(exp) > 4 || len(exp) == 4 && exp[0]&0x80 != 0
 }
 
 // verifyRSABigExponent checks an RSA PKCS#1 v1.5 signature by key.
-func verifyRSABigExponent(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
+func verifyRSABigExponent(sig *dns.RRSIG, key zoneKey, rrs []dns.RR) error {
 	e, n, ok := rsaKey(key)
 	if !ok || e.BitLen() > maxBigExponentBits || n.BitLen() > 4096 || n.Sign() == 0 {
 		return dns.ErrKey
@@ -75,19 +85,8 @@ func verifyRSABigExponent(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
 	if err != nil {
 		return err
 	}
-	var sum []byte
-	switch h {
-	case crypto.SHA1:
-		s := sha1.Sum(data)
-		sum = s[:]
-	case crypto.SHA256:
-		s := sha256.Sum256(data)
-		sum = s[:]
-	default:
-		s := sha512.Sum512(data)
-		sum = s[:]
-	}
-	t := append(append([]byte(nil), digestInfo[h]...), sum...)
+	var sum [sha512.Size]byte
+	t := append(append([]byte(nil), digestInfo[h]...), digest(h, data, &sum)...)
 	if k < len(t)+11 {
 		return dns.ErrKey
 	}

@@ -50,7 +50,7 @@ func TestRSAWithAnExponentAbove31BitsVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	_, n, _ := rsaKey(key)
+	_, n, _ := rsaKey(newZoneKey(key))
 	k := (n.BitLen() + 7) / 8
 	digest := append(append([]byte(nil), digestInfo[crypto.SHA256]...), sum[:]...)
 	em := make([]byte, k)
@@ -61,7 +61,7 @@ func TestRSAWithAnExponentAbove31BitsVerifies(t *testing.T) {
 	copy(em[k-len(digest):], digest)
 	sig.Signature = base64.StdEncoding.EncodeToString(sign(em))
 	v := newValidator(t, nil, nil)
-	if !bigExponent(key) {
+	if !bigExponent(newZoneKey(key)) {
 		t.Fatal("key not recognised as big-exponent")
 	}
 	if err := v.verifySig(sig, newZoneKey(key), set); err != nil {

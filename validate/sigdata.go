@@ -24,8 +24,9 @@ import (
 // and DNSKEY.ToDS compute, byte for byte and with the same checks, but
 // into pooled buffers and with each DNSKEY decoded once: miekg allocates
 // two 4 KB buffers per verification (half of a cold chain's bytes) and
-// re-decodes the key every time (#6). Anything they do not cover goes to
-// miekg as before.
+// re-decodes the key every time (#6). miekg verifies no algorithm that
+// verifyFast lacks: ED448 and big RSA exponents have their own checks in
+// rrsig.go and rsa.go, and any other algorithm fails in both.
 
 // newZoneKey decodes k's public key once for its key tag, DS digests and
 // signature checks.
@@ -138,16 +139,6 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-// fastAlg reports whether verifyFast handles alg.
-func fastAlg(alg uint8) bool {
-	switch alg {
-	case dns.RSASHA1, dns.RSASHA1NSEC3SHA1, dns.RSASHA256, dns.RSASHA512,
-		dns.ECDSAP256SHA256, dns.ECDSAP384SHA384, dns.ED25519:
-		return true
-	}
-	return false
-}
-
 // sigScratch is the memory of one verification: the signed data, each
 // RR's canonical form before sorting, and the decoded signature. Pooled:
 // every verification needs a few KB of it.
@@ -164,8 +155,8 @@ type rrSpan struct{ start, rdata, end int }
 
 var sigScratchPool = sync.Pool{New: func() any { return new(sigScratch) }}
 
-// verifyFast is RRSIG.Verify for fastAlg algorithms, with k's key tag and
-// public key decoded already.
+// verifyFast is RRSIG.Verify with k's key tag and public key decoded
+// already.
 func verifyFast(sig *dns.RRSIG, k zoneKey, rrs []dns.RR) error {
 	if err := sigFitsKey(sig, k, rrs); err != nil {
 		return err
@@ -452,29 +443,21 @@ func digest(h crypto.Hash, data []byte, out *[sha512.Size]byte) []byte {
 // with its limits: exponent of at most 4 octets and 2^31-1, modulus of 64
 // to 512 octets, no leading zeros.
 func (k zoneKey) rsaPublic() *rsa.PublicKey {
-	b := k.pub
-	if !k.pubOK || len(b) < 1+1+64 {
+	if !k.pubOK || len(k.pub) < 1+1+64 {
 		return nil
 	}
-	explen, keyoff := int(b[0]), 1
-	if explen == 0 {
-		explen, keyoff = int(b[1])<<8|int(b[2]), 3
-	}
-	if explen > 4 || explen == 0 || b[keyoff] == 0 {
-		return nil
-	}
-	modoff := keyoff + explen
-	if modlen := len(b) - modoff; modlen < 64 || modlen > 512 || b[modoff] == 0 {
+	exp, mod, ok := rsaParts(k.pub)
+	if !ok || len(exp) > 4 || exp[0] == 0 || len(mod) < 64 || len(mod) > 512 || mod[0] == 0 {
 		return nil
 	}
 	var e uint64
-	for _, v := range b[keyoff:modoff] {
+	for _, v := range exp {
 		e = e<<8 | uint64(v)
 	}
 	if e > 1<<31-1 {
 		return nil
 	}
-	return &rsa.PublicKey{E: int(e), N: new(big.Int).SetBytes(b[modoff:])}
+	return &rsa.PublicKey{E: int(e), N: new(big.Int).SetBytes(mod)}
 }
 
 // ecdsaPublic is miekg's publicKeyECDSA over the decoded key.
