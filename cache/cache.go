@@ -187,7 +187,8 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	it := newItem(k, &e, now.Add(life).UnixNano())
 	h := c.hash(k)
 	s := &c.shards[h&c.mask]
-	if it.cost() > s.budget {
+	cost := it.cost()
+	if cost > s.budget {
 		return false
 	}
 
@@ -196,7 +197,7 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	if old, ok := s.lru.Peek(h); ok && old.key() == k && !replaces(&old, &it, now) {
 		return false
 	}
-	s.addLocked(h, it)
+	s.addLocked(h, it, cost)
 	return true
 }
 
