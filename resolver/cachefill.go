@@ -230,7 +230,7 @@ func countRuns(rrs []dns.RR) int {
 // names compared as splitRRsets keys them.
 func sameOwnerType(a, b dns.RR) bool {
 	ha, hb := a.Header(), b.Header()
-	return ha.Rrtype == hb.Rrtype && strings.ToLower(ha.Name) == strings.ToLower(hb.Name)
+	return ha.Rrtype == hb.Rrtype && lowerEqual(ha.Name, hb.Name)
 }
 
 // addAnswer appends records to the result and folds in their security.
