@@ -308,11 +308,21 @@ func addNSTargets(targets map[string]bool, rrs []dns.RR) {
 // the payload size and is kept. When nothing is dropped it returns rrs
 // itself, which the scrubber only reads.
 func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
+	return without(rrs, func(rr dns.RR) bool {
+		h := rr.Header()
+		return h.Class != qclass && h.Rrtype != dns.TypeOPT
+	})
+}
+
+// without returns rrs without the records drop reports: rrs itself when
+// it drops none, which spares the copy on the common path (issue #6), and
+// else a new slice, so that rrs is never modified.
+func without(rrs []dns.RR, drop func(dns.RR) bool) []dns.RR {
 	for i, rr := range rrs {
-		if h := rr.Header(); h.Class != qclass && h.Rrtype != dns.TypeOPT {
+		if drop(rr) {
 			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
 			for _, rr := range rrs[i+1:] {
-				if h := rr.Header(); h.Class == qclass || h.Rrtype == dns.TypeOPT {
+				if !drop(rr) {
 					out = append(out, rr)
 				}
 			}
