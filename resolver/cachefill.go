@@ -141,7 +141,8 @@ func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec c
 // synthesis: to the end of the next whole second. Zone owners sign DNAMEs
 // with TTL 0 so that no CNAME synthesised from them is cached, not to
 // have every name under them resolved afresh; Unbound keeps such a DNAME
-// one second on its second-granular clock, which is this. What is synthesised from it still carries TTL 0.
+// one second on its second-granular clock, which is this. What is
+// synthesised from it still carries TTL 0.
 func dnameGrace(now time.Time) time.Duration {
 	return now.Truncate(time.Second).Add(2 * time.Second).Sub(now)
 }

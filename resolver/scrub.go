@@ -68,8 +68,8 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 // that starts at name: a CNAME at name, or a DNAME above it inside zone
 // with the CNAME synthesised from it. Records for the chain's target are
 // dropped even inside zone: the target may lie below a cut this server
-// does not serve, so it is asked for on its own (as Unbound does). It reports whether the server's CNAME contradicted
-// the DNAME.
+// does not serve, so it is asked for on its own (as Unbound does). It
+// reports whether the server's CNAME contradicted the DNAME.
 func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR, bool) {
 	if !inBailiwick(name, zone) {
 		return nil, false
