@@ -250,12 +250,13 @@ func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error
 		securityKnown: meta.SecurityKnown,
 		secure:        meta.Secure,
 	}
-	if a.cost() > s.budget {
+	cost := a.cost()
+	if cost > s.budget {
 		return ErrNotCacheable
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addLocked(h, a)
+	s.addLocked(h, a, cost)
 	return nil
 }
 

@@ -3,11 +3,13 @@
 // status, in N shards with an LRU inside each, bounded in bytes, with TTLs
 // counted down from the time the caller passes in.
 //
-// A shard is a golang-lru simplelru LRU (shard.go) behind the shard's own mutex,
-// chosen by a per-Cache seeded hash of the key so that an attacker who
-// picks names cannot pile them onto one shard. Entries are immutable once stored: Put
-// stores a deep copy, Get hands out a deep copy whose TTLs are the seconds
-// left, so neither side can reach into the other's records.
+// A shard is a golang-lru simplelru LRU (shard.go) behind the shard's own
+// mutex, chosen by a per-Cache seeded hash of the key so that an attacker
+// who picks names cannot pile them onto one shard. Entries are immutable
+// once stored: Put stores a deep copy, Get hands out a deep copy whose
+// TTLs are the seconds left, so neither side can reach into the other's
+// records; Read lends the stored records to a callback that must neither
+// modify nor keep them.
 //
 // It must not read the wall clock, start goroutines or know anything of
 // resolution or validation: callers decide what is worth caching and at
@@ -187,7 +189,8 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	it := newItem(k, &e, now.Add(life).UnixNano())
 	h := c.hash(k)
 	s := &c.shards[h&c.mask]
-	if it.cost() > s.budget {
+	cost := it.cost()
+	if cost > s.budget {
 		return false
 	}
 
@@ -196,7 +199,7 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 	if old, ok := s.lru.Peek(h); ok && old.key() == k && !replaces(&old, &it, now) {
 		return false
 	}
-	s.addLocked(h, it)
+	s.addLocked(h, it, cost)
 	return true
 }
 

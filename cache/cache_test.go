@@ -260,7 +260,8 @@ func TestHashCollisionIsAMissNotAWrongEntry(t *testing.T) {
 	h := c.hash(kb)
 	s := &c.shards[h&c.mask]
 	s.mu.Lock()
-	s.addLocked(h, newItem(ka, &ea, t0.Add(time.Hour).UnixNano()))
+	it := newItem(ka, &ea, t0.Add(time.Hour).UnixNano())
+	s.addLocked(h, it, it.cost())
 	s.mu.Unlock()
 	if _, ok := c.Get(kb, t0); ok {
 		t.Fatal("Get of the colliding key returned the other key's entry")

@@ -19,10 +19,10 @@ import (
 // "seen" for at most one question in 16) it is cleared, so "seen" means
 // seen within roughly the last 300,000 new questions.
 const (
-	doorkeeperBits = 1 << 21 // 256 KiB
 	// doorkeeperIndexBits is log2(doorkeeperBits): each index takes that
 	// many bits of the question's hash, above the shard's low bits.
 	doorkeeperIndexBits = 21
+	doorkeeperBits      = 1 << doorkeeperIndexBits // 256 KiB
 	doorkeeperClearAt   = doorkeeperBits / 4
 )
 

@@ -116,24 +116,30 @@ func copyRR(rr dns.RR) dns.RR {
 	switch v := rr.(type) {
 	case *dns.A:
 		if v.A != nil && len(v.A) <= net.IPv6len {
-			one := new(struct {
-				rr dns.A
-				ip [net.IPv6len]byte
-			})
-			n := copy(one.ip[:], v.A)
-			one.rr.Hdr, one.rr.A = v.Hdr, one.ip[:n:n]
+			one := new(withIP[dns.A])
+			one.rr = dns.A{Hdr: v.Hdr, A: one.keep(v.A)}
 			return &one.rr
 		}
 	case *dns.AAAA:
 		if v.AAAA != nil && len(v.AAAA) <= net.IPv6len {
-			one := new(struct {
-				rr dns.AAAA
-				ip [net.IPv6len]byte
-			})
-			n := copy(one.ip[:], v.AAAA)
-			one.rr.Hdr, one.rr.AAAA = v.Hdr, one.ip[:n:n]
+			one := new(withIP[dns.AAAA])
+			one.rr = dns.AAAA{Hdr: v.Hdr, AAAA: one.keep(v.AAAA)}
 			return &one.rr
 		}
 	}
 	return dns.Copy(rr)
+}
+
+// withIP is an address record and the bytes of its address, allocated
+// as one.
+type withIP[T dns.A | dns.AAAA] struct {
+	rr T
+	ip [net.IPv6len]byte
+}
+
+// keep copies ip into w's own bytes and returns the copy, capped at its
+// length.
+func (w *withIP[T]) keep(ip net.IP) net.IP {
+	n := copy(w.ip[:], ip)
+	return w.ip[:n:n]
 }

@@ -52,15 +52,17 @@ func (s *shard[V]) reset() {
 	s.bytes = 0
 }
 
-// addLocked stores v under h, replacing what was there, and evicts the
-// least recently used values until the shard is within its budget. The
-// caller holds s.mu and has checked that v's cost fits the budget.
-func (s *shard[V]) addLocked(h uint64, v V) {
+// addLocked stores v, whose cost is cost, under h, replacing what was
+// there, and evicts the least recently used values until the shard is
+// within its budget. The caller holds s.mu and has checked that cost fits
+// the budget; it passes the cost it checked, which for a record entry
+// walks every record.
+func (s *shard[V]) addLocked(h uint64, v V, cost int64) {
 	// Add over a held key swaps the value without the callback; removing
 	// first lets the callback take the old value's bytes off.
 	s.lru.Remove(h)
 	s.lru.Add(h, v)
-	s.bytes += v.cost()
+	s.bytes += cost
 	for s.bytes > s.budget {
 		s.lru.RemoveOldest()
 	}

@@ -57,14 +57,21 @@ func TestSizeEstimateTracksHeap(t *testing.T) {
 				}
 			}
 			grown := heapInUse() - before
-			est := c.Bytes()
-			ratio := float64(est) / float64(grown)
-			t.Logf("%d entries: estimate %d B, heap grew %d B (%.0f vs %.0f B/entry, ratio %.2f)", n, est, grown, float64(est)/n, float64(grown)/n, ratio)
-			if ratio < 0.85 || ratio > 1.3 {
-				t.Errorf("estimate/heap ratio %.2f outside [0.85, 1.3]", ratio)
-			}
+			checkEstimate(t, n, "entry", "entries", c.Bytes(), grown)
 			runtime.KeepAlive(c)
 		})
+	}
+}
+
+// checkEstimate fails t when est, a cache's estimate for its n items,
+// and grown, what the heap grew by while they were stored, are out of
+// proportion.
+func checkEstimate(t *testing.T, n int, one, many string, est, grown int64) {
+	t.Helper()
+	ratio := float64(est) / float64(grown)
+	t.Logf("%d %s: estimate %d B, heap grew %d B (%.0f vs %.0f B/%s, ratio %.2f)", n, many, est, grown, float64(est)/float64(n), float64(grown)/float64(n), one, ratio)
+	if ratio < 0.85 || ratio > 1.3 {
+		t.Errorf("estimate/heap ratio %.2f outside [0.85, 1.3]", ratio)
 	}
 }
 
@@ -93,11 +100,6 @@ func TestAnswerSizeEstimateTracksHeap(t *testing.T) {
 		}
 	}
 	grown := heapInUse() - before
-	est := c.Bytes()
-	ratio := float64(est) / float64(grown)
-	t.Logf("%d answers: estimate %d B, heap grew %d B (%.0f vs %.0f B/answer, ratio %.2f)", n, est, grown, float64(est)/n, float64(grown)/n, ratio)
-	if ratio < 0.85 || ratio > 1.3 {
-		t.Errorf("estimate/heap ratio %.2f outside [0.85, 1.3]", ratio)
-	}
+	checkEstimate(t, n, "answer", "answers", c.Bytes(), grown)
 	runtime.KeepAlive(c)
 }

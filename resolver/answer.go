@@ -171,26 +171,13 @@ func dnssecFiltered(rrs []dns.RR, do bool, qtype uint16) []dns.RR {
 	if do {
 		return rrs
 	}
-	for i, rr := range rrs {
-		if dropForNoDO(rr, qtype) {
-			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
-			for _, rr := range rrs[i+1:] {
-				if !dropForNoDO(rr, qtype) {
-					out = append(out, rr)
-				}
-			}
-			return out
+	return without(rrs, func(rr dns.RR) bool {
+		switch t := rr.Header().Rrtype; t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			return t != qtype
 		}
-	}
-	return rrs
-}
-
-func dropForNoDO(rr dns.RR, qtype uint16) bool {
-	switch t := rr.Header().Rrtype; t {
-	case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
-		return t != qtype
-	}
-	return false
+		return false
+	})
 }
 
 // servfail turns a failed resolution into SERVFAIL with an Extended DNS

@@ -141,7 +141,8 @@ func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec c
 // synthesis: to the end of the next whole second. Zone owners sign DNAMEs
 // with TTL 0 so that no CNAME synthesised from them is cached, not to
 // have every name under them resolved afresh; Unbound keeps such a DNAME
-// one second on its second-granular clock, which is this. What is synthesised from it still carries TTL 0.
+// one second on its second-granular clock, which is this. What is
+// synthesised from it still carries TTL 0.
 func dnameGrace(now time.Time) time.Duration {
 	return now.Truncate(time.Second).Add(2 * time.Second).Sub(now)
 }
@@ -230,7 +231,7 @@ func countRuns(rrs []dns.RR) int {
 // names compared as splitRRsets keys them.
 func sameOwnerType(a, b dns.RR) bool {
 	ha, hb := a.Header(), b.Header()
-	return ha.Rrtype == hb.Rrtype && strings.ToLower(ha.Name) == strings.ToLower(hb.Name)
+	return ha.Rrtype == hb.Rrtype && lowerEqual(ha.Name, hb.Name)
 }
 
 // addAnswer appends records to the result and folds in their security.

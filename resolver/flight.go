@@ -12,18 +12,14 @@ import (
 // defeat the birthday attack (threat model OFF-3).
 type flightGroup[K comparable, V any] struct {
 	mu sync.Mutex
-	// calls holds flights by value: most calls are never joined, and a
-	// flight on the heap would cost an allocation per call (issue #6).
-	calls map[K]flight[V] // guarded by mu
+	// calls holds nil for a call nobody joined: most calls are never
+	// joined, and a flight on the heap would cost an allocation per call
+	// (issue #6). The first joiner makes the call's flight.
+	calls map[K]*flight[V] // guarded by mu
 }
 
+// flight is where the joiners of a call wait for its value.
 type flight[V any] struct {
-	joiners int            // callers that joined
-	wait    *flightWait[V] // made by the first joiner
-}
-
-// flightWait is where the joiners of a call wait for its value.
-type flightWait[V any] struct {
 	done chan struct{}
 	val  V
 	err  error
@@ -36,37 +32,35 @@ type flightWait[V any] struct {
 func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (val V, err error, joined, shared bool) {
 	g.mu.Lock()
 	if g.calls == nil {
-		g.calls = map[K]flight[V]{}
+		g.calls = map[K]*flight[V]{}
 	}
 	if f, ok := g.calls[k]; ok {
-		f.joiners++
-		if f.wait == nil {
-			f.wait = &flightWait[V]{done: make(chan struct{})}
+		if f == nil {
+			f = &flight[V]{done: make(chan struct{})}
+			g.calls[k] = f
 		}
-		g.calls[k] = f
 		g.mu.Unlock()
 		select {
-		case <-f.wait.done:
-			return f.wait.val, f.wait.err, true, true
+		case <-f.done:
+			return f.val, f.err, true, true
 		case <-ctx.Done():
 			return val, ctx.Err(), true, true
 		}
 	}
-	g.calls[k] = flight[V]{}
+	g.calls[k] = nil
 	g.mu.Unlock()
 
 	// Deferred, so that a panic in fn does not leave the joiners waiting
 	// (they get the zero value); it sets shared after the return below.
-	// Once the call is out of the map nobody can join: the count is final.
+	// Once the call is out of the map nobody can join: shared is final.
 	defer func() {
 		g.mu.Lock()
 		f := g.calls[k]
 		delete(g.calls, k)
-		shared = f.joiners > 0
 		g.mu.Unlock()
-		if f.wait != nil {
-			f.wait.val, f.wait.err = val, err
-			close(f.wait.done)
+		if shared = f != nil; shared {
+			f.val, f.err = val, err
+			close(f.done)
 		}
 	}()
 	val, err = fn()

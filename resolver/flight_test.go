@@ -37,7 +37,7 @@ func TestFlightTellsTheCallerWhetherItsValueWasShared(t *testing.T) {
 		v, _, joined, shared := g.do(ctx, "k", func() (*int, error) { t.Error("a second call ran"); return nil, nil })
 		joinedOut <- outcome{v, joined, shared}
 	}()
-	for g.joiners("k") == 0 {
+	for !g.joined("k") {
 		if time.Now().After(deadline) {
 			t.Fatal("the second caller never joined")
 		}
@@ -57,11 +57,8 @@ func (g *flightGroup[K, V]) inFlight(k K) bool {
 	return ok
 }
 
-func (g *flightGroup[K, V]) joiners(k K) int {
+func (g *flightGroup[K, V]) joined(k K) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if f, ok := g.calls[k]; ok {
-		return f.joiners
-	}
-	return 0
+	return g.calls[k] != nil
 }

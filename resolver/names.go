@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -54,6 +55,27 @@ func splitLabels(s string, buf *[maxStackLabels]int) []int {
 		}
 		idx = append(idx, off)
 	}
+}
+
+// lowerEqual reports whether strings.ToLower(a) == strings.ToLower(b)
+// without making the lower-case copies for ASCII names, as every name
+// read from the wire is (miekg/dns escapes other bytes): the owners of a
+// reply to a 0x20 query are mixed case, and splitRRsets compares each
+// record with its neighbours (issue #6).
+func lowerEqual(a, b string) bool {
+	if isASCII(a) && isASCII(b) {
+		return asciiEqualFold(a, b)
+	}
+	return strings.ToLower(a) == strings.ToLower(b)
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiEqualFold is the comparison of dns.CompareDomainName: only A-Z

@@ -45,3 +45,14 @@ func TestInBailiwickAllocatesNothing(t *testing.T) {
 		t.Errorf("inBailiwick allocates %v times per call", n)
 	}
 }
+
+func TestLowerEqualIsEqualityOfToLower(t *testing.T) {
+	names := []string{"a.test.", "A.TeSt.", "b.test.", "a.test", "ä.test.", "Ä.test.", "\u212a.test.", "k.test.", "K.test.", "@.test.", "`.test."}
+	for _, a := range names {
+		for _, b := range names {
+			if got, want := lowerEqual(a, b), strings.ToLower(a) == strings.ToLower(b); got != want {
+				t.Errorf("lowerEqual(%q, %q) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}

@@ -68,8 +68,8 @@ func scrub(in *dns.Msg, zone, name string, qtype uint16, maxNS int) scrubbed {
 // that starts at name: a CNAME at name, or a DNAME above it inside zone
 // with the CNAME synthesised from it. Records for the chain's target are
 // dropped even inside zone: the target may lie below a cut this server
-// does not serve, so it is asked for on its own (as Unbound does). It reports whether the server's CNAME contradicted
-// the DNAME.
+// does not serve, so it is asked for on its own (as Unbound does). It
+// reports whether the server's CNAME contradicted the DNAME.
 func scrubAnswer(rrs, sigs []dns.RR, zone, name string, qtype uint16) ([]dns.RR, bool) {
 	if !inBailiwick(name, zone) {
 		return nil, false
@@ -308,11 +308,21 @@ func addNSTargets(targets map[string]bool, rrs []dns.RR) {
 // the payload size and is kept. When nothing is dropped it returns rrs
 // itself, which the scrubber only reads.
 func ofClass(rrs []dns.RR, qclass uint16) []dns.RR {
+	return without(rrs, func(rr dns.RR) bool {
+		h := rr.Header()
+		return h.Class != qclass && h.Rrtype != dns.TypeOPT
+	})
+}
+
+// without returns rrs without the records drop reports: rrs itself when
+// it drops none, which spares the copy on the common path (issue #6), and
+// else a new slice, so that rrs is never modified.
+func without(rrs []dns.RR, drop func(dns.RR) bool) []dns.RR {
 	for i, rr := range rrs {
-		if h := rr.Header(); h.Class != qclass && h.Rrtype != dns.TypeOPT {
+		if drop(rr) {
 			out := append(make([]dns.RR, 0, len(rrs)), rrs[:i]...)
 			for _, rr := range rrs[i+1:] {
-				if h := rr.Header(); h.Class == qclass || h.Rrtype == dns.TypeOPT {
+				if !drop(rr) {
 					out = append(out, rr)
 				}
 			}
