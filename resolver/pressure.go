@@ -125,18 +125,22 @@ func (p *zonePressure) forgetLocked(zone string) {
 	delete(p.zones, zone)
 }
 
-// pending reports whether zone awaits re-validation at now.
-func (p *zonePressure) pending(zone string, now time.Time) bool {
+// pending reports whether zone, in any letter case, awaits re-validation
+// at now. With no zone pending, as almost always, it answers before the
+// name is lower-cased: every reply that carries NS records asks.
+func (p *zonePressure) pending(zone string, now func() time.Time) bool {
 	if p.pendingN.Load() == 0 {
 		return false
 	}
+	zone = strings.ToLower(zone)
+	at := now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.zones[zone]
 	if c == nil || c.pendingUntil.IsZero() {
 		return false
 	}
-	if !now.Before(c.pendingUntil) {
+	if !at.Before(c.pendingUntil) {
 		c.pendingUntil = time.Time{}
 		p.pendingN.Add(-1)
 		return false
@@ -219,7 +223,7 @@ func (r *Resolver) notePressure(ctx context.Context, q *query, server netip.Addr
 // injector on the path sees the client cookie and can echo it, and a zone
 // under pressure is being attacked.
 func (r *Resolver) renewable(q *query, zone string) bool {
-	return q.replyTCP || !r.pressure.pending(strings.ToLower(zone), r.clock.Now())
+	return q.replyTCP || !r.pressure.pending(zone, r.clock.Now)
 }
 
 // revalidate asks the servers of zone's parent, over TCP, for zone's NS

@@ -59,7 +59,7 @@ func TestZonePressureCounter(t *testing.T) {
 				}
 			}
 			for zone, want := range tt.pending {
-				if got := p.pending(zone, last); got != want {
+				if got := p.pending(zone, at(last)); got != want {
 					t.Errorf("pending(%s) = %v, want %v", zone, got, want)
 				}
 			}
@@ -81,11 +81,11 @@ func TestZonePressureEvictionKeepsTheZonesUnderAttack(t *testing.T) {
 	for i := range 20 {
 		p.note(fmt.Sprintf("z%d.test.", i), 1, t0.Add(time.Duration(i)*time.Second))
 	}
-	if len(p.zones) != 2 || p.zones["bank.test."] == nil || !p.pending("bank.test.", t0.Add(time.Minute)) {
+	if len(p.zones) != 2 || p.zones["bank.test."] == nil || !p.pending("bank.test.", at(t0.Add(time.Minute))) {
 		t.Fatalf("zones %v: want bank.test. still counted and pending", p.zones)
 	}
 	p.done("bank.test.", true)
-	if p.pending("bank.test.", t0.Add(time.Minute)) || p.pendingN.Load() != 0 {
+	if p.pending("bank.test.", at(t0.Add(time.Minute))) || p.pendingN.Load() != 0 {
 		t.Fatalf("pending after a successful re-validation (pendingN %d)", p.pendingN.Load())
 	}
 	if p.escalations.Load() != 1 || p.revalidated.Load() != 1 {
@@ -100,14 +100,17 @@ func TestFailedRevalidationKeepsTheZonePendingUntilTheHoldEnds(t *testing.T) {
 		t.Fatal("no escalation")
 	}
 	p.done("bank.test.", false)
-	if !p.pending("bank.test.", t0.Add(9*time.Minute)) {
+	if !p.pending("bank.test.", at(t0.Add(9*time.Minute))) {
 		t.Fatal("not pending after a failed re-validation")
 	}
 	if !p.note("bank.test.", 2, t0.Add(9*time.Minute)) {
 		t.Fatal("a failed re-validation is not tried again at the next escalation")
 	}
 	p.done("bank.test.", false)
-	if p.pending("bank.test.", t0.Add(20*time.Minute)) || p.pendingN.Load() != 0 {
+	if p.pending("bank.test.", at(t0.Add(20*time.Minute))) || p.pendingN.Load() != 0 {
 		t.Fatal("still pending after the hold")
 	}
 }
+
+// at is a clock stopped at t, for pending.
+func at(t time.Time) func() time.Time { return func() time.Time { return t } }
