@@ -211,9 +211,10 @@ type Client struct {
 	cookies *cookieJar
 	n       counters
 
-	// watchers are the background Hold-On goroutines still holding a
-	// socket open; stop ends them early (Close).
+	// watchers are the background Hold-On goroutines (watchers and the
+	// sweeper) still holding a socket open; stop ends them early (Close).
 	watchers sync.WaitGroup
+	sweeper  sweeper
 	life     context.Context
 	stop     context.CancelFunc
 }
@@ -236,6 +237,7 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 func (c *Client) Close() {
 	c.stop()
 	c.watchers.Wait()
+	c.sweeper.close()
 }
 
 // Stats returns a snapshot of the counters.

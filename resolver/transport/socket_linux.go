@@ -144,6 +144,37 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 	return received(*bp, n, u.oob[:oobn], flags, from), nil
 }
 
+// Poll reads one datagram already queued. The socket is non-blocking, so
+// recvmsg returns EAGAIN at once when none is; Control, unlike Read, does
+// not first look at a read deadline that may have passed.
+func (u *udpConn) Poll() (Datagram, bool) {
+	bp := readPool.Get().(*[]byte)
+	defer readPool.Put(bp)
+	var n, oobn, flags int
+	var from netip.AddrPort
+	var err error
+	if cerr := u.raw.Control(func(fd uintptr) {
+		n, oobn, flags, from, err = recvmsg(int(fd), *bp, u.oob[:])
+	}); cerr != nil || err != nil {
+		return Datagram{}, false
+	}
+	return received(*bp, n, u.oob[:oobn], flags, from), true
+}
+
+// arm asks ep to report once, under id, that a datagram is queued.
+func (u *udpConn) arm(ep *epoller, id uint32, add bool) error {
+	op := unix.EPOLL_CTL_MOD
+	if add {
+		op = unix.EPOLL_CTL_ADD
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(id)}
+	var err error
+	if cerr := u.raw.Control(func(fd uintptr) { err = unix.EpollCtl(ep.fd, op, int(fd), &ev) }); cerr != nil {
+		return cerr
+	}
+	return os.NewSyscallError("epoll_ctl", err)
+}
+
 func (u *udpConn) Close() error { return u.file.Close() }
 
 // write sends one datagram. Like recvmsg it retries a call a signal
