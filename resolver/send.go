@@ -30,9 +30,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	retry := q.fails[addr] > 0
 	useTCP := retry || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	resp, err := r.exchange(tctx, transport.Query{
+	resp, err := r.exchange(ctx, transport.Query{
 		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
 		Name:   q.askName,
 		Type:   q.askType,
@@ -41,10 +39,11 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		// A forwarder is asked to recurse; when we validate, also to hand
 		// over data that fails its own checks (CD), so that we judge it and
 		// try another forwarder. Unbound sets CD only on its retries.
-		RD:  q.cut.forward,
-		CD:  q.cut.forward && r.deps.Validator != nil,
-		TCP: useTCP,
-		RTT: r.infra.srtt(addr),
+		RD:      q.cut.forward,
+		CD:      q.cut.forward && r.deps.Validator != nil,
+		TCP:     useTCP,
+		RTT:     r.infra.srtt(addr),
+		Timeout: timeout,
 	})
 	if r.notePressure(ctx, q, addr, transport.Unwanted(resp, err)) {
 		return nil

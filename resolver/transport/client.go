@@ -280,14 +280,7 @@ const maxAttempts = 5
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
 func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
-	// The cap needs a context of its own only when the caller's deadline is
-	// later: the resolver's per-server timeout usually is not, and every
-	// layer costs a timer and allocations per query (issue #6).
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.cfg.Timeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
+	q.end = c.exchangeEnd(ctx, q.Timeout)
 	p := c.firstPlan(q)
 	for range maxAttempts {
 		// Called directly, not through a func value, which would move q
@@ -306,6 +299,21 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 		p = next
 	}
 	return withUnwanted(&q, nil, fmt.Errorf("ask %s for %s: no usable reply after %d attempts: %w", q.Server, q.Name, maxAttempts, ErrTimeout))
+}
+
+// exchangeEnd is when an exchange starting now must be over: Config.Timeout
+// from now, or sooner by timeout or ctx's deadline. The UDP reads take it
+// as their socket's deadline, so no context is derived for it (issue #6).
+func (c *Client) exchangeEnd(ctx context.Context, timeout time.Duration) time.Time {
+	span := c.cfg.Timeout
+	if timeout > 0 {
+		span = min(span, timeout)
+	}
+	end := time.Now().Add(span)
+	if d, ok := ctx.Deadline(); ok && d.Before(end) {
+		return d
+	}
+	return end
 }
 
 // withUnwanted tells the resolver how many unwanted replies the exchange

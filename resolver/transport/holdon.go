@@ -93,15 +93,21 @@ type windowReader interface {
 	ReadUntil(ctx context.Context, end time.Time) (Datagram, error)
 }
 
-// read reads the held association until the window ends or ctx does.
-func (h *hold) read(ctx context.Context) (Datagram, error) {
-	if wr, ok := h.conn.(windowReader); ok {
-		return wr.ReadUntil(ctx, h.end)
+// readUntil reads conn until end or until ctx ends.
+func readUntil(ctx context.Context, conn PacketConn, end time.Time) (Datagram, error) {
+	if wr, ok := conn.(windowReader); ok {
+		return wr.ReadUntil(ctx, end)
 	}
-	wctx, cancel := context.WithDeadline(ctx, h.end)
+	if d, ok := ctx.Deadline(); ok && !end.Before(d) {
+		return conn.Read(ctx)
+	}
+	wctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	return h.conn.Read(wctx)
+	return conn.Read(wctx)
 }
+
+// read reads the held association until the window ends or ctx does.
+func (h *hold) read(ctx context.Context) (Datagram, error) { return readUntil(ctx, h.conn, h.end) }
 
 type heldReply struct {
 	got *accepted
@@ -113,7 +119,7 @@ type heldReply struct {
 // goroutine where it cannot) while resp goes back with Next set,
 // or waited on before resp (or a TCP plan, on a conflict) is returned.
 func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Response) (*Response, plan, error) {
-	end, wait := c.holdWindow(ctx, q, resp.RTT, h.start)
+	end, wait := c.holdWindow(q, resp.RTT, h.start)
 	if c.cfg.DisableHoldOn || c.life.Err() != nil || !time.Now().Before(end) {
 		_ = h.conn.Close()
 		c.noteRTT(q, resp.RTT)
@@ -166,7 +172,7 @@ func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
 
 // holdWindow returns when the window of a reply that took first ends,
 // and whether the client waits it out (see the comment at the top).
-func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, start time.Time) (time.Time, bool) {
+func (c *Client) holdWindow(q *Query, first time.Duration, start time.Time) (time.Time, bool) {
 	info := c.servers.get(q.Server)
 	expect := max(q.RTT, info.slowRTT)
 	suspect := c.cfg.Clock.Now().Before(info.suspectUntil)
@@ -178,8 +184,8 @@ func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, 
 		span = max(span, min(c.cfg.HoldOnMax, suspectFloor))
 	}
 	end := start.Add(span)
-	if d, ok := ctx.Deadline(); ok && d.Before(end) {
-		end = d
+	if q.end.Before(end) {
+		end = q.end
 	}
 	return end, suspect || (expect > 0 && first < expect/2 && (info.fastRTT == 0 || first < info.fastRTT/2))
 }

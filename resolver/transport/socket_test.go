@@ -423,3 +423,19 @@ func TestReadErrorsOfAnEndedWaitAreTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestExchangeEndsAtItsQueryTimeout: the per-server timeout the resolver
+// passes in Query.Timeout ends the exchange long before the context's
+// deadline, with no context layer of its own.
+func TestExchangeEndsAtItsQueryTimeout(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Exchange(ctx, Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, Timeout: 100 * time.Millisecond})
+	if took := time.Since(start); !errors.Is(err, ErrTimeout) || took < 90*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("err %v after %v, want ErrTimeout after about 100ms", err, took)
+	}
+}
