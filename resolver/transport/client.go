@@ -280,7 +280,7 @@ const maxAttempts = 5
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
 func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
-	q.end = c.exchangeEnd(ctx, q.Timeout)
+	q.end = c.exchangeEnd(ctx, q)
 	p := c.firstPlan(q)
 	for range maxAttempts {
 		// Called directly, not through a func value, which would move q
@@ -302,16 +302,20 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 }
 
 // exchangeEnd is when an exchange starting now must be over: Config.Timeout
-// from now, or sooner by timeout or ctx's deadline. The UDP reads take it
-// as their socket's deadline, so no context is derived for it (issue #6).
-func (c *Client) exchangeEnd(ctx context.Context, timeout time.Duration) time.Time {
+// from now, or sooner by q.Timeout, q.Deadline or ctx's deadline. The UDP
+// reads take it as their socket's deadline, so no context is derived for
+// it (issue #6).
+func (c *Client) exchangeEnd(ctx context.Context, q Query) time.Time {
 	span := c.cfg.Timeout
-	if timeout > 0 {
-		span = min(span, timeout)
+	if q.Timeout > 0 {
+		span = min(span, q.Timeout)
 	}
 	end := time.Now().Add(span)
+	if !q.Deadline.IsZero() && q.Deadline.Before(end) {
+		end = q.Deadline
+	}
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
-		return d
+		end = d
 	}
 	return end
 }

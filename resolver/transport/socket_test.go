@@ -260,9 +260,11 @@ func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
 		name        string
 		until       time.Duration
 		cancelAfter time.Duration // 0: never
+		detached    bool          // a context without cancellation (no hook)
 		want        error
 	}{
 		{name: "UntilItsTime", until: 100 * time.Millisecond, want: context.DeadlineExceeded},
+		{name: "UntilItsTimeWithoutCancellation", until: 100 * time.Millisecond, detached: true, want: context.DeadlineExceeded},
 		{name: "ContextEndsFirst", until: 10 * time.Second, cancelAfter: 100 * time.Millisecond, want: context.Canceled},
 	}
 	for _, tc := range tests {
@@ -272,8 +274,12 @@ func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
 			if tc.cancelAfter > 0 {
 				time.AfterFunc(tc.cancelAfter, cancel)
 			}
+			rctx := ctx
+			if tc.detached {
+				rctx = context.WithoutCancel(ctx)
+			}
 			start := time.Now()
-			_, err := wr.ReadUntil(ctx, start.Add(tc.until))
+			_, err := wr.ReadUntil(rctx, start.Add(tc.until))
 			if took := time.Since(start); !errors.Is(err, ErrTimeout) || !errors.Is(err, tc.want) || took < 90*time.Millisecond || took > 2*time.Second {
 				t.Fatalf("err %v after %v, want ErrTimeout and %v after about 100ms", err, took, tc.want)
 			}
