@@ -21,15 +21,14 @@ import (
 const (
 	// p256Window is the width of the signed digits of u2; each window
 	// holds the multiples 1..p256Half of 2^(p256Window·i)·Q. Measured
-	// (docs/performance.md): 4 bits verify in 33 µs and build in 107 µs
-	// (49 KB), 5 bits in 31 and 214 µs (80 KB), 6 bits in 28 and 330 µs
-	// (135 KB); 5 is the width at which the table halves crypto/ecdsa's
-	// time at a memory a router can spare.
+	// (docs/performance.md): 4 bits verify in about 35 µs and build in
+	// 150 µs (49 KB), 5 bits in 31 and 240 µs (80 KB), 6 bits in 28 and
+	// 330 µs (135 KB); 5 is the narrowest that halves crypto/ecdsa's 63 µs.
 	p256Window  = 5
 	p256Half    = 1 << (p256Window - 1)
 	p256Windows = (256 + p256Window) / p256Window // 257 bits: the last carry
 	// p256TableAfter is how many signatures a key verifies before it gets
-	// a table: a build costs what the table saves over about eight
+	// a table: a build costs what the table saves over about nine
 	// verifications (27 µs each), so a key never pays much more than
 	// twice the best choice made in hindsight, and the keys of a cold
 	// zone's delegations, which verify about six signatures each, never
