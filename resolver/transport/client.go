@@ -236,6 +236,7 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 // (HoldOnMax at most). Exchanges after Close get no Hold-On window.
 func (c *Client) Close() {
 	c.stop()
+	c.sweeper.shut()
 	c.watchers.Wait()
 	c.sweeper.close()
 }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"container/heap"
-	"context"
 	"sync"
 	"time"
 )
@@ -108,8 +107,6 @@ func (s *sweeper) open() bool {
 func (c *Client) sweep() {
 	defer c.watchers.Done()
 	s := &c.sweeper
-	stop := c.lifeHook(s)
-	defer stop()
 	var due, ready []*hold
 	for {
 		due = s.due(due[:0], time.Now())
@@ -126,18 +123,6 @@ func (c *Client) sweep() {
 			ready[i] = nil
 		}
 	}
-}
-
-// lifeHook makes the Client's end interrupt the sweeper's wait.
-func (c *Client) lifeHook(s *sweeper) (stop func() bool) {
-	return context.AfterFunc(c.life, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.closing = true
-		if s.ep != nil {
-			s.ep.setDeadline(time.Unix(1, 0))
-		}
-	})
 }
 
 // due removes the windows that ended by now (all of them once the Client
@@ -266,6 +251,17 @@ func (c *Client) startWatch(h *hold) {
 	h.found = nil
 	c.watchers.Add(1)
 	go c.watch(h)
+}
+
+// shut makes the sweep goroutine end every window now, and enqueue refuse
+// new ones (Client.Close).
+func (s *sweeper) shut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	if s.ep != nil {
+		s.ep.setDeadline(time.Unix(1, 0))
+	}
 }
 
 // close releases the epoll instance once no sweep goroutine runs.
