@@ -238,7 +238,6 @@ func (c *Client) Close() {
 	c.stop()
 	c.sweeper.shut()
 	c.watchers.Wait()
-	c.sweeper.close()
 }
 
 // Stats returns a snapshot of the counters.

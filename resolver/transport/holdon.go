@@ -69,8 +69,8 @@ type hold struct {
 	first *accepted
 	start time.Time
 
-	end time.Time // the window's end
-	id  uint32    // the sweeper's name for it
+	end     time.Time // the window's end
+	onReady func()    // tells the sweeper that a datagram is queued
 
 	mu    sync.Mutex
 	state holdState   // guarded by mu

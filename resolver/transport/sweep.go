@@ -7,36 +7,34 @@ import (
 )
 
 // The sweeper watches the Hold-On windows of replies that went back at
-// once, with one goroutine, one epoll instance and one deadline for all of
-// them: each association is added to the epoll instance, which reports a
-// late datagram as it arrives (so a conflict makes the server suspect at
-// once, as a reader parked on the socket would), and the deadline ends
-// the windows in the order they fall due. A watcher goroutine per
-// exchange, parked on its socket with a timer and a cancellation hook of
-// its own, cost about a tenth of the daemon's CPU per cold name (issue #6).
+// once, with one goroutine and one timer for all of them. Each association
+// asks its Network to report its next datagram to the sweeper (on Linux
+// the reactor's epoll instance does, reactor_linux.go), so a late reply is
+// judged when it arrives and a conflict makes the server suspect at once,
+// as a reader parked on the socket would; the timer ends the windows in
+// the order they fall due and closes their sockets. A watcher goroutine
+// per exchange, parked on its socket with a timer and a cancellation hook
+// of its own, cost about a tenth of the daemon's CPU per cold name
+// (issue #6).
 //
 // Next must read a later reply as it arrives, so a window still queued
 // when Next is called is handed to a watcher goroutine (claim); the
-// sweeper leaves it alone from then on. Without an epoll instance (other
-// systems) or for a PacketConn it cannot watch (the simulated networks),
-// every window gets a watcher.
+// sweeper leaves it alone from then on. A PacketConn that cannot report
+// its readiness (other systems, the simulated networks) gets a watcher
+// for every window.
 
 // sweepSlack lets a window end up to this late, so that one wake-up ends
 // the windows of many exchanges. Ending late only watches longer.
 const sweepSlack = time.Millisecond
 
-// sweepBatch bounds the readiness events taken in one system call.
-const sweepBatch = 64
-
-// armable is a PacketConn the sweeper can take: its queued datagrams can
-// be read without waiting, and its readiness watched by the sweeper's
-// epoll instance.
+// armable is a PacketConn the sweeper can take.
 type armable interface {
 	// Poll returns a datagram already queued; ok is false when none is.
 	Poll() (dg Datagram, ok bool)
-	// arm asks the epoll instance ep to report once, under id, that a
-	// datagram is queued; add for a socket ep does not know yet.
-	arm(ep *epoller, id uint32, add bool) error
+	// notify arranges for fn to run once, on another goroutine, when a
+	// datagram is queued (at once if one already is); with fn nil, the
+	// next read of the association is woken instead.
+	notify(fn func()) error
 }
 
 // holdState says who owns a held association.
@@ -51,12 +49,11 @@ const (
 // sweeper is the Client's set of swept windows.
 type sweeper struct {
 	mu      sync.Mutex
-	ep      *epoller         // made at the first window; guarded by mu
-	holds   holdHeap         // by end; guarded by mu
-	armed   map[uint32]*hold // by epoll id; guarded by mu
-	lastID  uint32           // guarded by mu
-	running bool             // a sweep goroutine is live; guarded by mu
-	closing bool             // the Client is closing; guarded by mu
+	holds   holdHeap // by end; guarded by mu
+	ready   []*hold  // reported to have a datagram queued; guarded by mu
+	running bool     // a sweep goroutine is live; guarded by mu
+	closing bool     // the Client is closing; guarded by mu
+	wake    chan struct{}
 }
 
 // enqueue hands h to the sweeper, starting its goroutine when none runs
@@ -64,113 +61,110 @@ type sweeper struct {
 // reports false when h must get a watcher instead.
 func (c *Client) enqueue(h *hold, conn armable) bool {
 	s := &c.sweeper
+	h.onReady = func() { c.reported(h) }
+	if err := conn.notify(h.onReady); err != nil {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing || !s.open() {
+	if s.closing {
 		return false
 	}
-	s.lastID++
-	for s.armed[s.lastID] != nil {
-		s.lastID++
-	}
-	if err := conn.arm(s.ep, s.lastID, true); err != nil {
-		return false
-	}
-	h.id = s.lastID
-	s.armed[h.id] = h
 	heap.Push(&s.holds, h)
-	if !s.running {
+	switch {
+	case !s.running:
+		if s.wake == nil {
+			s.wake = make(chan struct{}, 1)
+		}
 		s.running = true
 		c.watchers.Add(1)
 		go c.sweep()
-	} else if s.holds[0] == h {
-		s.ep.setDeadline(h.end.Add(sweepSlack))
+	case s.holds[0] == h:
+		s.poke()
 	}
 	return true
 }
 
-// open makes the epoll instance when there is none yet.
-func (s *sweeper) open() bool {
-	if s.ep != nil {
-		return true
-	}
-	ep, err := newEpoller()
-	if err != nil {
-		return false
-	}
-	s.ep, s.armed = ep, make(map[uint32]*hold)
-	return true
+// reported queues h, whose association has a datagram, for the sweeper.
+func (c *Client) reported(h *hold) {
+	s := &c.sweeper
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ready = append(s.ready, h)
+	s.poke()
 }
 
-// sweep reads late datagrams as they arrive and ends windows as they fall
-// due, until none is left; when the Client closes it ends them all.
+// poke wakes the sweep goroutine; s.mu is held.
+func (s *sweeper) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sweep judges late datagrams as they are reported and ends windows as
+// they fall due, until none is left; when the Client closes it ends them
+// all.
 func (c *Client) sweep() {
 	defer c.watchers.Done()
 	s := &c.sweeper
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	var due, ready []*hold
 	for {
-		due = s.due(due[:0], time.Now())
-		for i, h := range due {
-			c.endWindow(h)
-			due[i] = nil
+		due, ready = s.take(due[:0], ready[:0], time.Now())
+		for _, h := range ready {
+			c.lateRead(h)
 		}
-		if !s.plan() {
+		for _, h := range due {
+			c.endWindow(h)
+		}
+		clear(due)
+		clear(ready)
+		next, ok := s.plan()
+		if !ok {
 			return
 		}
-		ready = s.wait(ready[:0])
-		for i, h := range ready {
-			c.lateRead(h)
-			ready[i] = nil
+		timer.Reset(time.Until(next) + sweepSlack)
+		select {
+		case <-timer.C:
+		case <-s.wake:
 		}
 	}
 }
 
-// due removes the windows that ended by now (all of them once the Client
-// is closing) from the queue and appends them to out.
-func (s *sweeper) due(out []*hold, now time.Time) []*hold {
+// take moves the reported windows to ready and the windows that ended by
+// now (all of them once the Client is closing) to due.
+func (s *sweeper) take(due, ready []*hold, now time.Time) ([]*hold, []*hold) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ready = append(ready, s.ready...)
+	clear(s.ready)
+	s.ready = s.ready[:0]
 	for len(s.holds) > 0 && (s.closing || !s.holds[0].end.After(now)) {
-		h := heap.Pop(&s.holds).(*hold)
-		delete(s.armed, h.id)
-		out = append(out, h)
+		due = append(due, heap.Pop(&s.holds).(*hold))
 	}
-	return out
+	return due, ready
 }
 
-// plan sets the wait's deadline to the earliest window's end; with no
-// window left it marks the sweep goroutine ended, under the lock enqueue
-// takes to decide on a new one, and returns false.
-func (s *sweeper) plan() bool {
+// plan returns the earliest end still queued; with no window left it marks
+// the sweep goroutine ended, under the lock enqueue takes to decide on a
+// new one.
+func (s *sweeper) plan() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.holds) == 0 {
+	if len(s.holds) == 0 && len(s.ready) == 0 {
 		s.running = false
-		return false
+		return time.Time{}, false
 	}
-	if !s.closing {
-		s.ep.setDeadline(s.holds[0].end.Add(sweepSlack))
+	if s.closing || len(s.holds) == 0 {
+		return time.Now(), true
 	}
-	return true
+	return s.holds[0].end, true
 }
 
-// wait blocks until a watched association has a datagram queued or the
-// deadline passes, and appends the windows reported ready to out.
-func (s *sweeper) wait(out []*hold) []*hold {
-	var ids [sweepBatch]uint32
-	n := s.ep.wait(ids[:])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range ids[:n] {
-		if h := s.armed[id]; h != nil {
-			out = append(out, h)
-		}
-	}
-	return out
-}
-
-// lateRead judges what a window's association queued and asks to hear
-// of the next datagram while the window lasts.
+// lateRead judges what a window's association queued and asks to hear of
+// the next datagram while the window lasts.
 func (c *Client) lateRead(h *hold) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -178,12 +172,7 @@ func (c *Client) lateRead(h *hold) {
 		return
 	}
 	if c.readQueued(h) {
-		s := &c.sweeper
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.armed[h.id] == h {
-			_ = h.conn.(armable).arm(s.ep, h.id, false)
-		}
+		_ = h.conn.(armable).notify(h.onReady)
 	}
 }
 
@@ -229,6 +218,9 @@ func (c *Client) claim(h *hold) (r heldReply, ok, swept bool) {
 	defer h.mu.Unlock()
 	switch h.state {
 	case holdQueued:
+		if conn, ok := h.conn.(armable); ok {
+			_ = conn.notify(nil) // the watcher reads it from now on
+		}
 		c.startWatch(h)
 	case holdSwept:
 		if len(h.found) == 0 {
@@ -259,19 +251,7 @@ func (s *sweeper) shut() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
-	if s.ep != nil {
-		s.ep.setDeadline(time.Unix(1, 0))
-	}
-}
-
-// close releases the epoll instance once no sweep goroutine runs.
-func (s *sweeper) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ep != nil {
-		s.ep.close()
-		s.ep = nil
-	}
+	s.poke()
 }
 
 // holdHeap orders windows by their end.
