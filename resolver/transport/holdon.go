@@ -69,8 +69,7 @@ type hold struct {
 	first *accepted
 	start time.Time
 
-	end     time.Time // the window's end
-	onReady func()    // tells the sweeper that a datagram is queued
+	end time.Time // the window's end
 
 	mu    sync.Mutex
 	state holdState   // guarded by mu
