@@ -69,13 +69,12 @@ type hold struct {
 	first *accepted
 	start time.Time
 
-	end     time.Time // the window's end
-	onReady func()    // tells the sweeper that a datagram is queued
+	end time.Time // the window's end
 
 	mu    sync.Mutex
 	state holdState   // guarded by mu
 	found []heldReply // what the sweeper kept for Next; guarded by mu
-	reads int         // datagrams the sweeper read; guarded by mu
+	reads int         // datagrams the window read; guarded by mu until a watcher owns h
 	seen  bool        // a conflict was counted as an injection
 
 	// A watcher's: different acceptable replies, for Next, and closed
@@ -196,7 +195,9 @@ func (c *Client) watch(h *hold) {
 	defer c.watchers.Done()
 	defer close(h.done)
 	defer h.conn.Close()
-	for range maxWatchReads {
+	// The count goes on from the sweeper's: Next must not buy a flood
+	// another maxWatchReads.
+	for ; h.reads < maxWatchReads; h.reads++ {
 		dg, err := h.read(c.life)
 		if err != nil {
 			return

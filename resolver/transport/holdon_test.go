@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -328,5 +329,36 @@ func TestHoldOnCloseEndsTheSweptWindows(t *testing.T) {
 	defer c.sweeper.mu.Unlock()
 	if len(c.sweeper.holds) != 0 || c.sweeper.running {
 		t.Fatalf("after Close: %d windows, sweeper running %v", len(c.sweeper.holds), c.sweeper.running)
+	}
+}
+
+// TestHoldOnFloodedWindowReadsAtMostMaxWatchReads: a window flooded with
+// copies of its reply reads maxWatchReads datagrams in all, whether the
+// sweeper keeps it to its end or Next hands it to a watcher after the
+// sweeper has read its share.
+func TestHoldOnFloodedWindowReadsAtMostMaxWatchReads(t *testing.T) {
+	for _, next := range []bool{false, true} {
+		t.Run(fmt.Sprintf("next=%v", next), func(t *testing.T) {
+			srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
+				for range 1 + 2*maxWatchReads {
+					_ = w.WriteMsg(answer(q, "192.0.2.1"))
+				}
+			})
+			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 300 * time.Millisecond}, nil)
+			defer c.Close()
+			r := askSocket(t, c, srv)
+			waitFor(t, "the sweeper's share read", func() bool { return c.Stats().LateReplies >= maxWatchReads })
+			if next {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				if _, err := r.Next(ctx); !errors.Is(err, ErrTimeout) {
+					t.Fatalf("next: %v", err)
+				}
+			}
+			time.Sleep(400 * time.Millisecond) // the window ended
+			if got := c.Stats().LateReplies; got != maxWatchReads {
+				t.Fatalf("read %d late datagrams, want %d", got, maxWatchReads)
+			}
+		})
 	}
 }

@@ -261,9 +261,16 @@ func (u *udpConn) recv() (Datagram, error) {
 	return received(*b0, got[0].n, u.oob[0][:got[0].oobn], got[0].flags, got[0].from), nil
 }
 
-// Poll reads one datagram already queued, without waiting.
+// Poll reads one datagram already queued, without waiting. A pending
+// socket error (an ICMP one, which an on-path injector can send) is
+// reported before the datagrams queued behind it and cleared by the
+// report, so Poll reads once more: stopping there left a late reply
+// unjudged, with no edge left to report it.
 func (u *udpConn) Poll() (Datagram, bool) {
 	dg, err := u.recv()
+	if err != nil && err != unix.EAGAIN {
+		dg, err = u.recv()
+	}
 	return dg, err == nil
 }
 

@@ -65,8 +65,7 @@ func (c *Client) enqueue(h *hold, conn armable) bool {
 	}
 	// After the push, outside the sweeper's lock: a datagram that arrived
 	// unread is reported at once, and reporting takes the lock.
-	h.onReady = func() { c.reported(h) }
-	conn.notify(h.onReady)
+	conn.notify(func() { c.reported(h) })
 	return true
 }
 
