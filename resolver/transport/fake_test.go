@@ -13,6 +13,7 @@ type fakeReply struct {
 	data        []byte
 	reassembled bool
 	from        netip.AddrPort // zero: the sender is not known, as in simnet
+	err         error          // a socket error read in its place
 }
 
 // sentQuery records a query as the fake network saw it.
@@ -80,6 +81,9 @@ func (c *fakeConn) Read(ctx context.Context) (Datagram, error) {
 	}
 	r := c.pending[0]
 	c.pending = c.pending[1:]
+	if r.err != nil {
+		return Datagram{}, r.err
+	}
 	return Datagram{Data: r.data, Reassembled: r.reassembled, From: r.from}, nil
 }
 

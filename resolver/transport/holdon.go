@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -77,6 +78,8 @@ type hold struct {
 	reads int         // datagrams the window read; guarded by mu until a watcher owns h
 	seen  bool        // a conflict was counted as an injection
 
+	listed bool // in the sweeper's ready list; guarded by the sweeper's mu
+
 	// A watcher's: different acceptable replies, for Next, and closed
 	// when it has closed conn.
 	later chan heldReply
@@ -84,8 +87,8 @@ type hold struct {
 }
 
 // windowReader is a PacketConn that waits for a datagram until a given
-// time without a context of its own (the real sockets: their read
-// deadline ends the wait). A context with the window's deadline would run
+// time without a context of its own (the real sockets: a timer of the
+// socket's own, or its read deadline, ends the wait). A context with the window's deadline would run
 // a second timer, and at the window's end a goroutine for the socket's
 // cancellation hook, on every exchange (issue #6).
 type windowReader interface {
@@ -157,16 +160,36 @@ func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
 	defer h.conn.Close()
 	for range maxWatchReads {
 		dg, err := h.read(ctx)
+		if socketReport(err) {
+			continue
+		}
 		if err != nil {
 			return false
 		}
-		c.n.lateReplies.Add(1)
-		if c.judgeLate(h, dg) != nil {
-			c.conflict(&h.q, true)
+		if c.held(h, dg) != nil {
 			return true
 		}
 	}
 	return false
+}
+
+// socketReport reports whether err is a socket error that must not end a
+// window: ECONNREFUSED from an ICMP report, which anyone on the path can
+// send, timed by an injector to follow its forgery, would otherwise hide
+// the genuine reply behind it. The window's read bound counts it.
+func socketReport(err error) bool { return errors.Is(err, ErrRefused) }
+
+// held judges one datagram read in h's window and returns it when it is a
+// different acceptable reply, counted as a conflict (the window's first
+// also as an injection).
+func (c *Client) held(h *hold, dg Datagram) *accepted {
+	c.n.lateReplies.Add(1)
+	got := c.judgeLate(h, dg)
+	if got != nil {
+		c.conflict(&h.q, !h.seen)
+		h.seen = true
+	}
+	return got
 }
 
 // holdWindow returns when the window of a reply that took first ends,
@@ -199,13 +222,13 @@ func (c *Client) watch(h *hold) {
 	// another maxWatchReads.
 	for ; h.reads < maxWatchReads; h.reads++ {
 		dg, err := h.read(c.life)
+		if socketReport(err) {
+			continue
+		}
 		if err != nil {
 			return
 		}
-		c.n.lateReplies.Add(1)
-		if got := c.judgeLate(h, dg); got != nil {
-			c.conflict(&h.q, !h.seen)
-			h.seen = true
+		if got := c.held(h, dg); got != nil {
 			select {
 			case h.later <- heldReply{got: got, rtt: time.Since(h.start)}:
 			default:

@@ -104,6 +104,33 @@ func TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies(t *testing.T) {
 	}
 }
 
+// TestHoldOnSocketErrorDoesNotEndTheWindow: an injector that follows its
+// early forgery with an ICMP port unreachable (a refused read) must not end
+// the window before the genuine reply, whether the exchange waits it out
+// or Next reads it.
+func TestHoldOnSocketErrorDoesNotEndTheWindow(t *testing.T) {
+	refused := fakeReply{err: fmt.Errorf("%w: icmp port unreachable", ErrRefused)}
+	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
+		if tcp {
+			return one(answer(q, "192.0.2.1"))
+		}
+		return []fakeReply{one(answer(q, "6.6.6.6"))[0], refused, one(answer(q, "192.0.2.1"))[0]}
+	}}
+	for _, rtt := range []time.Duration{100 * time.Millisecond, 0} {
+		c := NewExchanger(fn, Config{}, nil)
+		r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = rtt })
+		if err == nil && !r.TCP && r.Next != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			r, err = r.Next(ctx)
+			cancel()
+		}
+		if err != nil || firstA(t, r) != "192.0.2.1" || c.Stats().InjectionsDetected != 1 {
+			t.Fatalf("rtt %v: err %v, reply %+v, stats %+v", rtt, err, r, c.Stats())
+		}
+		c.Close()
+	}
+}
+
 func TestHoldOnDuplicateReplyIsNoConflict(t *testing.T) {
 	fn := &fakeNet{handle: func(q *dns.Msg, tcp bool) []fakeReply {
 		a := answer(q, "192.0.2.1")

@@ -93,10 +93,16 @@ func (s *sweeper) push(h *hold, watchers *sync.WaitGroup, sweep func()) bool {
 }
 
 // reported queues h, whose association has a datagram, for the sweeper.
+// A window is listed once however many reports come before the sweeper
+// runs, and not at all when no sweeper runs: its socket is closed already.
 func (c *Client) reported(h *hold) {
 	s := &c.sweeper
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.running || h.listed {
+		return
+	}
+	h.listed = true
 	s.ready = append(s.ready, h)
 	s.poke()
 }
@@ -145,6 +151,9 @@ func (c *Client) sweep() {
 func (s *sweeper) take(due, ready []*hold, now time.Time) ([]*hold, []*hold) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, h := range s.ready {
+		h.listed = false
+	}
 	ready = append(ready, s.ready...)
 	clear(s.ready)
 	s.ready = s.ready[:0]
@@ -201,10 +210,7 @@ func (c *Client) readQueued(h *hold) {
 		if !ok {
 			return
 		}
-		c.n.lateReplies.Add(1)
-		if got := c.judgeLate(h, dg); got != nil {
-			c.conflict(&h.q, !h.seen)
-			h.seen = true
+		if got := c.held(h, dg); got != nil {
 			if len(h.found) < maxHeld {
 				h.found = append(h.found, heldReply{got: got, rtt: time.Since(h.start)})
 			}
