@@ -36,7 +36,7 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	u := &udpConn{fd: fd, signal: make(chan struct{}, 1), armed: true}
+	u := &udpConn{fd: fd, signal: make(chan struct{}, 1), drained: true}
 	if err := r.add(u); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
@@ -109,13 +109,10 @@ type udpConn struct {
 	// onReady, when set, takes the reactor's word instead of signal (the
 	// sweeper's). Guarded by r.mu, as are sends on signal.
 	onReady func()
-	// armed says the reactor will report the next datagram, so a read
-	// waits for its word before it asks the kernel; without it every first
-	// read met EAGAIN.
-	armed bool
-	// drained says the last read emptied the socket's queue, so the
-	// reactor will report whatever arrives next; stash holds a datagram
-	// read ahead of its turn (recv).
+	// drained says the socket's queue was empty at the last read (or at
+	// its registration, so the first read waits instead of meeting EAGAIN)
+	// and its owner has had every report since: whatever arrives next is
+	// reported. stash holds a datagram read ahead of its turn (recv).
 	drained bool
 	stash   *Datagram
 	timer   *time.Timer
@@ -167,7 +164,9 @@ func (u *udpConn) notify(fn func()) {
 		}
 	}
 	u.r.mu.Unlock()
-	u.armed = false
+	if fn == nil {
+		u.drained = false // reports may have gone to the sweeper
+	}
 	if pending {
 		fn()
 	}
@@ -186,7 +185,7 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 		return Datagram{}, ctxTimeout(err)
 	}
 	for {
-		if u.armed {
+		if u.drained && u.stash == nil {
 			if err := u.wait(ctx, end); err != nil {
 				return Datagram{}, err
 			}
@@ -198,7 +197,6 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 		case err != unix.EAGAIN:
 			return Datagram{}, mapErr(os.NewSyscallError("recvmsg", err))
 		}
-		u.armed = true
 	}
 }
 
@@ -207,7 +205,6 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	select {
 	case <-u.signal:
-		u.armed = false
 		return nil
 	default:
 	}
@@ -227,7 +224,6 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	}
 	select {
 	case <-u.signal:
-		u.armed = false
 		return nil
 	case <-expired:
 		return errTimeoutDeadline
@@ -250,7 +246,9 @@ func (u *udpConn) recv() (Datagram, error) {
 	defer readPool.Put(b1)
 	var got [2]rcvd
 	n, err := recvmmsg2(u.fd, [2][]byte{*b0, *b1}, [2][]byte{u.oob[0][:], u.oob[1][:]}, &got)
-	u.drained = n < 2
+	// An error other than EAGAIN (a pending ICMP report) comes before
+	// what is queued, which it does not announce.
+	u.drained = err == unix.EAGAIN || (err == nil && n < 2)
 	if err != nil {
 		return Datagram{}, err
 	}
