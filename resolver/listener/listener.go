@@ -7,8 +7,8 @@
 // servers: a well-formed query from an allowed client is answered from the
 // answer cache (cache.AnswerCache) when a live answer is there, else it goes
 // to the Handler, whose reply is fitted to the transport and remembered in
-// the answer cache. It reads the wall clock for socket deadlines only; answer
-// TTLs run on the injected Clock.
+// the answer cache. It reads the wall clock for socket and query deadlines
+// only; answer TTLs run on the injected Clock.
 package listener
 
 import (

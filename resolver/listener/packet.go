@@ -150,8 +150,8 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 // answer calls the Handler's method under a deadline and turns a panic or
 // a nil reply into SERVFAIL.
 func (s *Server) answer(req *dns.Msg, handle func(context.Context, *dns.Msg) *dns.Msg) (resp *dns.Msg) {
-	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
-	defer cancel()
+	ctx := newQueryContext(s.base, s.cfg.QueryTimeout)
+	defer ctx.end()
 	q := req.Question[0]
 	defer func() {
 		if p := recover(); p != nil {
