@@ -212,6 +212,9 @@ func (s *Server) pack(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out
 // otherwise (RFC 6891 §7). The Handler's options (EDE) are kept; the DO bit
 // is the client's (RFC 3225 §3).
 func fitEDNS(resp *dns.Msg, edns clientEDNS) {
+	if fitted(resp, edns) {
+		return
+	}
 	var handlerOpt *dns.OPT
 	extra := resp.Extra[:0:0]
 	for _, rr := range resp.Extra {
@@ -244,6 +247,34 @@ func fitEDNS(resp *dns.Msg, edns clientEDNS) {
 	opt.SetUDPSize(ednsBufferSize)
 	opt.SetDo(edns.do)
 	resp.Extra = append(extra, opt)
+}
+
+// fitted reports whether resp's additional section already is what
+// fitEDNS would make of it: no OPT for a client without EDNS, or one OPT,
+// last, as the listener would build it. The resolver's replies are, and
+// keeping them spares a copy of the section and a new OPT (issue #6).
+// Only an rcode that needs no extended bits qualifies: packing such a
+// reply would write them into the Handler's OPT.
+func fitted(resp *dns.Msg, edns clientEDNS) bool {
+	var opt *dns.OPT
+	for i, rr := range resp.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil || i != len(resp.Extra)-1 {
+			return false
+		}
+		opt = o
+	}
+	if !edns.present || opt == nil {
+		return !edns.present && opt == nil
+	}
+	var ttl uint32
+	if edns.do {
+		ttl = 1 << 15 // the DO bit, as OPT.SetDo places it
+	}
+	return resp.Rcode <= 0xF && opt.Hdr.Name == "." && opt.Hdr.Rrtype == dns.TypeOPT && opt.Hdr.Class == ednsBufferSize && opt.Hdr.Ttl == ttl
 }
 
 // truncate makes resp fit limit. The additional section goes first without
