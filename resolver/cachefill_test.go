@@ -24,11 +24,13 @@ func TestSplitRRsetsGroupsAsInAnyOrder(t *testing.T) {
 		nil, {opt}, {a1}, {a1, a2}, {a1, a2, aaaa, b}, {opt, a1, a2, b},
 		{a1, opt, a2}, {a1, b, a2}, {a1, aaaa, a2}, {a1, sig, a2, sig}, {b, opt, b, a1},
 	} {
-		got, want := splitRRsets(rrs), groupRRsets(rrs)
-		if !slices.EqualFunc(got, want, slices.Equal) {
-			t.Errorf("splitRRsets(%v) = %v, want %v", rrs, got, want)
+		want := groupRRsets(rrs)
+		for _, buf := range [][][]dns.RR{nil, make([][]dns.RR, 2), make([][]dns.RR, 4)} {
+			if got := splitRRsets(rrs, buf); !slices.EqualFunc(got, want, slices.Equal) {
+				t.Errorf("splitRRsets(%v) with room for %d = %v, want %v", rrs, len(buf), got, want)
+			}
 		}
-		sub, _ := adjacentRRsets(rrs)
+		sub, _ := adjacentRRsets(rrs, nil)
 		for _, set := range sub {
 			if cap(set) != len(set) {
 				t.Errorf("splitRRsets(%v): set %v has room to append into its neighbour", rrs, set)
