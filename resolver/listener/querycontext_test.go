@@ -57,3 +57,20 @@ func TestQueryContextIsCancelledWhenTheCallReturns(t *testing.T) {
 		}
 	}
 }
+
+// A Handler that detaches its work from the call, as the resolver's
+// shared resolution does, must not make the timer (issue #6).
+func TestQueryContextDetachedCostsNoTimer(t *testing.T) {
+	ctx := newQueryContext(context.Background(), time.Minute)
+	defer ctx.end()
+	flight, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	exchange, cancelExchange := context.WithCancel(flight)
+	stop := context.AfterFunc(exchange, func() {})
+	defer stop()
+	cancelExchange()
+	<-exchange.Done()
+	if ctx.timed != nil {
+		t.Error("a detached context made the Handler context's timer")
+	}
+}
