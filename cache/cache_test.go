@@ -86,6 +86,26 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 	}
 }
 
+func TestMayHoldOnlyTypesOfferedToPut(t *testing.T) {
+	c := New(Config{})
+	for _, typ := range []uint16{dns.TypeA, dns.TypeDNAME, dns.TypeCAA} {
+		if c.MayHold(typ) != (typ >= 256) {
+			t.Errorf("empty cache: MayHold(%s) = %v", dns.TypeToString[typ], c.MayHold(typ))
+		}
+	}
+	c.Put(NewKey("www.example.com.", dns.TypeA, dns.ClassINET), aEntry(t, "www.example.com.", 300), t0)
+	dname := Entry{RRs: []dns.RR{mustRR(t, "example.net. 300 IN DNAME example.org.")}}
+	c.Put(NewKey("example.net.", dns.TypeDNAME, dns.ClassINET), dname, t0)
+	for _, typ := range []uint16{dns.TypeA, dns.TypeDNAME} {
+		if !c.MayHold(typ) {
+			t.Errorf("MayHold(%s) false after a Put", dns.TypeToString[typ])
+		}
+	}
+	if c.MayHold(dns.TypeAAAA) || c.MayHold(dns.TypeCNAME) {
+		t.Error("MayHold true for a type never offered")
+	}
+}
+
 func TestExpiredEntryIsRemovedOnGet(t *testing.T) {
 	c := New(Config{})
 	k := NewKey("a.example.", dns.TypeA, dns.ClassINET)
