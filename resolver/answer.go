@@ -31,9 +31,12 @@ func (r *Resolver) Refresh(ctx context.Context, req *dns.Msg) *dns.Msg {
 }
 
 func (r *Resolver) answerLogged(ctx context.Context, req *dns.Msg, refresh bool) *dns.Msg {
+	if !r.deps.QueryLog {
+		return r.answer(ctx, req, refresh)
+	}
 	start := r.clock.Now()
 	resp := r.answer(ctx, req, refresh)
-	if r.deps.QueryLog && len(req.Question) == 1 {
+	if len(req.Question) == 1 {
 		r.log.Info("query", zap.String("name", req.Question[0].Name),
 			zap.String("type", dns.TypeToString[req.Question[0].Qtype]),
 			zap.String("rcode", dns.RcodeToString[resp.Rcode]),
