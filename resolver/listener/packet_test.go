@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -300,4 +301,20 @@ func countOPT(rrs []dns.RR) int {
 		}
 	}
 	return n
+}
+
+// A miss worker's reply packed into its room is the reply process makes,
+// also when it does not fit the room.
+func TestReplyPackedIntoRoomIsTheSame(t *testing.T) {
+	s := New(Config{}, newFakeHandler())
+	room := make([]byte, missReplyRoom)
+	for _, name := range []string{"example.", "big."} {
+		for _, udp := range []bool{true, false} {
+			raw := pack(t, withEDNS(query(name, dns.TypeA), 1232, 0))
+			want := s.process(raw, loopback, udp)
+			if got := s.processInto(room, raw, loopback, udp); !bytes.Equal(got, want) {
+				t.Errorf("%s (udp %v): reply packed into room differs", name, udp)
+			}
+		}
+	}
 }
