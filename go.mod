@@ -7,6 +7,7 @@ go 1.26.8
 godebug rsa1024min=0
 
 require (
+	filippo.io/nistec v0.0.4
 	github.com/cloudflare/circl v1.6.5
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/miekg/dns v1.1.73

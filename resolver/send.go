@@ -30,9 +30,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	retry := q.fails[addr] > 0
 	useTCP := retry || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	resp, err := r.exchange(tctx, transport.Query{
+	resp, err := r.exchange(ctx, transport.Query{
 		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
 		Name:   q.askName,
 		Type:   q.askType,
@@ -41,10 +39,11 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		// A forwarder is asked to recurse; when we validate, also to hand
 		// over data that fails its own checks (CD), so that we judge it and
 		// try another forwarder. Unbound sets CD only on its retries.
-		RD:  q.cut.forward,
-		CD:  q.cut.forward && r.deps.Validator != nil,
-		TCP: useTCP,
-		RTT: r.infra.srtt(addr),
+		RD:      q.cut.forward,
+		CD:      q.cut.forward && r.deps.Validator != nil,
+		TCP:     useTCP,
+		RTT:     r.infra.srtt(addr),
+		Timeout: timeout,
 	})
 	if r.notePressure(ctx, q, addr, transport.Unwanted(resp, err)) {
 		return nil
@@ -86,7 +85,12 @@ type exchangeKey struct {
 func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
 	k := exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
 	resp, err, joined, shared := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
-		return r.deps.Exchanger.Exchange(ctx, tq)
+		// A resolution's context ends only at its deadline (resolveShared
+		// detaches it from the client's), so the transport gets the
+		// deadline as a time and a context it cannot cancel: a cancellable
+		// one costs a hook per socket read (issue #6).
+		tq.Deadline, _ = ctx.Deadline()
+		return r.deps.Exchanger.Exchange(context.WithoutCancel(ctx), tq)
 	})
 	if err != nil || resp == nil {
 		if ue, ok := errors.AsType[*transport.UnwantedError](err); ok && joined {

@@ -17,6 +17,10 @@ type zoneKey struct {
 	tag   uint16
 	pub   []byte
 	pubOK bool // PublicKey is valid base64
+	// p256 is the decoded point of an algorithm 13 key, nil for others
+	// and for a key off the curve; a pointer so that the copies of the key
+	// share its verification count and table.
+	p256 *p256Key
 }
 
 // keyEntry is the key cache's record of one zone: Secure with the keys

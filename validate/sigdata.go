@@ -34,6 +34,9 @@ func newZoneKey(k *dns.DNSKEY) zoneKey {
 	zk := zoneKey{key: k}
 	if pub, err := base64.StdEncoding.DecodeString(k.PublicKey); err == nil {
 		zk.pub, zk.pubOK = pub, true
+		if k.Algorithm == dns.ECDSAP256SHA256 {
+			zk.p256 = newP256Key(pub)
+		}
 	}
 	zk.tag = zk.keyTag()
 	return zk
@@ -399,6 +402,12 @@ func verifyCrypto(alg uint8, k zoneKey, data, sigbuf []byte) error {
 		h := dns.AlgorithmToHash[alg]
 		return rsa.VerifyPKCS1v15(pub, h, digest(h, data, &sum), sigbuf)
 	case dns.ECDSAP256SHA256, dns.ECDSAP384SHA384:
+		if alg == dns.ECDSAP256SHA256 && k.p256 != nil {
+			if k.p256.verify(digest(crypto.SHA256, data, &sum), sigbuf) {
+				return nil
+			}
+			return dns.ErrSig
+		}
 		pub := k.ecdsaPublic()
 		if pub == nil {
 			return dns.ErrKey

@@ -211,9 +211,10 @@ type Client struct {
 	cookies *cookieJar
 	n       counters
 
-	// watchers are the background Hold-On goroutines still holding a
-	// socket open; stop ends them early (Close).
+	// watchers are the background Hold-On goroutines (watchers and the
+	// sweeper) still holding a socket open; stop ends them early (Close).
 	watchers sync.WaitGroup
+	sweeper  sweeper
 	life     context.Context
 	stop     context.CancelFunc
 }
@@ -235,6 +236,7 @@ func NewExchanger(nw Network, cfg Config, log *zap.Logger) *Client {
 // (HoldOnMax at most). Exchanges after Close get no Hold-On window.
 func (c *Client) Close() {
 	c.stop()
+	c.sweeper.shut()
 	c.watchers.Wait()
 }
 
@@ -278,14 +280,7 @@ const maxAttempts = 5
 // Exchange asks q.Name of q.Server and returns the first reply that passes
 // every check, or an error wrapping one of the package's sentinels.
 func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
-	// The cap needs a context of its own only when the caller's deadline is
-	// later: the resolver's per-server timeout usually is not, and every
-	// layer costs a timer and allocations per query (issue #6).
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.cfg.Timeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
+	q.end = c.exchangeEnd(ctx, q)
 	p := c.firstPlan(q)
 	for range maxAttempts {
 		// Called directly, not through a func value, which would move q
@@ -304,6 +299,25 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 		p = next
 	}
 	return withUnwanted(&q, nil, fmt.Errorf("ask %s for %s: no usable reply after %d attempts: %w", q.Server, q.Name, maxAttempts, ErrTimeout))
+}
+
+// exchangeEnd is when an exchange starting now must be over: Config.Timeout
+// from now, or sooner by q.Timeout, q.Deadline or ctx's deadline. The UDP
+// reads take it as their socket's deadline, so no context is derived for
+// it (issue #6).
+func (c *Client) exchangeEnd(ctx context.Context, q Query) time.Time {
+	span := c.cfg.Timeout
+	if q.Timeout > 0 {
+		span = min(span, q.Timeout)
+	}
+	end := time.Now().Add(span)
+	if !q.Deadline.IsZero() && q.Deadline.Before(end) {
+		end = q.Deadline
+	}
+	if d, ok := ctx.Deadline(); ok && d.Before(end) {
+		end = d
+	}
+	return end
 }
 
 // withUnwanted tells the resolver how many unwanted replies the exchange

@@ -96,7 +96,7 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 	tcp := p
 	tcp.tcp = true
 	for {
-		dg, err := conn.Read(ctx)
+		dg, err := readUntil(ctx, conn, q.end)
 		if err != nil {
 			c.noteUDPFailure(ctx, q, p, err)
 			return nil, p, timeoutErr(ctx, q, err)
@@ -208,6 +208,11 @@ func (c *Client) noteUDPFailure(ctx context.Context, q *Query, p plan, err error
 // that the server changes case: it was not forged, so the exemption cannot
 // be planted by a spoofed UDP reply.
 func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, plan, error) {
+	if d, ok := ctx.Deadline(); !ok || q.end.Before(d) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, q.end)
+		defer cancel()
+	}
 	wq, err := c.newQuery(new(wireQuery), q, p)
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)

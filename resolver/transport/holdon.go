@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,8 +33,8 @@ import (
 // waited on 35-60% of their exchanges), while one twice as fast as the
 // server's fastest still is: no genuine reply crosses the path in half
 // its shortest time. Otherwise the first reply is returned at once, so a
-// clean path pays no latency; the socket is still watched until the window
-// ends, so Response.Next can hand the resolver a later reply when the
+// clean path pays no latency; the socket is still watched (by the
+// sweeper, sweep.go) until the window ends, so Response.Next can hand the resolver a later reply when the
 // first fails validation, and a conflict seen then is counted, logged and
 // makes the server suspect, which holds every later reply from it. The
 // price: the first reply from a server without RTT history, or one whose
@@ -68,9 +69,19 @@ type hold struct {
 	first *accepted
 	start time.Time
 
-	end   time.Time      // the window's end
-	later chan heldReply // different acceptable replies, for Next
-	done  chan struct{}  // closed when the watcher has closed conn
+	end     time.Time // the window's end
+	onReady func()    // tells the sweeper that a datagram is queued
+
+	mu    sync.Mutex
+	state holdState   // guarded by mu
+	found []heldReply // what the sweeper kept for Next; guarded by mu
+	reads int         // datagrams the sweeper read; guarded by mu
+	seen  bool        // a conflict was counted as an injection
+
+	// A watcher's: different acceptable replies, for Next, and closed
+	// when it has closed conn.
+	later chan heldReply
+	done  chan struct{}
 }
 
 // windowReader is a PacketConn that waits for a datagram until a given
@@ -82,15 +93,21 @@ type windowReader interface {
 	ReadUntil(ctx context.Context, end time.Time) (Datagram, error)
 }
 
-// read reads the held association until the window ends or ctx does.
-func (h *hold) read(ctx context.Context) (Datagram, error) {
-	if wr, ok := h.conn.(windowReader); ok {
-		return wr.ReadUntil(ctx, h.end)
+// readUntil reads conn until end or until ctx ends.
+func readUntil(ctx context.Context, conn PacketConn, end time.Time) (Datagram, error) {
+	if wr, ok := conn.(windowReader); ok {
+		return wr.ReadUntil(ctx, end)
 	}
-	wctx, cancel := context.WithDeadline(ctx, h.end)
+	if d, ok := ctx.Deadline(); ok && !end.Before(d) {
+		return conn.Read(ctx)
+	}
+	wctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	return h.conn.Read(wctx)
+	return conn.Read(wctx)
 }
+
+// read reads the held association until the window ends or ctx does.
+func (h *hold) read(ctx context.Context) (Datagram, error) { return readUntil(ctx, h.conn, h.end) }
 
 type heldReply struct {
 	got *accepted
@@ -98,10 +115,11 @@ type heldReply struct {
 }
 
 // holdOn decides the fate of an accepted UDP reply's association: closed
-// at once, watched in the background while resp goes back with Next set,
+// at once, watched in the background (by the sweeper, or by a watcher
+// goroutine where it cannot) while resp goes back with Next set,
 // or waited on before resp (or a TCP plan, on a conflict) is returned.
 func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Response) (*Response, plan, error) {
-	end, wait := c.holdWindow(ctx, q, resp.RTT, h.start)
+	end, wait := c.holdWindow(q, resp.RTT, h.start)
 	if c.cfg.DisableHoldOn || c.life.Err() != nil || !time.Now().Before(end) {
 		_ = h.conn.Close()
 		c.noteRTT(q, resp.RTT)
@@ -121,9 +139,9 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		c.noteRTT(q, resp.RTT)
 		return resp, p, nil
 	}
-	h.later, h.done = make(chan heldReply, maxHeld), make(chan struct{})
-	c.watchers.Add(1)
-	go c.watch(h)
+	if conn, ok := h.conn.(armable); !ok || !c.enqueue(h, conn) {
+		c.startWatch(h)
+	}
 	c.noteRTT(q, resp.RTT)
 	resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
 	return resp, p, nil
@@ -154,7 +172,7 @@ func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
 
 // holdWindow returns when the window of a reply that took first ends,
 // and whether the client waits it out (see the comment at the top).
-func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, start time.Time) (time.Time, bool) {
+func (c *Client) holdWindow(q *Query, first time.Duration, start time.Time) (time.Time, bool) {
 	info := c.servers.get(q.Server)
 	expect := max(q.RTT, info.slowRTT)
 	suspect := c.cfg.Clock.Now().Before(info.suspectUntil)
@@ -166,8 +184,8 @@ func (c *Client) holdWindow(ctx context.Context, q *Query, first time.Duration, 
 		span = max(span, min(c.cfg.HoldOnMax, suspectFloor))
 	}
 	end := start.Add(span)
-	if d, ok := ctx.Deadline(); ok && d.Before(end) {
-		end = d
+	if q.end.Before(end) {
+		end = q.end
 	}
 	return end, suspect || (expect > 0 && first < expect/2 && (info.fastRTT == 0 || first < info.fastRTT/2))
 }
@@ -178,7 +196,6 @@ func (c *Client) watch(h *hold) {
 	defer c.watchers.Done()
 	defer close(h.done)
 	defer h.conn.Close()
-	seen := false
 	for range maxWatchReads {
 		dg, err := h.read(c.life)
 		if err != nil {
@@ -186,8 +203,8 @@ func (c *Client) watch(h *hold) {
 		}
 		c.n.lateReplies.Add(1)
 		if got := c.judgeLate(h, dg); got != nil {
-			c.conflict(&h.q, !seen)
-			seen = true
+			c.conflict(&h.q, !h.seen)
+			h.seen = true
 			select {
 			case h.later <- heldReply{got: got, rtt: time.Since(h.start)}:
 			default:
@@ -233,6 +250,12 @@ func (c *Client) conflict(q *Query, first bool) {
 // next is Response.Next of a watched association: the next different
 // acceptable reply, or ErrTimeout when the window ends without one.
 func (c *Client) next(ctx context.Context, h *hold) (*Response, error) {
+	if r, ok, swept := c.claim(h); swept {
+		if ok {
+			return c.heldResponse(h, r), nil
+		}
+		return nil, errNoOther(h)
+	}
 	select {
 	case r := <-h.later:
 		return c.heldResponse(h, r), nil
@@ -242,10 +265,14 @@ func (c *Client) next(ctx context.Context, h *hold) (*Response, error) {
 			return c.heldResponse(h, r), nil
 		default:
 		}
-		return nil, fmt.Errorf("hold on %s for %s: no other reply in the window: %w", h.q.Server, h.q.Name, ErrTimeout)
+		return nil, errNoOther(h)
 	case <-ctx.Done():
 		return nil, timeoutErr(ctx, &h.q, ctx.Err())
 	}
+}
+
+func errNoOther(h *hold) error {
+	return fmt.Errorf("hold on %s for %s: no other reply in the window: %w", h.q.Server, h.q.Name, ErrTimeout)
 }
 
 func (c *Client) heldResponse(h *hold, r heldReply) *Response {

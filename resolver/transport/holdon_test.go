@@ -202,3 +202,126 @@ func TestFastRTTFallsSlowlyAndRestartsAfterItsWindow(t *testing.T) {
 		}
 	}
 }
+
+// waitFor polls cond for up to two seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 2s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sweptServer answers every UDP query twice on the same association,
+// first then second after gap, and TCP with the genuine 192.0.2.1.
+func sweptServer(t *testing.T, first, second string, gap time.Duration) *localServer {
+	return startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
+		if w.RemoteAddr().Network() != "udp" {
+			_ = w.WriteMsg(answer(q, "192.0.2.1"))
+			return
+		}
+		_ = w.WriteMsg(answer(q, first))
+		time.Sleep(gap)
+		_ = w.WriteMsg(answer(q, second))
+	})
+}
+
+func askSocket(t *testing.T, c *Client, srv *localServer) *Response {
+	t.Helper()
+	r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
+	if err != nil || r.TCP {
+		t.Fatalf("err %v, reply %+v", err, r)
+	}
+	return r
+}
+
+// TestHoldOnSweeperSeesALateInjectionAsItArrives: the genuine reply goes
+// back at once (no RTT history); a forgery 20 ms later on the same socket
+// is seen by the sweeper's epoll instance when it arrives, long before the
+// 2 s window ends, and makes the server suspect for the queries after it.
+func TestHoldOnSweeperSeesALateInjectionAsItArrives(t *testing.T) {
+	srv := sweptServer(t, "192.0.2.1", "6.6.6.6", 20*time.Millisecond)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 2 * time.Second}, nil)
+	defer c.Close()
+	if r := askSocket(t, c, srv); firstA(t, r) != "192.0.2.1" {
+		t.Fatalf("first reply %+v", r)
+	}
+	start := time.Now()
+	waitFor(t, "the late injection seen", func() bool { return c.Stats().InjectionsDetected == 1 })
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("seen after %v: at the window's end, not on arrival", took)
+	}
+	if !c.cfg.Clock.Now().Before(c.servers.get(srv.addr).suspectUntil) {
+		t.Fatal("server not suspect after the conflict")
+	}
+	if s := c.Stats(); s.LateReplies != 1 || s.HoldOnWaits != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestHoldOnSweptWindowKeepsTheLaterReplyForNext: the forgery first, the
+// genuine reply 5 ms later; when Next is asked only after the 50 ms window
+// ended, the reply the sweeper kept is handed over, and then no other.
+func TestHoldOnSweptWindowKeepsTheLaterReplyForNext(t *testing.T) {
+	srv := sweptServer(t, "6.6.6.6", "192.0.2.1", 5*time.Millisecond)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 50 * time.Millisecond}, nil)
+	defer c.Close()
+	r := askSocket(t, c, srv)
+	waitFor(t, "the genuine reply read", func() bool { return c.Stats().InjectionsDetected == 1 })
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r2, err := r.Next(ctx)
+	if err != nil || firstA(t, r2) != "192.0.2.1" {
+		t.Fatalf("next after the window: err %v, reply %+v", err, r2)
+	}
+	if _, err := r2.Next(ctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("third reply: %v", err)
+	}
+}
+
+// TestHoldOnNextBeforeTheLateReplyTakesTheWindowFromTheSweeper: Next asked
+// while the window is open and empty waits for the genuine reply itself.
+func TestHoldOnNextBeforeTheLateReplyTakesTheWindowFromTheSweeper(t *testing.T) {
+	srv := sweptServer(t, "6.6.6.6", "192.0.2.1", 50*time.Millisecond)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
+	defer c.Close()
+	r := askSocket(t, c, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if r2, err := r.Next(ctx); err != nil || firstA(t, r2) != "192.0.2.1" {
+		t.Fatalf("next: err %v, reply %+v", err, r2)
+	}
+	if s := c.Stats(); s.InjectionsDetected != 1 || s.LateReplies != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestHoldOnCloseEndsTheSweptWindows: Close ends open windows at once and
+// leaves no goroutine (TestMain's goleak) and no socket behind. Each query
+// goes to a server of its own, without RTT history, so each gets the whole
+// 10 s window.
+func TestHoldOnCloseEndsTheSweptWindows(t *testing.T) {
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 10 * time.Second}, nil)
+	for range 5 {
+		askSocket(t, c, sweptServer(t, "192.0.2.1", "192.0.2.1", 0))
+	}
+	c.sweeper.mu.Lock()
+	swept := len(c.sweeper.holds)
+	c.sweeper.mu.Unlock()
+	if swept != 5 {
+		t.Fatalf("%d of 5 windows with the sweeper", swept)
+	}
+	start := time.Now()
+	c.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close took %v with 10 s windows open", took)
+	}
+	c.sweeper.mu.Lock()
+	defer c.sweeper.mu.Unlock()
+	if len(c.sweeper.holds) != 0 || c.sweeper.running {
+		t.Fatalf("after Close: %d windows, sweeper running %v", len(c.sweeper.holds), c.sweeper.running)
+	}
+}

@@ -45,9 +45,10 @@ type SocketConfig struct {
 
 // socketNetwork is the Network of real sockets.
 type socketNetwork struct {
-	cfg   SocketConfig
-	ports []uint16 // the allowed source ports; drawn uniformly
-	rand  *entropy
+	cfg     SocketConfig
+	ports   []uint16 // the allowed source ports; drawn uniformly
+	rand    *entropy
+	reactor reactor // waits for the UDP sockets (Linux)
 }
 
 // NewSocketNetwork returns the Network that opens real sockets.
@@ -101,7 +102,7 @@ func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (Pac
 		if err != nil {
 			return nil, err
 		}
-		c, err := openUDP(ctx, server, port, n.cfg)
+		c, err := openUDP(ctx, server, port, n.cfg, &n.reactor)
 		if err == nil {
 			return c, nil
 		}
@@ -247,8 +248,14 @@ func watchDeadline(ctx context.Context, end time.Time, c deadliner) (stop func()
 	if err := c.SetReadDeadline(end); err != nil {
 		return nil, err
 	}
+	if ctx.Done() == nil {
+		return noStop, nil
+	}
 	return context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) }), nil
 }
+
+// noStop is the stop of a context that cannot be cancelled.
+func noStop() bool { return false }
 
 // deadlineOf is ctx's deadline, zero without one.
 func deadlineOf(ctx context.Context) time.Time {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -25,9 +24,9 @@ const (
 // needs and no more: every query pays for them (issue #6). net.Dialer adds
 // SO_BROADCAST, getsockname, getpeername and the parsing of the address;
 // none of them is needed for a socket whose both ends we chose. The socket
-// is non-blocking from its creation, so os.NewFile hands it to the runtime's
-// poller, and deadlines and cancellation work as on a net.UDPConn.
-func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig) (PacketConn, error) {
+// is non-blocking from its creation and waits through the Network's
+// reactor, not the runtime's poller (reactor_linux.go says why).
+func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor) (PacketConn, error) {
 	family, local, remote := udpSockaddrs(server, port)
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
@@ -37,13 +36,12 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "udp")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
+	u := &udpConn{fd: fd, signal: make(chan struct{}, 1), armed: true}
+	if err := r.add(u); err != nil {
+		_ = unix.Close(fd)
 		return nil, err
 	}
-	return &udpConn{file: f, raw: raw}, nil
+	return u, nil
 }
 
 func udpSockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
@@ -100,22 +98,62 @@ func setupUDP(fd, family int, port uint16, cfg SocketConfig, local, remote unix.
 	return nil
 }
 
-// udpConn is a connected UDP socket in the runtime's poller.
+// udpConn is a connected UDP socket whose readiness the reactor reports.
+// Its calls never overlap: the exchange, then the sweeper or one watcher,
+// use it in turn.
 type udpConn struct {
-	file *os.File
-	raw  syscall.RawConn
-	oob  [128]byte
+	fd     int
+	r      *reactor
+	id     uint32        // the reactor's name for it
+	signal chan struct{} // holds the reactor's word that a datagram is queued
+	// onReady, when set, takes the reactor's word instead of signal (the
+	// sweeper's). Guarded by r.mu.
+	onReady func()
+	// armed says the reactor will report the next datagram, so a read
+	// waits for its word before it asks the kernel; without it every first
+	// read met EAGAIN.
+	armed bool
+	timer *time.Timer
+	oob   [128]byte
+}
+
+// ctl adds or re-arms the socket in the reactor's epoll instance, one-shot
+// under its id.
+func (u *udpConn) ctl(op int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(u.id)}
+	if err := unix.EpollCtl(u.r.ep.fd, op, u.fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// ready is the reactor's report that a datagram is queued.
+func (u *udpConn) ready() {
+	u.r.mu.Lock()
+	fn := u.onReady
+	u.r.mu.Unlock()
+	if fn != nil {
+		fn()
+		return
+	}
+	select {
+	case u.signal <- struct{}{}:
+	default:
+	}
+}
+
+// notify re-arms the socket and routes the reactor's next word to fn, or
+// to a reader of the socket when fn is nil.
+func (u *udpConn) notify(fn func()) error {
+	u.r.mu.Lock()
+	u.onReady = fn
+	u.r.mu.Unlock()
+	u.armed = true
+	return u.ctl(unix.EPOLL_CTL_MOD)
 }
 
 func (u *udpConn) Write(b []byte) error {
-	var err error
-	if rerr := u.raw.Write(func(fd uintptr) bool {
-		err = write(int(fd), b)
-		return err != unix.EAGAIN
-	}); rerr != nil {
-		return mapErr(rerr)
-	}
-	if err != nil {
+	if err := write(u.fd, b); err != nil {
 		return mapErr(os.NewSyscallError("write", err))
 	}
 	return nil
@@ -123,28 +161,90 @@ func (u *udpConn) Write(b []byte) error {
 
 // ReadUntil waits for one datagram until end or until ctx ends.
 func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error) {
-	stop, err := watchDeadline(ctx, end, u.file)
-	if err != nil {
-		return Datagram{}, err
+	if err := ctx.Err(); err != nil {
+		return Datagram{}, ctxTimeout(err)
 	}
-	defer stop()
+	for {
+		if u.armed {
+			if err := u.wait(ctx, end); err != nil {
+				return Datagram{}, err
+			}
+		}
+		dg, err := u.recv()
+		switch {
+		case err == nil:
+			return dg, nil
+		case err != unix.EAGAIN:
+			return Datagram{}, mapErr(os.NewSyscallError("recvmsg", err))
+		}
+		if err := u.notify(nil); err != nil {
+			return Datagram{}, err
+		}
+	}
+}
+
+// wait blocks until the reactor reports a datagram, end passes or ctx
+// ends. A context that cannot be cancelled costs nothing here.
+func (u *udpConn) wait(ctx context.Context, end time.Time) error {
+	select {
+	case <-u.signal:
+		u.armed = false
+		return nil
+	default:
+	}
+	var expired <-chan time.Time
+	if !end.IsZero() {
+		d := time.Until(end)
+		if d <= 0 {
+			return errTimeoutDeadline
+		}
+		if u.timer == nil {
+			u.timer = time.NewTimer(d)
+		} else {
+			u.timer.Reset(d)
+		}
+		defer u.timer.Stop()
+		expired = u.timer.C
+	}
+	select {
+	case <-u.signal:
+		u.armed = false
+		return nil
+	case <-expired:
+		return errTimeoutDeadline
+	case <-ctx.Done():
+		return ctxTimeout(ctx.Err())
+	}
+}
+
+// recv reads one queued datagram, or fails with EAGAIN.
+func (u *udpConn) recv() (Datagram, error) {
 	bp := readPool.Get().(*[]byte)
 	defer readPool.Put(bp)
-	var n, oobn, flags int
-	var from netip.AddrPort
-	if rerr := u.raw.Read(func(fd uintptr) bool {
-		n, oobn, flags, from, err = recvmsg(int(fd), *bp, u.oob[:])
-		return err != unix.EAGAIN
-	}); rerr != nil {
-		return Datagram{}, readErr(ctx, rerr)
-	}
+	n, oobn, flags, from, err := recvmsg(u.fd, *bp, u.oob[:])
 	if err != nil {
-		return Datagram{}, readErr(ctx, os.NewSyscallError("recvmsg", err))
+		return Datagram{}, err
 	}
 	return received(*bp, n, u.oob[:oobn], flags, from), nil
 }
 
-func (u *udpConn) Close() error { return u.file.Close() }
+// Poll reads one datagram already queued, without waiting.
+func (u *udpConn) Poll() (Datagram, bool) {
+	dg, err := u.recv()
+	return dg, err == nil
+}
+
+// Close forgets the socket in the reactor and closes it, which also takes
+// it out of the epoll instance.
+func (u *udpConn) Close() error {
+	if u.fd < 0 {
+		return nil // closing again must not close a number reused since
+	}
+	u.r.remove(u)
+	fd := u.fd
+	u.fd = -1
+	return os.NewSyscallError("close", unix.Close(fd))
+}
 
 // write sends one datagram. Like recvmsg it retries a call a signal
 // interrupted: giving up instead would make the poller wait for a

@@ -26,12 +26,7 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 				t.Skipf("no %s: %v", tt.name, err)
 			}
 			defer pc.Close()
-			raw := pc.(*udpConn).raw
-			var v int
-			var gerr error
-			if err := raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), tt.level, tt.opt) }); err != nil {
-				t.Fatal(err)
-			}
+			v, gerr := unix.GetsockoptInt(pc.(*udpConn).fd, tt.level, tt.opt)
 			if gerr != nil || v != 1 {
 				t.Fatalf("fragment-size option = %d, %v; want 1", v, gerr)
 			}
@@ -42,14 +37,9 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 // udpAddrs returns the local and remote address of an association's
 // socket, as the kernel has them.
 func udpAddrs(pc PacketConn) (local, remote netip.AddrPort, err error) {
-	var lsa, rsa unix.Sockaddr
-	var lerr, rerr error
-	if err := pc.(*udpConn).raw.Control(func(fd uintptr) {
-		lsa, lerr = unix.Getsockname(int(fd))
-		rsa, rerr = unix.Getpeername(int(fd))
-	}); err != nil {
-		return local, remote, err
-	}
+	fd := pc.(*udpConn).fd
+	lsa, lerr := unix.Getsockname(fd)
+	rsa, rerr := unix.Getpeername(fd)
 	if lerr != nil || rerr != nil {
 		return local, remote, fmt.Errorf("getsockname: %v, getpeername: %v", lerr, rerr)
 	}
@@ -119,10 +109,9 @@ func TestReadBufferSetsTheSocketsReceiveBuffer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer pc.Close()
-			var v int
-			var gerr error
-			if err := pc.(*udpConn).raw.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || gerr != nil {
-				t.Fatal(err, gerr)
+			v, gerr := unix.GetsockoptInt(pc.(*udpConn).fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+			if gerr != nil {
+				t.Fatal(gerr)
 			}
 			if !tt.want(v) {
 				t.Fatalf("SO_RCVBUF = %d", v)

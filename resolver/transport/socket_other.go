@@ -11,7 +11,7 @@ import (
 
 // openUDP opens the socket of one UDP association from port to server
 // through the net package.
-func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig) (PacketConn, error) {
+func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, _ *reactor) (PacketConn, error) {
 	network, local := "udp4", net.IPv4zero
 	if server.Addr().Is6() {
 		network, local = "udp6", net.IPv6unspecified
@@ -27,6 +27,10 @@ func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg Socket
 	}
 	return &udpConn{conn: uc}, nil
 }
+
+// reactor exists on Linux only; elsewhere the runtime's poller waits for
+// the sockets and every Hold-On window gets a watcher goroutine.
+type reactor struct{}
 
 type udpConn struct{ conn *net.UDPConn }
 

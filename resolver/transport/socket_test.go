@@ -260,9 +260,11 @@ func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
 		name        string
 		until       time.Duration
 		cancelAfter time.Duration // 0: never
+		detached    bool          // a context without cancellation (no hook)
 		want        error
 	}{
 		{name: "UntilItsTime", until: 100 * time.Millisecond, want: context.DeadlineExceeded},
+		{name: "UntilItsTimeWithoutCancellation", until: 100 * time.Millisecond, detached: true, want: context.DeadlineExceeded},
 		{name: "ContextEndsFirst", until: 10 * time.Second, cancelAfter: 100 * time.Millisecond, want: context.Canceled},
 	}
 	for _, tc := range tests {
@@ -272,8 +274,12 @@ func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
 			if tc.cancelAfter > 0 {
 				time.AfterFunc(tc.cancelAfter, cancel)
 			}
+			rctx := ctx
+			if tc.detached {
+				rctx = context.WithoutCancel(ctx)
+			}
 			start := time.Now()
-			_, err := wr.ReadUntil(ctx, start.Add(tc.until))
+			_, err := wr.ReadUntil(rctx, start.Add(tc.until))
 			if took := time.Since(start); !errors.Is(err, ErrTimeout) || !errors.Is(err, tc.want) || took < 90*time.Millisecond || took > 2*time.Second {
 				t.Fatalf("err %v after %v, want ErrTimeout and %v after about 100ms", err, took, tc.want)
 			}
@@ -421,5 +427,21 @@ func TestReadErrorsOfAnEndedWaitAreTimeouts(t *testing.T) {
 				t.Errorf("readErr(%v) = %v, want it to be %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestExchangeEndsAtItsQueryTimeout: the per-server timeout the resolver
+// passes in Query.Timeout ends the exchange long before the context's
+// deadline, with no context layer of its own.
+func TestExchangeEndsAtItsQueryTimeout(t *testing.T) {
+	srv := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Exchange(ctx, Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, Timeout: 100 * time.Millisecond})
+	if took := time.Since(start); !errors.Is(err, ErrTimeout) || took < 90*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("err %v after %v, want ErrTimeout after about 100ms", err, took)
 	}
 }

@@ -91,7 +91,19 @@ type Query struct {
 	// 0 when unknown. Hold-On uses it to tell an injected early reply from
 	// the genuine one.
 	RTT time.Duration
+	// Timeout, when positive, ends the exchange that long after it starts
+	// if its context has not ended it sooner (the resolver's per-server
+	// timeout). A field rather than a context layer: each layer cost a
+	// timer and a registration with its parent per exchange (issue #6).
+	Timeout time.Duration
+	// Deadline, when set, ends the exchange then at the latest. A caller
+	// whose context ends only at its deadline passes the deadline here and
+	// a context without cancellation (context.WithoutCancel): the reads
+	// then register no cancellation hook with the context (issue #6).
+	Deadline time.Time
 
+	// end is when the exchange must be over (Exchange sets it).
+	end time.Time
 	// unwanted counts the replies of this exchange that failed the ID,
 	// question or cookie check (noteUnwanted); Exchange reports it in
 	// Response.Unwanted or an UnwantedError.

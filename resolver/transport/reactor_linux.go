@@ -1,0 +1,159 @@
+package transport
+
+import (
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reactor waits for the upstream UDP sockets of one socket Network. Their
+// readiness is watched by an epoll instance of its own, which sits in the
+// runtime's poller like any socket, and one goroutine hands each readiness
+// to whoever waits for that socket: an exchange's read or the Client's
+// Hold-On sweeper. A socket handed to the runtime's poller with os.NewFile
+// costs an fcntl, an epoll_ctl to add it and another to remove it, a
+// finalizer and four allocations: the socket/bind/connect/close cycle took
+// 22 µs that way against 14.5 µs with one one-shot epoll_ctl here, which
+// close(2) undoes by itself (measured on this machine, issue #6).
+type reactor struct {
+	mu      sync.Mutex
+	ep      *epoller            // made with the first socket; guarded by mu
+	socks   map[uint32]*udpConn // by epoll id; guarded by mu
+	lastID  uint32              // guarded by mu
+	running bool                // the goroutine is live; guarded by mu
+}
+
+// reactorBatch bounds the readiness events taken in one system call.
+const reactorBatch = 64
+
+// add registers u, armed: the first datagram, even one queued before, is
+// reported. The goroutine starts with the first socket and ends with the
+// last, so an idle Network runs none.
+func (r *reactor) add(u *udpConn) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ep == nil {
+		ep, err := newEpoller()
+		if err != nil {
+			return err
+		}
+		r.ep, r.socks = ep, make(map[uint32]*udpConn)
+	}
+	r.lastID++
+	for r.socks[r.lastID] != nil {
+		r.lastID++
+	}
+	u.r, u.id = r, r.lastID
+	if err := u.ctl(unix.EPOLL_CTL_ADD); err != nil {
+		return err
+	}
+	r.socks[u.id] = u
+	if !r.running {
+		r.running = true
+		go r.run()
+	}
+	return nil
+}
+
+// remove forgets u before it is closed; after the last socket it wakes the
+// goroutine so that it ends.
+func (r *reactor) remove(u *udpConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.socks, u.id)
+	if len(r.socks) == 0 && r.running {
+		r.ep.setDeadline(time.Unix(1, 0))
+	}
+}
+
+// run hands readiness to the sockets' waiters until no socket is left.
+func (r *reactor) run() {
+	var ids [reactorBatch]uint32
+	var ready [reactorBatch]*udpConn
+	for {
+		if !r.plan() {
+			return
+		}
+		n := r.ep.wait(ids[:])
+		r.mu.Lock()
+		k := 0
+		for _, id := range ids[:n] {
+			if u := r.socks[id]; u != nil {
+				ready[k] = u
+				k++
+			}
+		}
+		r.mu.Unlock()
+		for i, u := range ready[:k] {
+			u.ready()
+			ready[i] = nil
+		}
+	}
+}
+
+// plan ends the goroutine when no socket is left, and otherwise clears the
+// deadline that remove may have set, in one critical section with remove's
+// check so that a wake-up is never lost.
+func (r *reactor) plan() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.socks) == 0 {
+		r.running = false
+		return false
+	}
+	r.ep.setDeadline(time.Time{})
+	return true
+}
+
+// epoller is an epoll instance in the runtime's poller, so a goroutine
+// parks on it (and its read deadline) without holding a thread.
+type epoller struct {
+	fd   int
+	file *os.File
+	raw  syscall.RawConn
+}
+
+func newEpoller() (*epoller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(fd), "upstream epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &epoller{fd: fd, file: f, raw: raw}, nil
+}
+
+// setDeadline ends the current or next wait at t (zero: never).
+func (e *epoller) setDeadline(t time.Time) { _ = e.file.SetReadDeadline(t) }
+
+// wait blocks until a registered socket is readable or the deadline
+// passes, and fills ids with the ids of the ready sockets.
+func (e *epoller) wait(ids []uint32) int {
+	var evs [reactorBatch]unix.EpollEvent
+	n := 0
+	_ = e.raw.Read(func(fd uintptr) bool {
+		for {
+			k, err := unix.EpollWait(int(fd), evs[:min(len(ids), len(evs))], 0)
+			if err == unix.EINTR {
+				continue
+			}
+			n = max(k, 0)
+			return k != 0 || err != nil
+		}
+	})
+	for i := range n {
+		ids[i] = uint32(evs[i].Fd)
+	}
+	return n
+}
