@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/internal/deadline"
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
@@ -59,10 +60,10 @@ func (f handlerFunc) Answer(ctx context.Context, req *dns.Msg) *dns.Msg { return
 // The resolver resolves a name nobody else is resolving on a deadline of
 // its own: the listener's must then cost no timer (issue #6).
 func TestResolverMakesNoListenerTimer(t *testing.T) {
-	var got *queryContext
+	var got *deadline.Context
 	s := coldServer(t, func(r *resolver.Resolver) Handler {
 		return handlerFunc(func(ctx context.Context, req *dns.Msg) *dns.Msg {
-			got, _ = ctx.(*queryContext)
+			got, _ = ctx.(*deadline.Context)
 			return r.Answer(ctx, req)
 		})
 	})
@@ -70,8 +71,8 @@ func TestResolverMakesNoListenerTimer(t *testing.T) {
 	if m := new(dns.Msg); m.Unpack(out) != nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
 		t.Fatalf("answer %v", out)
 	}
-	if got == nil || got.timed != nil {
-		t.Errorf("Handler context %v: want an unused queryContext", got)
+	if got == nil || got.Timed() {
+		t.Errorf("Handler context %v: want a deadline.Context without its timer", got)
 	}
 }
 
