@@ -85,12 +85,7 @@ type exchangeKey struct {
 func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
 	k := exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
 	resp, err, joined, shared := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
-		// A resolution's context ends only at its deadline (resolveShared
-		// detaches it from the client's), so the transport gets the
-		// deadline as a time and a context it cannot cancel: a cancellable
-		// one costs a hook per socket read (issue #6).
-		tq.Deadline, _ = ctx.Deadline()
-		return r.deps.Exchanger.Exchange(context.WithoutCancel(ctx), tq)
+		return r.deps.Exchanger.Exchange(ctx, tq)
 	})
 	if err != nil || resp == nil {
 		if ue, ok := errors.AsType[*transport.UnwantedError](err); ok && joined {

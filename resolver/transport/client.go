@@ -302,18 +302,14 @@ func (c *Client) Exchange(ctx context.Context, q Query) (*Response, error) {
 }
 
 // exchangeEnd is when an exchange starting now must be over: Config.Timeout
-// from now, or sooner by q.Timeout, q.Deadline or ctx's deadline. The UDP
-// reads take it as their socket's deadline, so no context is derived for
-// it (issue #6).
+// from now, or sooner by q.Timeout or ctx's deadline. The UDP reads take
+// it as their deadline, so no context is derived for it (issue #6).
 func (c *Client) exchangeEnd(ctx context.Context, q Query) time.Time {
 	span := c.cfg.Timeout
 	if q.Timeout > 0 {
 		span = min(span, q.Timeout)
 	}
 	end := time.Now().Add(span)
-	if !q.Deadline.IsZero() && q.Deadline.Before(end) {
-		end = q.Deadline
-	}
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}

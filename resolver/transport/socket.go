@@ -248,14 +248,8 @@ func watchDeadline(ctx context.Context, end time.Time, c deadliner) (stop func()
 	if err := c.SetReadDeadline(end); err != nil {
 		return nil, err
 	}
-	if ctx.Done() == nil {
-		return noStop, nil
-	}
 	return context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Unix(1, 0)) }), nil
 }
-
-// noStop is the stop of a context that cannot be cancelled.
-func noStop() bool { return false }
 
 // deadlineOf is ctx's deadline, zero without one.
 func deadlineOf(ctx context.Context) time.Time {

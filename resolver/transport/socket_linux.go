@@ -107,49 +107,70 @@ type udpConn struct {
 	id     uint32        // the reactor's name for it
 	signal chan struct{} // holds the reactor's word that a datagram is queued
 	// onReady, when set, takes the reactor's word instead of signal (the
-	// sweeper's). Guarded by r.mu.
+	// sweeper's). Guarded by r.mu, as are sends on signal.
 	onReady func()
 	// armed says the reactor will report the next datagram, so a read
 	// waits for its word before it asks the kernel; without it every first
 	// read met EAGAIN.
 	armed bool
-	timer *time.Timer
-	oob   [128]byte
+	// drained says the last read emptied the socket's queue, so the
+	// reactor will report whatever arrives next; stash holds a datagram
+	// read ahead of its turn (recv).
+	drained bool
+	stash   *Datagram
+	timer   *time.Timer
+	oob     [2][128]byte
 }
 
-// ctl adds or re-arms the socket in the reactor's epoll instance, one-shot
-// under its id.
+// ctl adds the socket to the reactor's epoll instance under its id,
+// edge-triggered: every datagram that arrives is reported once, with no
+// re-arming in between (each would be one more system call per exchange).
+// So whoever takes over the socket reads what is queued before it waits.
 func (u *udpConn) ctl(op int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(u.id)}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
 	if err := unix.EpollCtl(u.r.ep.fd, op, u.fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
 }
 
-// ready is the reactor's report that a datagram is queued.
+// ready is the reactor's report that a datagram arrived.
 func (u *udpConn) ready() {
 	u.r.mu.Lock()
 	fn := u.onReady
+	if fn == nil {
+		select {
+		case u.signal <- struct{}{}:
+		default:
+		}
+	}
 	u.r.mu.Unlock()
 	if fn != nil {
 		fn()
-		return
-	}
-	select {
-	case u.signal <- struct{}{}:
-	default:
 	}
 }
 
-// notify re-arms the socket and routes the reactor's next word to fn, or
-// to a reader of the socket when fn is nil.
-func (u *udpConn) notify(fn func()) error {
+// notify routes the reactor's reports to fn, or to a reader of the socket
+// when fn is nil. fn is also called at once when a datagram may be
+// waiting that no report will announce: one reported that the reader had
+// not taken, one read ahead, or a queue the last read did not empty. A
+// reader taking over reads what is queued before it waits.
+func (u *udpConn) notify(fn func()) {
 	u.r.mu.Lock()
 	u.onReady = fn
+	pending := fn != nil && (u.stash != nil || !u.drained)
+	if fn != nil {
+		select {
+		case <-u.signal:
+			pending = true
+		default:
+		}
+	}
 	u.r.mu.Unlock()
-	u.armed = true
-	return u.ctl(unix.EPOLL_CTL_MOD)
+	u.armed = false
+	if pending {
+		fn()
+	}
 }
 
 func (u *udpConn) Write(b []byte) error {
@@ -177,9 +198,7 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 		case err != unix.EAGAIN:
 			return Datagram{}, mapErr(os.NewSyscallError("recvmsg", err))
 		}
-		if err := u.notify(nil); err != nil {
-			return Datagram{}, err
-		}
+		u.armed = true
 	}
 }
 
@@ -217,15 +236,29 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	}
 }
 
-// recv reads one queued datagram, or fails with EAGAIN.
+// recv returns the datagram read ahead, or reads what is queued, or fails
+// with EAGAIN. It asks the kernel for two datagrams: with edge-triggered
+// reports, a second datagram that arrived with the first is announced by
+// no report of its own, and the one system call tells whether it exists.
 func (u *udpConn) recv() (Datagram, error) {
-	bp := readPool.Get().(*[]byte)
-	defer readPool.Put(bp)
-	n, oobn, flags, from, err := recvmsg(u.fd, *bp, u.oob[:])
+	if dg := u.stash; dg != nil {
+		u.stash = nil
+		return *dg, nil
+	}
+	b0, b1 := readPool.Get().(*[]byte), readPool.Get().(*[]byte)
+	defer readPool.Put(b0)
+	defer readPool.Put(b1)
+	var got [2]rcvd
+	n, err := recvmmsg2(u.fd, [2][]byte{*b0, *b1}, [2][]byte{u.oob[0][:], u.oob[1][:]}, &got)
+	u.drained = n < 2
 	if err != nil {
 		return Datagram{}, err
 	}
-	return received(*bp, n, u.oob[:oobn], flags, from), nil
+	if n == 2 {
+		dg := received(*b1, got[1].n, u.oob[1][:got[1].oobn], got[1].flags, got[1].from)
+		u.stash = &dg
+	}
+	return received(*b0, got[0].n, u.oob[0][:got[0].oobn], got[0].flags, got[0].from), nil
 }
 
 // Poll reads one datagram already queued, without waiting.
@@ -258,28 +291,44 @@ func write(fd int, b []byte) error {
 	}
 }
 
-// recvmsg reads one datagram, its control data and its source address.
-// The source is decoded from a raw sockaddr held on the stack, where
-// unix.Recvmsg would allocate one for every read. The connected socket
+// rcvd is what recvmmsg2 learned of one datagram.
+type rcvd struct {
+	n, oobn, flags int
+	from           netip.AddrPort
+}
+
+// recvmmsg2 reads up to two queued datagrams, their control data and their
+// source addresses, without waiting; it returns how many it read, or
+// EAGAIN. The sources are decoded from raw sockaddrs held on the stack,
+// where unix.Recvmsg would allocate one per read. The connected socket
 // fixes the source of what arrives after connect(2), but a datagram that
 // reached the port between bind(2) and connect(2) is still queued, so the
 // Client compares it with the server (Datagram.From).
-func recvmsg(fd int, buf, oob []byte) (n, oobn, flags int, from netip.AddrPort, err error) {
-	var rsa unix.RawSockaddrAny
-	iov := unix.Iovec{Base: &buf[0]}
-	iov.SetLen(len(buf))
-	msg := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&rsa)), Namelen: unix.SizeofSockaddrAny, Iov: &iov, Control: &oob[0]}
-	msg.SetIovlen(1)
-	msg.SetControllen(len(oob))
+func recvmmsg2(fd int, bufs, oobs [2][]byte, got *[2]rcvd) (int, error) {
+	var rsa [2]unix.RawSockaddrAny
+	var iov [2]unix.Iovec
+	var msgs [2]unix.Mmsghdr
+	for i := range msgs {
+		iov[i].Base = &bufs[i][0]
+		iov[i].SetLen(len(bufs[i]))
+		h := &msgs[i].Hdr
+		h.Name, h.Namelen = (*byte)(unsafe.Pointer(&rsa[i])), unix.SizeofSockaddrAny
+		h.Iov, h.Control = &iov[i], &oobs[i][0]
+		h.SetIovlen(1)
+		h.SetControllen(len(oobs[i]))
+	}
 	for {
-		r, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), 2, 0, 0, 0)
 		switch errno {
 		case 0:
-			return int(r), int(msg.Controllen), int(msg.Flags), sockaddrAddrPort(&rsa), nil
+			for i := range int(r) {
+				got[i] = rcvd{n: int(msgs[i].Len), oobn: int(msgs[i].Hdr.Controllen), flags: int(msgs[i].Hdr.Flags), from: sockaddrAddrPort(&rsa[i])}
+			}
+			return int(r), nil
 		case unix.EINTR:
 			continue
 		}
-		return 0, 0, 0, netip.AddrPort{}, errno
+		return 0, errno
 	}
 }
 

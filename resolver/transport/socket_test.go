@@ -260,7 +260,7 @@ func TestSocketReadUntilEndsAtItsTimeOrWithTheContext(t *testing.T) {
 		name        string
 		until       time.Duration
 		cancelAfter time.Duration // 0: never
-		detached    bool          // a context without cancellation (no hook)
+		detached    bool          // a context that cannot be cancelled (nil Done)
 		want        error
 	}{
 		{name: "UntilItsTime", until: 100 * time.Millisecond, want: context.DeadlineExceeded},

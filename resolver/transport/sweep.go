@@ -31,10 +31,10 @@ const sweepSlack = time.Millisecond
 type armable interface {
 	// Poll returns a datagram already queued; ok is false when none is.
 	Poll() (dg Datagram, ok bool)
-	// notify arranges for fn to run once, on another goroutine, when a
-	// datagram is queued (at once if one already is); with fn nil, the
-	// next read of the association is woken instead.
-	notify(fn func()) error
+	// notify arranges for fn to run, on another goroutine, whenever a
+	// datagram arrives (at once for one that arrived unread); with fn nil,
+	// reads of the association are woken instead.
+	notify(fn func())
 }
 
 // holdState says who owns a held association.
@@ -60,11 +60,19 @@ type sweeper struct {
 // (it ends whenever no window is left, so an idle Client runs none). It
 // reports false when h must get a watcher instead.
 func (c *Client) enqueue(h *hold, conn armable) bool {
-	s := &c.sweeper
-	h.onReady = func() { c.reported(h) }
-	if err := conn.notify(h.onReady); err != nil {
+	if !c.sweeper.push(h, &c.watchers, c.sweep) {
 		return false
 	}
+	// After the push, outside the sweeper's lock: a datagram that arrived
+	// unread is reported at once, and reporting takes the lock.
+	h.onReady = func() { c.reported(h) }
+	conn.notify(h.onReady)
+	return true
+}
+
+// push queues h and starts the sweep goroutine when none runs; false when
+// the Client is closing.
+func (s *sweeper) push(h *hold, watchers *sync.WaitGroup, sweep func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -77,8 +85,8 @@ func (c *Client) enqueue(h *hold, conn armable) bool {
 			s.wake = make(chan struct{}, 1)
 		}
 		s.running = true
-		c.watchers.Add(1)
-		go c.sweep()
+		watchers.Add(1)
+		go sweep()
 	case s.holds[0] == h:
 		s.poke()
 	}
@@ -163,16 +171,13 @@ func (s *sweeper) plan() (time.Time, bool) {
 	return s.holds[0].end, true
 }
 
-// lateRead judges what a window's association queued and asks to hear of
-// the next datagram while the window lasts.
+// lateRead judges what a window's association queued; the Network
+// reports every datagram that arrives after.
 func (c *Client) lateRead(h *hold) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.state != holdQueued {
-		return
-	}
-	if c.readQueued(h) {
-		_ = h.conn.(armable).notify(h.onReady)
+	if h.state == holdQueued {
+		c.readQueued(h)
 	}
 }
 
@@ -189,14 +194,13 @@ func (c *Client) endWindow(h *hold) {
 }
 
 // readQueued reads what h's association queued, judging each datagram as
-// watch does and keeping the first different replies for Next. It
-// returns whether the window may still read more.
-func (c *Client) readQueued(h *hold) bool {
+// watch does and keeping the first different replies for Next.
+func (c *Client) readQueued(h *hold) {
 	p := h.conn.(armable)
 	for ; h.reads < maxWatchReads; h.reads++ {
 		dg, ok := p.Poll()
 		if !ok {
-			return true
+			return
 		}
 		c.n.lateReplies.Add(1)
 		if got := c.judgeLate(h, dg); got != nil {
@@ -207,7 +211,6 @@ func (c *Client) readQueued(h *hold) bool {
 			}
 		}
 	}
-	return false
 }
 
 // claim makes sure Next is served by a watcher goroutine or by what the
@@ -219,7 +222,7 @@ func (c *Client) claim(h *hold) (r heldReply, ok, swept bool) {
 	switch h.state {
 	case holdQueued:
 		if conn, ok := h.conn.(armable); ok {
-			_ = conn.notify(nil) // the watcher reads it from now on
+			conn.notify(nil) // the watcher reads it from now on
 		}
 		c.startWatch(h)
 	case holdSwept:

@@ -96,11 +96,6 @@ type Query struct {
 	// timeout). A field rather than a context layer: each layer cost a
 	// timer and a registration with its parent per exchange (issue #6).
 	Timeout time.Duration
-	// Deadline, when set, ends the exchange then at the latest. A caller
-	// whose context ends only at its deadline passes the deadline here and
-	// a context without cancellation (context.WithoutCancel): the reads
-	// then register no cancellation hook with the context (issue #6).
-	Deadline time.Time
 
 	// end is when the exchange must be over (Exchange sets it).
 	end time.Time
