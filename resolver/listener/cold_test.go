@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/cache"
-	"github.com/bulwark-dns/bulwark/internal/deadline"
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
@@ -60,10 +59,10 @@ func (f handlerFunc) Answer(ctx context.Context, req *dns.Msg) *dns.Msg { return
 // The resolver resolves a name nobody else is resolving on a deadline of
 // its own: the listener's must then cost no timer (issue #6).
 func TestResolverMakesNoListenerTimer(t *testing.T) {
-	var got *deadline.Context
+	var got *queryContext
 	s := coldServer(t, func(r *resolver.Resolver) Handler {
 		return handlerFunc(func(ctx context.Context, req *dns.Msg) *dns.Msg {
-			got, _ = ctx.(*deadline.Context)
+			got, _ = ctx.(*queryContext)
 			return r.Answer(ctx, req)
 		})
 	})
@@ -72,7 +71,7 @@ func TestResolverMakesNoListenerTimer(t *testing.T) {
 		t.Fatalf("answer %v", out)
 	}
 	if got == nil || got.Timed() {
-		t.Errorf("Handler context %v: want a deadline.Context without its timer", got)
+		t.Errorf("Handler context %v: want a queryContext without its timer", got)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
-
-	"github.com/bulwark-dns/bulwark/internal/deadline"
 )
 
 const (
@@ -159,9 +157,7 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 // answer calls the Handler's method under a deadline and turns a panic or
 // a nil reply into SERVFAIL.
 func (s *Server) answer(req *dns.Msg, handle func(context.Context, *dns.Msg) *dns.Msg) (resp *dns.Msg) {
-	// The resolver's own resolution runs on a deadline of its own: the
-	// Handler's costs a timer only if something waits on it (issue #6).
-	ctx := deadline.New(s.base, s.cfg.QueryTimeout)
+	ctx := newQueryContext(s.base, s.cfg.QueryTimeout)
 	defer ctx.Cancel()
 	q := req.Question[0]
 	defer func() {

@@ -1,4 +1,4 @@
-package deadline
+package listener
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-func TestEndsAtItsDeadline(t *testing.T) {
-	ctx := New(context.Background(), 20*time.Millisecond)
+func TestQueryContextEndsAtItsDeadline(t *testing.T) {
+	ctx := newQueryContext(context.Background(), 20*time.Millisecond)
 	defer ctx.Cancel()
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > 20*time.Millisecond {
 		t.Fatalf("deadline %v %v", d, ok)
@@ -25,8 +25,8 @@ func TestEndsAtItsDeadline(t *testing.T) {
 	}
 }
 
-func TestErrNeedsNoTimer(t *testing.T) {
-	ctx := New(context.Background(), 10*time.Millisecond)
+func TestQueryContextErrNeedsNoTimer(t *testing.T) {
+	ctx := newQueryContext(context.Background(), 10*time.Millisecond)
 	defer ctx.Cancel()
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("err %v before the deadline", err)
@@ -45,14 +45,14 @@ func TestErrNeedsNoTimer(t *testing.T) {
 	}
 }
 
-func TestEndsWithItsParent(t *testing.T) {
+func TestQueryContextEndsWithItsParent(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
-	unused := New(parent, time.Minute)
-	waited := New(parent, time.Minute)
+	unused := newQueryContext(parent, time.Minute)
+	waited := newQueryContext(parent, time.Minute)
 	done := waited.Done()
 	stop()
 	<-done
-	for _, ctx := range []*Context{unused, waited} {
+	for _, ctx := range []*queryContext{unused, waited} {
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			t.Errorf("err %v, want canceled", ctx.Err())
 		}
@@ -63,28 +63,9 @@ func TestEndsWithItsParent(t *testing.T) {
 	}
 }
 
-func TestDetachedOutlivesItsParent(t *testing.T) {
-	type key struct{}
-	parent, stop := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
-	ctx := Detached(parent, time.Minute)
-	defer ctx.Cancel()
-	stop()
-	if err := ctx.Err(); err != nil {
-		t.Errorf("err %v after the parent ended", err)
-	}
-	if ctx.Value(key{}) != "v" {
-		t.Error("the parent's value is lost")
-	}
-	select {
-	case <-ctx.Done():
-		t.Error("done when the parent ended")
-	default:
-	}
-}
-
-func TestCancelledWhenTheWorkIsDone(t *testing.T) {
+func TestQueryContextCancelledWhenTheWorkIsDone(t *testing.T) {
 	for _, waited := range []bool{false, true} {
-		ctx := New(context.Background(), time.Minute)
+		ctx := newQueryContext(context.Background(), time.Minute)
 		if waited {
 			ctx.Done()
 		}
@@ -102,9 +83,9 @@ func TestCancelledWhenTheWorkIsDone(t *testing.T) {
 
 // A context cancelled after its deadline keeps the deadline's error, as
 // one whose timer had fired would.
-func TestCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
+func TestQueryContextCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
-	ctx := New(parent, time.Millisecond)
+	ctx := newQueryContext(parent, time.Millisecond)
 	time.Sleep(5 * time.Millisecond)
 	ctx.Cancel()
 	stop()
@@ -114,20 +95,24 @@ func TestCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
 	}
 }
 
-// Work carried on a detached copy of the context, as the resolver hands
-// its transport, must not make the timer (issue #6).
-func TestCarriedContextCostsNoTimer(t *testing.T) {
-	ctx := Detached(context.Background(), time.Minute)
+// Work detached from the context, as the resolver's shared resolution is
+// from a client's, must not make the timer (issue #6).
+func TestQueryContextDetachedWorkCostsNoTimer(t *testing.T) {
+	type key struct{}
+	ctx := newQueryContext(context.WithValue(context.Background(), key{}, "v"), time.Minute)
 	defer ctx.Cancel()
-	carried := context.WithoutCancel(ctx)
-	flight, cancel := context.WithTimeout(carried, time.Minute)
+	detached := context.WithoutCancel(ctx)
+	flight, cancel := context.WithTimeout(detached, time.Minute)
 	defer cancel()
 	stop := context.AfterFunc(flight, func() {})
 	defer stop()
-	if _, ok := ctx.Deadline(); !ok || ctx.Err() != nil || carried.Err() != nil {
+	if _, ok := ctx.Deadline(); !ok || ctx.Err() != nil || flight.Err() != nil {
 		t.Fatal("context ended early")
 	}
 	if ctx.Timed() {
-		t.Error("carrying the context made its timer")
+		t.Error("detached work made the timer")
+	}
+	if flight.Value(key{}) != "v" {
+		t.Error("the parent's value is lost")
 	}
 }
