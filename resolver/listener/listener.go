@@ -29,7 +29,9 @@ import (
 )
 
 // Handler answers one client query that passed the listener's checks. The
-// resolver satisfies it. A nil reply is sent as SERVFAIL.
+// resolver satisfies it. A nil reply is sent as SERVFAIL. A reply is the
+// Server's once returned: it sets its ID and flags, fits its additional
+// section and may send its OPT record, records included, as they are.
 type Handler interface {
 	Answer(ctx context.Context, req *dns.Msg) *dns.Msg
 }
