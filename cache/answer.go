@@ -221,7 +221,11 @@ var ErrNotAdmitted = errors.New("answer not admitted: its question was not seen 
 // budget, is refused, and so is, unless AdmitFirst, a new key's first
 // Put within the doorkeeper's window.
 func (c *AnswerCache) Put(key, msg []byte, meta AnswerMeta, now time.Time) error {
-	ttls, minTTL, err := ttlOffsets(msg)
+	// Most answers have few records: their offsets fit on the stack, and
+	// every answer the doorkeeper refuses, most cold names' first, costs
+	// no allocation for them (issue #6).
+	var buf [16]uint16
+	ttls, minTTL, err := ttlOffsets(msg, buf[:0])
 	if err != nil {
 		return err
 	}

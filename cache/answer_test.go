@@ -186,7 +186,7 @@ func TestPrefetchWindowAndRefreshClaim(t *testing.T) {
 
 func TestTTLOffsetsPointAtEveryTTLButTheOPTs(t *testing.T) {
 	msg := packedAnswer(t, "a.example.", 77, true)
-	offs, minTTL, err := ttlOffsets(msg)
+	offs, minTTL, err := ttlOffsets(msg, nil)
 	if err != nil || minTTL != 77 || len(offs) != 2 {
 		t.Fatalf("offsets %v min %d err %v", offs, minTTL, err)
 	}
@@ -201,7 +201,7 @@ func FuzzTTLOffsets(f *testing.F) {
 	f.Add(packedAnswer(f, "a.example.", 60, true))
 	f.Add([]byte{0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0, 12})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		offs, _, err := ttlOffsets(msg)
+		offs, _, err := ttlOffsets(msg, nil)
 		if err != nil {
 			return
 		}

@@ -21,6 +21,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,6 +100,9 @@ type Cache struct {
 	seed   maphash.Seed
 	mask   uint64
 	shards shardSet[item]
+	// stored has a bit for each record type below 256 that some Put has
+	// offered since New (see MayHold).
+	stored [4]atomic.Uint64
 }
 
 // New returns an empty Cache sized by cfg.
@@ -194,6 +198,11 @@ func (c *Cache) Put(k Key, e Entry, now time.Time) bool {
 		return false
 	}
 
+	if k.Type < 256 {
+		if w, bit := &c.stored[k.Type/64], uint64(1)<<(k.Type%64); w.Load()&bit == 0 {
+			w.Or(bit)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.lru.Peek(h); ok && old.key() == k && !replaces(&old, &it, now) {
@@ -216,6 +225,14 @@ func replaces(old, next *item, now time.Time) bool {
 		return next.rank > old.rank
 	}
 	return old.security != Secure || next.security == Secure
+}
+
+// MayHold reports whether an entry of record type t may be held: false
+// only when no entry of type t below 256 was ever offered to Put. A
+// caller that looks up a type most resolvers never cache, as a DNAME at
+// each ancestor of every cold name, may skip the lookups (issue #6).
+func (c *Cache) MayHold(t uint16) bool {
+	return t >= 256 || c.stored[t/64].Load()&(1<<(t%64)) != 0
 }
 
 // Delete removes the entry under k, if any.

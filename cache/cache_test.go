@@ -86,6 +86,26 @@ func TestReadSeesWhatGetCopies(t *testing.T) {
 	}
 }
 
+func TestMayHoldOnlyTypesOfferedToPut(t *testing.T) {
+	c := New(Config{})
+	for _, typ := range []uint16{dns.TypeA, dns.TypeDNAME, dns.TypeCAA} {
+		if c.MayHold(typ) != (typ >= 256) {
+			t.Errorf("empty cache: MayHold(%s) = %v", dns.TypeToString[typ], c.MayHold(typ))
+		}
+	}
+	c.Put(NewKey("www.example.com.", dns.TypeA, dns.ClassINET), aEntry(t, "www.example.com.", 300), t0)
+	dname := Entry{RRs: []dns.RR{mustRR(t, "example.net. 300 IN DNAME example.org.")}}
+	c.Put(NewKey("example.net.", dns.TypeDNAME, dns.ClassINET), dname, t0)
+	for _, typ := range []uint16{dns.TypeA, dns.TypeDNAME} {
+		if !c.MayHold(typ) {
+			t.Errorf("MayHold(%s) false after a Put", dns.TypeToString[typ])
+		}
+	}
+	if c.MayHold(dns.TypeAAAA) || c.MayHold(dns.TypeCNAME) {
+		t.Error("MayHold true for a type never offered")
+	}
+}
+
 func TestExpiredEntryIsRemovedOnGet(t *testing.T) {
 	c := New(Config{})
 	k := NewKey("a.example.", dns.TypeA, dns.ClassINET)
@@ -280,32 +300,42 @@ func TestHashCollisionIsAMissNotAWrongEntry(t *testing.T) {
 	}
 }
 
-// TestCopyRRIsADeepCopy: the address records copyRR lays out itself equal
-// the original and share no byte with it, like dns.Copy's.
+// TestCopyRRIsADeepCopy: the address records copyRR and copyOne lay out
+// themselves equal the original and share no byte with it, like
+// dns.Copy's.
 func TestCopyRRIsADeepCopy(t *testing.T) {
-	for _, rr := range []dns.RR{
-		mustRR(t, "a.example. 300 IN A 192.0.2.1"), // the 16-byte form text gives
-		&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()},
-		mustRR(t, "a.example. 300 IN AAAA 2001:db8::1"),
-		mustRR(t, "a.example. 300 IN TXT \"x\""),
-	} {
-		want := rr.String()
-		cp := copyRR(rr)
-		if cp == rr || cp.String() != want || dns.Len(cp) != dns.Len(rr) {
-			t.Fatalf("copyRR(%s) = %v", want, cp)
+	one := func(rr dns.RR) dns.RR {
+		s := copyOne(rr)
+		if len(s) != 1 || cap(s) != 1 {
+			t.Fatalf("copyOne(%s) = %v, cap %d", rr, s, cap(s))
 		}
-		switch v := cp.(type) {
-		case *dns.A:
-			if len(v.A) != len(rr.(*dns.A).A) {
-				t.Errorf("copyRR(%s): a %d-byte address became %d bytes", want, len(rr.(*dns.A).A), len(v.A))
+		return s[0]
+	}
+	for _, copyFn := range []func(dns.RR) dns.RR{copyRR, one} {
+		for _, rr := range []dns.RR{
+			mustRR(t, "a.example. 300 IN A 192.0.2.1"), // the 16-byte form text gives
+			&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(192, 0, 2, 1).To4()},
+			mustRR(t, "a.example. 300 IN AAAA 2001:db8::1"),
+			mustRR(t, "a.example. 300 IN TXT \"x\""),
+		} {
+			want := rr.String()
+			cp := copyFn(rr)
+			if cp == rr || cp.String() != want || dns.Len(cp) != dns.Len(rr) {
+				t.Fatalf("copy of %s = %v", want, cp)
 			}
-			v.A[len(v.A)-1] ^= 0xff
-		case *dns.AAAA:
-			v.AAAA[len(v.AAAA)-1] ^= 0xff
-		}
-		cp.Header().Ttl++
-		if rr.String() != want {
-			t.Errorf("changing the copy of %s changed the original to %s", want, rr)
+			switch v := cp.(type) {
+			case *dns.A:
+				if len(v.A) != len(rr.(*dns.A).A) {
+					t.Errorf("copy of %s: a %d-byte address became %d bytes", want, len(rr.(*dns.A).A), len(v.A))
+				}
+				v.A[len(v.A)-1] ^= 0xff
+			case *dns.AAAA:
+				v.AAAA[len(v.AAAA)-1] ^= 0xff
+			}
+			cp.Header().Ttl++
+			if rr.String() != want {
+				t.Errorf("changing the copy of %s changed the original to %s", want, rr)
+			}
 		}
 	}
 }

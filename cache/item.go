@@ -51,14 +51,19 @@ func newItem(k Key, e *Entry, expires int64) item {
 	if e.Reason != "" || e.Grace > 0 {
 		it.extra = &itemExtra{reason: e.Reason, grace: e.Grace}
 	}
-	it.rrs = make([]dns.RR, 0, len(e.RRs)+len(e.Sigs)+len(e.Ns))
-	for _, set := range [3][]dns.RR{e.RRs, e.Sigs, e.Ns} {
-		for _, rr := range set {
-			cp := copyRR(rr)
-			if h := cp.Header(); h.Name == k.Name {
-				h.Name = k.Name
+	if len(e.RRs) == 1 && len(e.Sigs)+len(e.Ns) == 0 {
+		it.rrs = copyOne(e.RRs[0])
+	} else {
+		it.rrs = make([]dns.RR, 0, len(e.RRs)+len(e.Sigs)+len(e.Ns))
+		for _, set := range [3][]dns.RR{e.RRs, e.Sigs, e.Ns} {
+			for _, rr := range set {
+				it.rrs = append(it.rrs, copyRR(rr))
 			}
-			it.rrs = append(it.rrs, cp)
+		}
+	}
+	for _, rr := range it.rrs {
+		if h := rr.Header(); h.Name == k.Name {
+			h.Name = k.Name
 		}
 	}
 	return it
@@ -69,10 +74,17 @@ func newItem(k Key, e *Entry, expires int64) item {
 // that a caller's append to one cannot overwrite another.
 func (it *item) entry(ttl uint32) Entry {
 	out := it.view()
-	all := make([]dns.RR, len(it.rrs))
-	for i, rr := range it.rrs {
-		all[i] = copyRR(rr)
-		all[i].Header().Ttl = ttl
+	var all []dns.RR
+	if len(it.rrs) == 1 {
+		all = copyOne(it.rrs[0])
+	} else {
+		all = make([]dns.RR, len(it.rrs))
+		for i, rr := range it.rrs {
+			all[i] = copyRR(rr)
+		}
+	}
+	for _, rr := range all {
+		rr.Header().Ttl = ttl
 	}
 	out.RRs, out.Sigs, out.Ns = it.split(all)
 	return out
@@ -128,6 +140,36 @@ func copyRR(rr dns.RR) dns.RR {
 		}
 	}
 	return dns.Copy(rr)
+}
+
+// copyOne returns a slice holding a copy of rr alone. For an address
+// record the slice, the record and its address come in one allocation:
+// most entries are one address, copied on every Put and Get (issue #6).
+func copyOne(rr dns.RR) []dns.RR {
+	switch v := rr.(type) {
+	case *dns.A:
+		if v.A != nil && len(v.A) <= net.IPv6len {
+			one := new(loneIP[dns.A])
+			one.rr = dns.A{Hdr: v.Hdr, A: one.keep(v.A)}
+			one.slot[0] = &one.rr
+			return one.slot[:]
+		}
+	case *dns.AAAA:
+		if v.AAAA != nil && len(v.AAAA) <= net.IPv6len {
+			one := new(loneIP[dns.AAAA])
+			one.rr = dns.AAAA{Hdr: v.Hdr, AAAA: one.keep(v.AAAA)}
+			one.slot[0] = &one.rr
+			return one.slot[:]
+		}
+	}
+	return []dns.RR{copyRR(rr)}
+}
+
+// loneIP is an address record, its address and the one-record slice
+// holding it, allocated as one.
+type loneIP[T dns.A | dns.AAAA] struct {
+	withIP[T]
+	slot [1]dns.RR
 }
 
 // withIP is an address record and the bytes of its address, allocated

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 const (
@@ -14,12 +15,12 @@ const (
 	maxTTL = math.MaxInt32
 )
 
-// ttlOffsets walks a packed message and returns the offset of every
-// record's TTL field but the OPT's (whose "TTL" is the extended rcode and
-// flags) and the smallest of those TTLs. It reads only what it must and
+// ttlOffsets walks a packed message and appends to ttls the offset of
+// every record's TTL field but the OPT's (whose "TTL" is the extended
+// rcode and flags); it returns them and the smallest of those TTLs. It reads only what it must and
 // fails on anything that does not parse, so Put never stores a message
 // whose patch offsets could point outside it.
-func ttlOffsets(msg []byte) ([]uint16, uint32, error) {
+func ttlOffsets(msg []byte, ttls []uint16) ([]uint16, uint32, error) {
 	if len(msg) < wireHeaderLen || len(msg) > math.MaxUint16 {
 		return nil, 0, fmt.Errorf("%w: %d bytes", ErrNotCacheable, len(msg))
 	}
@@ -33,7 +34,7 @@ func ttlOffsets(msg []byte) ([]uint16, uint32, error) {
 		}
 		off += 4
 	}
-	ttls := make([]uint16, 0, rrs)
+	ttls = slices.Grow(ttls, rrs)
 	minTTL := uint32(maxTTL)
 	for range rrs {
 		if off, err = skipName(msg, off); err != nil {

@@ -31,9 +31,12 @@ func (r *Resolver) Refresh(ctx context.Context, req *dns.Msg) *dns.Msg {
 }
 
 func (r *Resolver) answerLogged(ctx context.Context, req *dns.Msg, refresh bool) *dns.Msg {
+	if !r.deps.QueryLog {
+		return r.answer(ctx, req, refresh)
+	}
 	start := r.clock.Now()
 	resp := r.answer(ctx, req, refresh)
-	if r.deps.QueryLog && len(req.Question) == 1 {
+	if len(req.Question) == 1 {
 		r.log.Info("query", zap.String("name", req.Question[0].Name),
 			zap.String("type", dns.TypeToString[req.Question[0].Qtype]),
 			zap.String("rcode", dns.RcodeToString[resp.Rcode]),
@@ -43,30 +46,58 @@ func (r *Resolver) answerLogged(ctx context.Context, req *dns.Msg, refresh bool)
 }
 
 func (r *Resolver) answer(ctx context.Context, req *dns.Msg, refresh bool) *dns.Msg {
-	resp := new(dns.Msg)
-	resp.SetReply(req)
+	out := newResponse(req)
+	resp := &out.msg
 	resp.RecursionAvailable = true
-	resp.CheckingDisabled = req.CheckingDisabled
 	opt := req.IsEdns0()
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET:
-		return refuse(resp, opt, dns.ExtendedErrorCodeProhibited, "only class IN is served")
+		return out.refuse(opt, dns.ExtendedErrorCodeProhibited, "only class IN is served")
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		// Unbound clears RA here: a transfer is no recursion question.
 		resp.RecursionAvailable = false
-		return refuse(resp, opt, dns.ExtendedErrorCodeProhibited, "zone transfers are not served")
+		return out.refuse(opt, dns.ExtendedErrorCodeProhibited, "zone transfers are not served")
 	case !req.RecursionDesired && !r.cfg.AllowSnoop:
 		// RFC 8914 §4.21, and what Unbound sends for a refused snoop.
-		return refuse(resp, opt, dns.ExtendedErrorCodeNotAuthoritative, "recursion not desired and cache snooping not allowed")
+		return out.refuse(opt, dns.ExtendedErrorCodeNotAuthoritative, "recursion not desired and cache snooping not allowed")
 	}
 	res, err := r.resolveShared(ctx, q, req, refresh)
 	if err != nil {
-		return r.servfail(resp, opt, q, err)
+		return r.servfail(out, opt, q, err)
 	}
 	r.shape(resp, req, res)
-	withEDNS(resp, opt, res.ede, res.reason)
+	out.withEDNS(opt, res.ede, res.reason)
 	return resp
+}
+
+// response is a client's response with room for the question and the OPT
+// record that most responses carry, so that it is one allocation
+// (issue #6).
+type response struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	opt      dns.OPT
+	extra    [1]dns.RR
+}
+
+// newResponse starts the response to req as dns.Msg.SetReply does, with
+// CD copied whatever the opcode.
+func newResponse(req *dns.Msg) *response {
+	out := new(response)
+	resp := &out.msg
+	resp.Id = req.Id
+	resp.Response = true
+	resp.Opcode = req.Opcode
+	if resp.Opcode == dns.OpcodeQuery {
+		resp.RecursionDesired = req.RecursionDesired
+	}
+	resp.CheckingDisabled = req.CheckingDisabled
+	if len(req.Question) > 0 {
+		out.question[0] = req.Question[0]
+		resp.Question = out.question[:]
+	}
+	return out
 }
 
 // resolveShared resolves the question, joining an identical resolution
@@ -182,11 +213,11 @@ func dnssecFiltered(rrs []dns.RR, do bool, qtype uint16) []dns.RR {
 
 // servfail turns a failed resolution into SERVFAIL with an Extended DNS
 // Error that says why.
-func (r *Resolver) servfail(resp *dns.Msg, opt *dns.OPT, q dns.Question, err error) *dns.Msg {
+func (r *Resolver) servfail(out *response, opt *dns.OPT, q dns.Question, err error) *dns.Msg {
 	r.log.Debug("resolution failed", zap.String("name", q.Name), zap.String("type", dns.TypeToString[q.Qtype]), zap.Error(err))
-	resp.Rcode = dns.RcodeServerFailure
-	withEDNS(resp, opt, edeFor(err), err.Error())
-	return resp
+	out.msg.Rcode = dns.RcodeServerFailure
+	out.withEDNS(opt, edeFor(err), err.Error())
+	return &out.msg
 }
 
 // edeFor maps a resolution error to an RFC 8914 info code.
@@ -202,36 +233,28 @@ func edeFor(err error) uint16 {
 }
 
 // refuse answers REFUSED with an Extended DNS Error saying why.
-func refuse(resp *dns.Msg, opt *dns.OPT, code uint16, why string) *dns.Msg {
-	resp.Rcode = dns.RcodeRefused
-	withEDNS(resp, opt, code, why)
-	return resp
+func (out *response) refuse(opt *dns.OPT, code uint16, why string) *dns.Msg {
+	out.msg.Rcode = dns.RcodeRefused
+	out.withEDNS(opt, code, why)
+	return &out.msg
 }
 
 // withEDNS adds the response OPT record when the client used EDNS, with
 // an Extended DNS Error when code is set (RFC 8914).
-func withEDNS(resp *dns.Msg, opt *dns.OPT, code uint16, text string) {
+func (out *response) withEDNS(opt *dns.OPT, code uint16, text string) {
 	if opt == nil {
 		return
 	}
-	var out *dns.OPT
-	if len(resp.Extra) == 0 {
-		// Most responses carry nothing else in additional: the OPT and
-		// the section holding it come in one allocation (issue #6).
-		one := new(struct {
-			opt   dns.OPT
-			extra [1]dns.RR
-		})
-		out, resp.Extra = &one.opt, one.extra[:0]
-	} else {
-		out = new(dns.OPT)
-	}
-	out.Hdr.Name = "."
-	out.Hdr.Rrtype = dns.TypeOPT
-	out.SetUDPSize(ednsSize)
-	out.SetDo(opt.Do())
+	resp, o := &out.msg, &out.opt
+	o.Hdr.Name = "."
+	o.Hdr.Rrtype = dns.TypeOPT
+	o.SetUDPSize(ednsSize)
+	o.SetDo(opt.Do())
 	if code != 0 || text != "" && resp.Rcode == dns.RcodeServerFailure {
-		out.Option = append(out.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
+		o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
 	}
-	resp.Extra = append(resp.Extra, out)
+	if len(resp.Extra) == 0 {
+		resp.Extra = out.extra[:0]
+	}
+	resp.Extra = append(resp.Extra, o)
 }

@@ -21,7 +21,9 @@ var (
 // budget is the work allowance of one client query, shared by every
 // sub-query it spawns (Unbound's target_count, PowerDNS max-qperq).
 type budget struct {
-	limits Limits
+	// limits are the Resolver's own: a copy made every client query one
+	// size class larger (issue #6).
+	limits *Limits
 
 	mu        sync.Mutex
 	upstream  int             // guarded by mu

@@ -17,7 +17,8 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 	if m.Authoritative {
 		rank = cache.RankAnswerAA
 	}
-	for _, set := range splitRRsets(m.Answer) {
+	var buf [4][]dns.RR
+	for _, set := range splitRRsets(m.Answer, buf[:]) {
 		h := set[0].Header()
 		if h.Rrtype == dns.TypeRRSIG || synthesised(set[0], m.Answer) || h.Rrtype == dns.TypeNS && !r.renewable(q, h.Name) {
 			continue
@@ -79,7 +80,7 @@ func glueSets(extra, ns []dns.RR) [][]dns.RR {
 		return nil
 	}
 	nsTTL := ns[0].Header().Ttl
-	sets := splitRRsets(extra)
+	sets := splitRRsets(extra, nil)
 	// splitRRsets's slice is new: the address sets are kept in place, in
 	// order, rather than copied (issue #6).
 	out := sets[:0]
@@ -150,9 +151,10 @@ func dnameGrace(now time.Time) time.Duration {
 // splitRRsets groups records by (owner, type) in order of appearance.
 // Callers only read the sets: when each RRset's records are adjacent, as
 // servers send them, the sets are capped sub-slices of rrs, which saves an
-// allocation per set (issue #6).
-func splitRRsets(rrs []dns.RR) [][]dns.RR {
-	if sets, ok := adjacentRRsets(rrs); ok {
+// allocation per set, and they are listed in buf when it has room, which
+// spares a caller that only loops over them one more (issue #6).
+func splitRRsets(rrs []dns.RR, buf [][]dns.RR) [][]dns.RR {
+	if sets, ok := adjacentRRsets(rrs, buf); ok {
 		return sets
 	}
 	return groupRRsets(rrs)
@@ -184,9 +186,11 @@ func groupRRsets(rrs []dns.RR) [][]dns.RR {
 
 // adjacentRRsets is splitRRsets for records whose RRsets are each one
 // run, OPT records aside; ok is false when an RRset comes back later.
-func adjacentRRsets(rrs []dns.RR) (sets [][]dns.RR, ok bool) {
-	if n := countRuns(rrs); n > 0 {
+func adjacentRRsets(rrs []dns.RR, buf [][]dns.RR) (sets [][]dns.RR, ok bool) {
+	if n := countRuns(rrs); n > cap(buf) {
 		sets = make([][]dns.RR, 0, n)
+	} else if n > 0 {
+		sets = buf[:0]
 	}
 	start := 0
 	for i := 0; i <= len(rrs); i++ {
@@ -339,7 +343,8 @@ func synthesised(rr dns.RR, answer []dns.RR) bool {
 func (r *Resolver) shownGlue(extra []dns.RR) []dns.RR {
 	now := r.clock.Now()
 	var out []dns.RR
-	for _, set := range splitRRsets(rrsOfTypes(extra, dns.TypeA, dns.TypeAAAA)) {
+	var buf [4][]dns.RR
+	for _, set := range splitRRsets(rrsOfTypes(extra, dns.TypeA, dns.TypeAAAA), buf[:]) {
 		h := set[0].Header()
 		if h.Rrtype == dns.TypeRRSIG {
 			continue

@@ -45,9 +45,27 @@ func (d *delegation) port(a netip.Addr) uint16 {
 	return 53
 }
 
+// oneServerCut is a cut of a zone with a single NS record, its server
+// and the server's first address, allocated as one instead of three:
+// every cold name builds its cut (issue #6), and for a larger cut the
+// room would cost more bytes than the allocations it saves.
+type oneServerCut struct {
+	d      delegation
+	server [1]nsServer
+	addr   [1]netip.Addr
+}
+
 func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
-	d := &delegation{zone: strings.ToLower(zone), ttl: math.MaxUint32}
-	d.servers = make([]nsServer, 0, min(len(ns), maxServers))
+	var d *delegation
+	var room []netip.Addr // for the first server's addresses
+	if n := min(len(ns), maxServers); n == 1 {
+		one := new(oneServerCut)
+		d, room = &one.d, one.addr[:0]
+		d.servers = one.server[:0]
+	} else {
+		d = &delegation{servers: make([]nsServer, 0, n)}
+	}
+	d.zone, d.ttl = strings.ToLower(zone), math.MaxUint32
 	for _, rr := range ns {
 		n, ok := rr.(*dns.NS)
 		if !ok {
@@ -58,7 +76,8 @@ func newDelegation(zone string, ns []dns.RR, maxServers int) *delegation {
 			continue
 		}
 		if name := strings.ToLower(n.Ns); !d.isNSName(name) {
-			d.servers = append(d.servers, nsServer{name: name})
+			d.servers = append(d.servers, nsServer{name: name, addrs: room})
+			room = nil
 		}
 	}
 	return d

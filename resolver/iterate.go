@@ -99,6 +99,9 @@ func (r *Resolver) synthesized(q *query, m *dns.Msg, sec cache.Security) error {
 // only speak for the names asked, so other names under it are asked
 // afresh (Unbound).
 func (r *Resolver) cachedDNAME(name string, qclass uint16, now time.Time) (*dns.DNAME, cache.Entry, bool) {
+	if !r.cache.MayHold(dns.TypeDNAME) {
+		return nil, cache.Entry{}, false
+	}
 	for n := parentName(name); ; n = parentName(n) {
 		if e, ok := r.cache.Get(cache.NewKey(n, dns.TypeDNAME, qclass), now); ok && !e.Negative() && e.Security == cache.Secure {
 			if d, ok := e.RRs[0].(*dns.DNAME); ok {

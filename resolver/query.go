@@ -152,7 +152,7 @@ func (r *Resolver) newClientQuery(name string, qtype, qclass uint16) *query {
 		rq request
 		b  budget
 		rj rejections
-	}{b: budget{limits: r.cfg.Limits}}
+	}{b: budget{limits: &r.cfg.Limits}}
 	all.rq.budget, all.rq.rejected = &all.b, &all.rj
 	all.q = r.queryOf(name, qtype, qclass, &all.rq, 0)
 	return &all.q

@@ -139,23 +139,68 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 		r.cacheGlue(q, glueSets(m.Extra, rrsOfType(m.Answer, dns.TypeNS)), cache.RankAdditional)
 		q.res.glue = r.shownGlue(m.Extra)
 	}
-	var rrs, sigs []dns.RR
-	for _, rr := range m.Answer {
-		if !equalNames(rr.Header().Name, q.name) {
-			continue
-		}
-		if sig, ok := rr.(*dns.RRSIG); ok && (sig.TypeCovered == q.qtype || q.qtype == dns.TypeANY) {
-			sigs = append(sigs, rr)
-		} else if matchesType(rr, q.qtype) {
-			rrs = append(rrs, rr)
-		}
-	}
+	rrs, sigs := answerRRset(m.Answer, q.name, q.qtype)
 	q.addAnswer(rrs, sigs, sec)
 	q.addProofs(m)
 	q.res.zone = q.reply.zone
 	r.cacheWithSections(q, m, rrs, sigs, sec)
 	r.finish(q, dns.RcodeSuccess)
 	return nil
+}
+
+// answerRRset returns the records of answer that answer qtype at name,
+// and the RRSIGs covering them. When the records are one run of answer,
+// as servers send them, rrs is that run, capped so that an append copies,
+// rather than a copy (issue #6).
+func answerRRset(answer []dns.RR, name string, qtype uint16) (rrs, sigs []dns.RR) {
+	first, last, n := -1, -1, 0
+	for i, rr := range answer {
+		switch answerPart(rr, name, qtype) {
+		case partSig:
+			sigs = append(sigs, rr)
+		case partData:
+			if first < 0 {
+				first = i
+			}
+			last, n = i, n+1
+		}
+	}
+	if n > 0 && last-first+1 == n {
+		return answer[first : last+1 : last+1], sigs
+	}
+	for _, rr := range answer {
+		if answerPart(rr, name, qtype) == partData {
+			rrs = append(rrs, rr)
+		}
+	}
+	return rrs, sigs
+}
+
+type rrsetPart int
+
+const (
+	partNone rrsetPart = iota
+	partData
+	partSig
+)
+
+// answerPart tells whether rr is a record of the answer to qtype at name,
+// an RRSIG covering them, or neither.
+func answerPart(rr dns.RR, name string, qtype uint16) rrsetPart {
+	switch {
+	case !equalNames(rr.Header().Name, name):
+		return partNone
+	case isCoveringSig(rr, qtype):
+		return partSig
+	case matchesType(rr, qtype):
+		return partData
+	}
+	return partNone
+}
+
+func isCoveringSig(rr dns.RR, qtype uint16) bool {
+	sig, ok := rr.(*dns.RRSIG)
+	return ok && (sig.TypeCovered == qtype || qtype == dns.TypeANY)
 }
 
 // cacheWithSections stores the answer's RRset again with what came with

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -267,6 +268,9 @@ func countType(rrs []dns.RR, t uint16) int {
 // let any server speak for any name. A reply without addresses in
 // additional, as most answers are, costs no bookkeeping.
 func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
+	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeOPT {
+		return rrs[:1:1] // most answers' additional section: see keepWithSigs
+	}
 	var out []dns.RR
 	var keep []bool
 	targets := map[string]bool{}
@@ -346,8 +350,15 @@ func rrsigsIn(sections ...[]dns.RR) []dns.RR {
 }
 
 // keepWithSigs returns the kept records, each RRset followed by the
-// RRSIGs from sigs that cover it.
+// RRSIGs from sigs that cover it. When it keeps all of rrs and there is no
+// RRSIG to place, as in most unsigned answers, it returns rrs itself,
+// capped so that an append copies, rather than a copy: neither in's
+// sections nor the scrubbed ones are ever written into, only replaced
+// (issue #6).
 func keepWithSigs(rrs []dns.RR, keep []bool, sigs []dns.RR) []dns.RR {
+	if len(rrs) > 0 && len(sigs) == 0 && !slices.Contains(keep, false) {
+		return rrs[:len(rrs):len(rrs)]
+	}
 	return appendKept(nil, rrs, keep, sigs)
 }
 

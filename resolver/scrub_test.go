@@ -285,3 +285,21 @@ func TestScrubKeepsADNAMEWithTheCNAMEItSynthesises(t *testing.T) {
 		})
 	}
 }
+
+// An unsigned answer's sections are the reply's own, capped: appending
+// to them must not write into the reply.
+func TestScrubbedSectionsLeaveTheReplyAlone(t *testing.T) {
+	answer := rrs(t, "www.example.com. 300 IN A 192.0.2.1", "www.example.com. 300 IN A 192.0.2.2")
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 1232}}
+	in := reply(dns.RcodeSuccess, true, append(make([]dns.RR, 0, 4), answer...), nil, append(make([]dns.RR, 0, 4), opt))
+	s := scrub(in, "example.com.", "www.example.com.", dns.TypeA, 20)
+	if names(s.msg.Answer) != names(answer) || len(s.msg.Extra) != 1 || s.msg.Extra[0] != opt {
+		t.Fatalf("scrubbed answer %v, additional %v", s.msg.Answer, s.msg.Extra)
+	}
+	extra := rrs(t, "x.example.com. 300 IN A 192.0.2.9")[0]
+	_ = append(s.msg.Answer, extra)
+	_ = append(s.msg.Extra, extra)
+	if in.Answer[:3][2] != nil || in.Extra[:2][1] != nil {
+		t.Error("appending to a scrubbed section wrote into the reply")
+	}
+}

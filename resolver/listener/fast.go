@@ -177,7 +177,7 @@ func (s *Server) refresh(raw []byte, a *cache.Answer) {
 			return
 		}
 		resp := s.resolve(req, true)
-		if out, whole := s.pack(pkt, resp, readEDNS(req), false); whole {
+		if out, whole := s.pack(nil, pkt, resp, readEDNS(req), false); whole {
 			s.fill(pkt, resp, out)
 		}
 	}()

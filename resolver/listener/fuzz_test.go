@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 
@@ -49,4 +50,27 @@ func BenchmarkProcessQuery(b *testing.B) {
 			b.Fatal("no reply")
 		}
 	}
+}
+
+// BenchmarkProcessQueryWithOPT is BenchmarkProcessQuery with a Handler
+// that, as the resolver does, answers an EDNS query with its own OPT.
+func BenchmarkProcessQueryWithOPT(b *testing.B) {
+	s := New(Config{}, optHandler{newFakeHandler()})
+	raw := pack(b, withEDNS(query("example.", dns.TypeA), 1232, 0))
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.process(raw, loopback, true) == nil {
+			b.Fatal("no reply")
+		}
+	}
+}
+
+type optHandler struct{ *fakeHandler }
+
+func (h optHandler) Answer(ctx context.Context, req *dns.Msg) *dns.Msg {
+	resp := h.fakeHandler.Answer(ctx, req)
+	if o := req.IsEdns0(); o != nil {
+		resp.SetEdns0(ednsBufferSize, o.Do())
+	}
+	return resp
 }

@@ -7,8 +7,8 @@
 // servers: a well-formed query from an allowed client is answered from the
 // answer cache (cache.AnswerCache) when a live answer is there, else it goes
 // to the Handler, whose reply is fitted to the transport and remembered in
-// the answer cache. It reads the wall clock for socket deadlines only; answer
-// TTLs run on the injected Clock.
+// the answer cache. It reads the wall clock for socket and query deadlines
+// only; answer TTLs run on the injected Clock.
 package listener
 
 import (
@@ -29,7 +29,9 @@ import (
 )
 
 // Handler answers one client query that passed the listener's checks. The
-// resolver satisfies it. A nil reply is sent as SERVFAIL.
+// resolver satisfies it. A nil reply is sent as SERVFAIL. A reply is the
+// Server's once returned: it sets its ID and flags, fits its additional
+// section and may send its OPT record, records included, as they are.
 type Handler interface {
 	Answer(ctx context.Context, req *dns.Msg) *dns.Msg
 }

@@ -60,6 +60,13 @@ func (s *Server) ServePacket(raw []byte, client netip.AddrPort, udp bool) []byte
 // send nothing. It is the whole per-message policy of the listener and the
 // target of FuzzProcess.
 func (s *Server) process(raw []byte, client netip.AddrPort, udp bool) []byte {
+	return s.processInto(nil, raw, client, udp)
+}
+
+// processInto is process packing a Handler's reply into room when it
+// fits, for a caller that is done with the bytes before room is used
+// again: a miss worker spares an allocation per miss (issue #6).
+func (s *Server) processInto(room, raw []byte, client netip.AddrPort, udp bool) []byte {
 	s.stats.queries.Add(1)
 	// Replies to replies (QR=1) would let two servers loop; a message
 	// shorter than a header has no ID to answer to.
@@ -92,7 +99,7 @@ func (s *Server) process(raw []byte, client netip.AddrPort, udp bool) []byte {
 		return s.encode(raw, resp, edns, udp)
 	}
 	resp = s.resolve(req, false)
-	out, whole := s.pack(raw, resp, edns, udp)
+	out, whole := s.pack(room, raw, resp, edns, udp)
 	s.stats.countRcode(resp.Rcode)
 	if whole {
 		s.fill(raw, resp, out)
@@ -150,8 +157,8 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 // answer calls the Handler's method under a deadline and turns a panic or
 // a nil reply into SERVFAIL.
 func (s *Server) answer(req *dns.Msg, handle func(context.Context, *dns.Msg) *dns.Msg) (resp *dns.Msg) {
-	ctx, cancel := context.WithTimeout(s.base, s.cfg.QueryTimeout)
-	defer cancel()
+	ctx := newQueryContext(s.base, s.cfg.QueryTimeout)
+	defer ctx.Cancel()
 	q := req.Question[0]
 	defer func() {
 		if p := recover(); p != nil {
@@ -177,15 +184,15 @@ func servfail(req *dns.Msg) *dns.Msg {
 
 // encode packs resp as pack does and counts its rcode.
 func (s *Server) encode(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) []byte {
-	out, _ := s.pack(raw, resp, edns, udp)
+	out, _ := s.pack(nil, raw, resp, edns, udp)
 	s.stats.countRcode(resp.Rcode)
 	return out
 }
 
-// pack fits resp to the client's EDNS and transport and packs it; whole
-// reports that nothing was cut. A reply that cannot be packed becomes
-// SERVFAIL, in resp too.
-func (s *Server) pack(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out []byte, whole bool) {
+// pack fits resp to the client's EDNS and transport and packs it, into
+// room when it fits; whole reports that nothing was cut. A reply that
+// cannot be packed becomes SERVFAIL, in resp too.
+func (s *Server) pack(room, raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out []byte, whole bool) {
 	resp.Id = binary.BigEndian.Uint16(raw[0:2])
 	resp.Response = true
 	resp.Compress = true
@@ -194,7 +201,7 @@ func (s *Server) pack(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out
 	if udp {
 		limit = edns.udpLimit()
 	}
-	out, err := resp.Pack()
+	out, err := resp.PackBuffer(room[:cap(room)])
 	if err != nil {
 		s.log.Warn("reply does not pack; answering SERVFAIL", zap.Error(err))
 		*resp = *reject(raw, nil, dns.RcodeServerFailure)
@@ -212,6 +219,9 @@ func (s *Server) pack(raw []byte, resp *dns.Msg, edns clientEDNS, udp bool) (out
 // otherwise (RFC 6891 §7). The Handler's options (EDE) are kept; the DO bit
 // is the client's (RFC 3225 §3).
 func fitEDNS(resp *dns.Msg, edns clientEDNS) {
+	if fitted(resp, edns) {
+		return
+	}
 	var handlerOpt *dns.OPT
 	extra := resp.Extra[:0:0]
 	for _, rr := range resp.Extra {
@@ -244,6 +254,34 @@ func fitEDNS(resp *dns.Msg, edns clientEDNS) {
 	opt.SetUDPSize(ednsBufferSize)
 	opt.SetDo(edns.do)
 	resp.Extra = append(extra, opt)
+}
+
+// fitted reports whether resp's additional section already is what
+// fitEDNS would make of it: no OPT for a client without EDNS, or one OPT,
+// last, as the listener would build it. The resolver's replies are, and
+// keeping them spares a copy of the section and a new OPT (issue #6).
+// Only an rcode that needs no extended bits qualifies: packing such a
+// reply would write them into the Handler's OPT.
+func fitted(resp *dns.Msg, edns clientEDNS) bool {
+	var opt *dns.OPT
+	for i, rr := range resp.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil || i != len(resp.Extra)-1 {
+			return false
+		}
+		opt = o
+	}
+	if !edns.present || opt == nil {
+		return !edns.present && opt == nil
+	}
+	var ttl uint32
+	if edns.do {
+		ttl = 1 << 15 // the DO bit, as OPT.SetDo places it
+	}
+	return resp.Rcode <= 0xF && opt.Hdr.Name == "." && opt.Hdr.Rrtype == dns.TypeOPT && opt.Hdr.Class == ednsBufferSize && opt.Hdr.Ttl == ttl
 }
 
 // truncate makes resp fit limit. The additional section goes first without

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -233,5 +234,87 @@ func TestFormErrCarriesNoRA(t *testing.T) {
 	}
 	if resp.Rcode != dns.RcodeFormatError || resp.RecursionAvailable || len(resp.Question) != 0 {
 		t.Errorf("got %s RA=%v question=%v, want FORMERR without RA or question", dns.RcodeToString[resp.Rcode], resp.RecursionAvailable, resp.Question)
+	}
+}
+
+func TestFitEDNSLeavesTheClientOneOPT(t *testing.T) {
+	opt := func(size uint16, do bool, ede bool) *dns.OPT {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(size)
+		o.SetDo(do)
+		if ede {
+			o.Option = []dns.EDNS0{&dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeOther}}
+		}
+		return o
+	}
+	glue := mustRR("ns.example. 300 IN A 192.0.2.1")
+	tests := []struct {
+		name    string
+		extra   []dns.RR
+		rcode   int
+		wantEDE bool // the handler's option is kept
+	}{
+		{name: "None"},
+		{name: "Glue", extra: []dns.RR{glue}},
+		{name: "Fitted", extra: []dns.RR{opt(ednsBufferSize, false, true)}, wantEDE: true},
+		{name: "FittedDO", extra: []dns.RR{glue, opt(ednsBufferSize, true, false)}},
+		{name: "OtherSize", extra: []dns.RR{opt(4096, false, true)}, wantEDE: true},
+		{name: "NotLast", extra: []dns.RR{opt(ednsBufferSize, false, true), glue}, wantEDE: true},
+		{name: "TwoOPTLastCounts", extra: []dns.RR{opt(ednsBufferSize, false, false), opt(ednsBufferSize, false, true)}, wantEDE: true},
+		{name: "ExtendedRcode", extra: []dns.RR{opt(ednsBufferSize, false, false)}, rcode: dns.RcodeBadCookie},
+	}
+	for _, tc := range tests {
+		for _, edns := range []clientEDNS{{}, {present: true, size: 4096}, {present: true, size: 512, do: true}} {
+			if tc.rcode > 0xF && !edns.present {
+				continue // an extended rcode needs an OPT
+			}
+			resp := &dns.Msg{Extra: append([]dns.RR(nil), tc.extra...)}
+			resp.Rcode = tc.rcode
+			fitEDNS(resp, edns)
+			out := new(dns.Msg)
+			if raw, err := resp.Pack(); err != nil || out.Unpack(raw) != nil {
+				t.Fatalf("%s %+v: reply does not pack: %v", tc.name, edns, err)
+			}
+			o := out.IsEdns0()
+			switch {
+			case !edns.present:
+				if o != nil {
+					t.Errorf("%s: OPT for a client without EDNS", tc.name)
+				}
+			case o == nil || out.Extra[len(out.Extra)-1] != o:
+				t.Errorf("%s %+v: additional %v, want one OPT, last", tc.name, edns, out.Extra)
+			case o.UDPSize() != ednsBufferSize || o.Do() != edns.do || o.Version() != 0 || (len(o.Option) == 1) != tc.wantEDE:
+				t.Errorf("%s %+v: OPT %v", tc.name, edns, o)
+			}
+			if got, want := len(resp.Extra), len(tc.extra)-countOPT(tc.extra); got-countOPT(resp.Extra) != want {
+				t.Errorf("%s %+v: additional %v, want the handler's %d other records", tc.name, edns, resp.Extra, want)
+			}
+		}
+	}
+}
+
+func countOPT(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if _, ok := rr.(*dns.OPT); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// A miss worker's reply packed into its room is the reply process makes,
+// also when it does not fit the room.
+func TestReplyPackedIntoRoomIsTheSame(t *testing.T) {
+	s := New(Config{}, newFakeHandler())
+	room := make([]byte, missReplyRoom)
+	for _, name := range []string{"example.", "big."} {
+		for _, udp := range []bool{true, false} {
+			raw := pack(t, withEDNS(query(name, dns.TypeA), 1232, 0))
+			want := s.process(raw, loopback, udp)
+			if got := s.processInto(room, raw, loopback, udp); !bytes.Equal(got, want) {
+				t.Errorf("%s (udp %v): reply packed into room differs", name, udp)
+			}
+		}
 	}
 }

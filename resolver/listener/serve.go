@@ -192,8 +192,9 @@ func (s *Server) missWorker(job missJob) {
 	defer s.wg.Done()
 	idle := time.NewTimer(missWorkerIdle)
 	defer idle.Stop()
+	room := make([]byte, missReplyRoom)
 	for {
-		s.answerMiss(job)
+		s.answerMiss(job, room)
 		idle.Reset(missWorkerIdle)
 		select {
 		case job = <-s.misses:
@@ -205,10 +206,16 @@ func (s *Server) missWorker(job missJob) {
 	}
 }
 
-// answerMiss resolves one miss, replies and frees its slot.
-func (s *Server) answerMiss(job missJob) {
+// missReplyRoom is the room a miss worker keeps for its replies, reused
+// from one miss to the next (issue #6): enough for most answers; a larger
+// one is packed into an allocation of its own.
+const missReplyRoom = 512
+
+// answerMiss resolves one miss, replies and frees its slot. The reply may
+// be packed into room, which is free again once it returns.
+func (s *Server) answerMiss(job missJob, room []byte) {
 	defer s.release()
-	if out := s.process(job.pkt, job.from, true); out != nil {
+	if out := s.processInto(room, job.pkt, job.from, true); out != nil {
 		if _, err := job.pc.WriteToUDPAddrPort(out, job.from); err != nil {
 			s.log.Debug("udp write", zap.Stringer("client", job.from), zap.Error(err))
 		}
