@@ -11,9 +11,15 @@
 // class match the query. It falls back from EDNS to plain DNS for servers that
 // reject EDNS, and from UDP to TCP on truncation.
 //
+// On Linux the real Network's UDP sockets wait through one epoll reactor
+// per Network (reactor_linux.go), and the Hold-On windows of replies that
+// went back at once are watched by one sweeper per Client (sweep.go), so
+// an exchange starts no goroutine of its own.
+//
 // The package must not interpret answers beyond pairing them with their
 // query: bailiwick, caching and referrals belong to the resolver. It never
-// reads the wall clock for anything but socket deadlines and RTTs.
+// reads the wall clock for anything but socket deadlines, Hold-On windows
+// and RTTs.
 package transport
 
 import (
