@@ -8,13 +8,7 @@ import (
 )
 
 func TestSplitRRsetsGroupsAsInAnyOrder(t *testing.T) {
-	rr := func(s string) dns.RR {
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := rrOf
 	a1, a2 := rr("a.test. 300 A 192.0.2.1"), rr("A.test. 300 A 192.0.2.2")
 	aaaa := rr("a.test. 300 AAAA 2001:db8::1")
 	b := rr("b.test. 300 A 192.0.2.3")
@@ -40,13 +34,7 @@ func TestSplitRRsetsGroupsAsInAnyOrder(t *testing.T) {
 }
 
 func TestAnswerRRsetTakesTheAnswerAndItsSignatures(t *testing.T) {
-	rr := func(s string) dns.RR {
-		r, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	rr := rrOf
 	a1, a2 := rr("a.test. 300 A 192.0.2.1"), rr("A.test. 300 A 192.0.2.2")
 	aaaa := rr("a.test. 300 AAAA 2001:db8::1")
 	b := rr("b.test. 300 A 192.0.2.3")
