@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"context"
 	"net"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -30,16 +28,7 @@ func TestPollReadsWhatIsQueuedBehindASocketError(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pc.Close()
-			local, _, err := udpAddrs(pc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			local = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), local.Port())
+			pc, local := dialLoopback(t, server)
 			for _, s := range tc.queued {
 				if _, err := server.WriteToUDPAddrPort([]byte(s), local); err != nil {
 					t.Fatal(err)

@@ -167,16 +167,7 @@ func TestConnectedSocketDropsDatagramsFromOtherSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer intruder.Close()
-	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	local, _, err := udpAddrs(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), local.Port())
+	pc, local := dialLoopback(t, server)
 	if _, err := intruder.WriteToUDPAddrPort([]byte("forged"), local); err != nil {
 		t.Fatal(err)
 	}
