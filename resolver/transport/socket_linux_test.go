@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"testing"
 
@@ -33,22 +32,6 @@ func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dialLoopback opens an association to server and returns its local
-// address as a sender on loopback reaches it.
-func dialLoopback(t *testing.T, server *net.UDPConn) (PacketConn, netip.AddrPort) {
-	t.Helper()
-	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	local, _, err := udpAddrs(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pc, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), local.Port())
 }
 
 // udpAddrs returns the local and remote address of an association's

@@ -436,3 +436,19 @@ func TestExchangeEndsAtItsQueryTimeout(t *testing.T) {
 		t.Fatalf("err %v after %v, want ErrTimeout after about 100ms", err, took)
 	}
 }
+
+// dialLoopback opens an association to server and returns its local
+// address as a sender on loopback reaches it.
+func dialLoopback(t *testing.T, server *net.UDPConn) (PacketConn, netip.AddrPort) {
+	t.Helper()
+	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	local, _, err := udpAddrs(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), local.Port())
+}
