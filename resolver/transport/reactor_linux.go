@@ -54,7 +54,7 @@ func (r *reactor) add(u *udpConn) error {
 		r.lastID++
 	}
 	u.r, u.id = r, r.lastID
-	if err := u.ctl(unix.EPOLL_CTL_ADD); err != nil {
+	if err := u.register(); err != nil {
 		return err
 	}
 	r.socks[u.id] = u

@@ -119,13 +119,13 @@ type udpConn struct {
 	oob     [2][128]byte
 }
 
-// ctl adds the socket to the reactor's epoll instance under its id,
+// register adds the socket to the reactor's epoll instance under its id,
 // edge-triggered: every datagram that arrives is reported once, with no
 // re-arming in between (each would be one more system call per exchange).
 // So whoever takes over the socket reads what is queued before it waits.
-func (u *udpConn) ctl(op int) error {
+func (u *udpConn) register() error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
-	if err := unix.EpollCtl(u.r.ep.fd, op, u.fd, &ev); err != nil {
+	if err := unix.EpollCtl(u.r.ep.fd, unix.EPOLL_CTL_ADD, u.fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
@@ -195,7 +195,7 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 		case err == nil:
 			return dg, nil
 		case err != unix.EAGAIN:
-			return Datagram{}, mapErr(os.NewSyscallError("recvmsg", err))
+			return Datagram{}, mapErr(os.NewSyscallError("recvmmsg", err))
 		}
 	}
 }
@@ -284,9 +284,7 @@ func (u *udpConn) Close() error {
 	return os.NewSyscallError("close", unix.Close(fd))
 }
 
-// write sends one datagram. Like recvmsg it retries a call a signal
-// interrupted: giving up instead would make the poller wait for a
-// readiness the socket already has.
+// write sends one datagram, again when a signal interrupted the call.
 func write(fd int, b []byte) error {
 	for {
 		_, err := unix.Write(fd, b)
