@@ -107,7 +107,7 @@ func loadSettings(cl *commandLine) (settings, error) {
 
 // serve runs the listener until ctx ends.
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
-	res, up, err := newResolver(s, log)
+	w, err := newResolver(s, log)
 	if err != nil {
 		return err
 	}
@@ -115,7 +115,7 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	lcfg.Logger = log.Named("listener")
 	lcfg.Answers = s.answerCache()
 	lcfg.Clock = wallClock{}
-	srv := listener.New(lcfg, res)
+	srv := listener.New(lcfg, w.res)
 	if err := listenAll(ctx, srv, s, log); err != nil {
 		srv.Shutdown(context.Background())
 		return err
@@ -127,9 +127,8 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	st := srv.Stats()
-	log.Info("stopped", zap.Uint64("queries", st.Queries), zap.Uint64("dropped", st.Dropped),
-		zap.Uint64("truncated", st.Truncated), zap.Any("rcodes", st.Rcodes),
-		zap.Any("upstream", up.Stats()), zap.Any("resolver", res.Stats()))
+	log.Info("stopped", append([]zap.Field{zap.Uint64("queries", st.Queries), zap.Uint64("dropped", st.Dropped),
+		zap.Uint64("truncated", st.Truncated), zap.Any("rcodes", st.Rcodes)}, w.stats()...)...)
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

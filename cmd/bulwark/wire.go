@@ -83,15 +83,31 @@ func loadRootHints(s *settings) error {
 	return nil
 }
 
-// newResolver wires the resolver to its collaborators; it also returns
-// the upstream client, whose defense counters are logged at shutdown.
-func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, *transport.Client, error) {
+// wired is the resolver and the collaborators whose counters the daemon
+// logs at shutdown.
+type wired struct {
+	res *resolver.Resolver
+	up  *transport.Client
+	val *validate.Validator // nil when validation is off
+}
+
+// stats are the counters logged at shutdown.
+func (w wired) stats() []zap.Field {
+	f := []zap.Field{zap.Any("upstream", w.up.Stats()), zap.Any("resolver", w.res.Stats())}
+	if w.val != nil {
+		f = append(f, zap.Any("validator", w.val.Stats()))
+	}
+	return f
+}
+
+// newResolver wires the resolver to its collaborators.
+func newResolver(s *settings, log *zap.Logger) (wired, error) {
 	if err := loadRootHints(s); err != nil {
-		return nil, nil, err
+		return wired{}, err
 	}
 	v, err := newValidator(s, log)
 	if err != nil {
-		return nil, nil, err
+		return wired{}, err
 	}
 	records, _ := s.cacheSizes()
 	up := newUpstream(s, log)
@@ -103,7 +119,7 @@ func newResolver(s *settings, log *zap.Logger) (*resolver.Resolver, *transport.C
 		Validator: v,
 		QueryLog:  s.queryLog,
 	})
-	return res, up, err
+	return wired{res: res, up: up, val: v}, err
 }
 
 func parseLevel(v string) (zapcore.Level, error) {
