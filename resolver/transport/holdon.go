@@ -141,10 +141,15 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 		c.noteRTT(q, resp.RTT)
 		return resp, p, nil
 	}
-	if conn, ok := h.conn.(armable); !ok || !c.enqueue(h, conn) {
-		c.startWatch(h)
-	}
 	c.noteRTT(q, resp.RTT)
+	if conn, ok := h.conn.(armable); !ok {
+		c.startWatch(h)
+	} else if !c.enqueue(h, conn) {
+		// The Client is closing: a watcher started now could outlive
+		// Close's wait for them.
+		_ = h.conn.Close()
+		return resp, p, nil
+	}
 	resp.Next = func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }
 	return resp, p, nil
 }

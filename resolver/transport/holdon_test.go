@@ -389,3 +389,18 @@ func TestHoldOnFloodedWindowReadsAtMostMaxWatchReads(t *testing.T) {
 		})
 	}
 }
+
+// TestHoldOnWindowRefusedWhileClosingStartsNoWatcher: a window that reaches
+// a sweeper already closing (Close has begun but this exchange passed its
+// check of the Client's life) is closed at once, without Next, rather than
+// given a watcher that Close's wait might miss.
+func TestHoldOnWindowRefusedWhileClosingStartsNoWatcher(t *testing.T) {
+	srv := sweptServer(t, "192.0.2.1", "192.0.2.1", 0)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 10 * time.Second}, nil)
+	defer c.Close()
+	c.sweeper.shut()
+	r := askSocket(t, c, srv)
+	if r.Next != nil || firstA(t, r) != "192.0.2.1" {
+		t.Fatalf("reply %+v", r)
+	}
+}

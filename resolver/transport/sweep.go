@@ -58,7 +58,7 @@ type sweeper struct {
 
 // enqueue hands h to the sweeper, starting its goroutine when none runs
 // (it ends whenever no window is left, so an idle Client runs none). It
-// reports false when h must get a watcher instead.
+// reports false when the Client is closing.
 func (c *Client) enqueue(h *hold, conn armable) bool {
 	if !c.sweeper.push(h, &c.watchers, c.sweep) {
 		return false
