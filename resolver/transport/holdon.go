@@ -35,14 +35,15 @@ import (
 // server's fastest still is: no genuine reply crosses the path in half
 // its shortest time. Otherwise the first reply is returned at once, so a
 // clean path pays no latency; the socket is still watched (by the
-// sweeper, sweep.go) until the window ends, so Response.Next can hand the resolver a later reply when the
-// first fails validation, and a conflict seen then is counted, logged and
-// makes the server suspect, which holds every later reply from it. The
-// price: the first reply from a server without RTT history, or one whose
-// forgery arrives later than half the RTT or half the fastest, is not held
-// and can be injected once; an injector that first trains fastRTT down
-// with early copies of genuine replies (no conflict) pays an eighth of the
-// distance per reply, as for slowRTT.
+// sweeper, sweep.go) until the window ends, so Response.Next can hand the
+// resolver a later reply when the first fails validation, and a conflict
+// seen then is counted, logged and makes the server suspect, which holds
+// every later reply from it. The price: the first reply from a server
+// without RTT history, or one whose forgery arrives later than half the
+// RTT or half the fastest, is not held and can be injected once; an
+// injector that first trains fastRTT down with early copies of genuine
+// replies (no conflict) pays an eighth of the distance per reply, as for
+// slowRTT.
 
 // suspectFloor is the shortest window for a suspect server: its RTT
 // estimate may have been dragged down by forgeries, and the genuine reply
@@ -88,9 +89,10 @@ type hold struct {
 
 // windowReader is a PacketConn that waits for a datagram until a given
 // time without a context of its own (the real sockets: a timer of the
-// socket's own, or its read deadline, ends the wait). A context with the window's deadline would run
-// a second timer, and at the window's end a goroutine for the socket's
-// cancellation hook, on every exchange (issue #6).
+// socket's own, or its read deadline, ends the wait). A context with the
+// window's deadline would run a second timer, and at the window's end a
+// goroutine for the socket's cancellation hook, on every exchange (issue
+// #6).
 type windowReader interface {
 	ReadUntil(ctx context.Context, end time.Time) (Datagram, error)
 }
