@@ -78,11 +78,16 @@ const defaultCacheSize = 64 << 20
 // (Unbound's defaults give both 4 MiB; its rrset cache is told to be twice
 // the message cache).
 func (s *settings) cacheSizes() (records, answers int64) {
-	total := s.cacheSize
-	if total <= 0 {
-		total = defaultCacheSize
-	}
+	total := s.cacheTotal()
 	return total - total/4, total / 4
+}
+
+// cacheTotal is cache-size, or defaultCacheSize when it is not set.
+func (s *settings) cacheTotal() int64 {
+	if s.cacheSize <= 0 {
+		return defaultCacheSize
+	}
+	return s.cacheSize
 }
 
 // defaultGCPercent lets the heap grow by half its live size between
@@ -107,11 +112,7 @@ func (s *settings) gcFloorBytes() int64 {
 	if s.gcFloor >= 0 {
 		return s.gcFloor
 	}
-	total := s.cacheSize
-	if total <= 0 {
-		total = defaultCacheSize
-	}
-	return min(defaultGCFloor, total/4)
+	return min(defaultGCFloor, s.cacheTotal()/4)
 }
 
 // goGC returns the GOGC to run with and whether the daemon must set
