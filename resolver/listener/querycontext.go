@@ -79,14 +79,6 @@ func (c *queryContext) Cancel() {
 	}
 }
 
-// Timed reports whether the context behind this one, and its timer, were
-// made: a test holds a caller that should not wait to it.
-func (c *queryContext) Timed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.made != nil
-}
-
 func (c *queryContext) context() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()

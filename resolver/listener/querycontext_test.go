@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// Timed reports whether the context behind this one, and its timer, were
+// made: the tests hold a caller that should not wait to it.
+func (c *queryContext) Timed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.made != nil
+}
+
 func TestQueryContextEndsAtItsDeadline(t *testing.T) {
 	ctx := newQueryContext(context.Background(), 20*time.Millisecond)
 	defer ctx.Cancel()
