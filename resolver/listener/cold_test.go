@@ -14,25 +14,34 @@ import (
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
-// coldServer is a Server over the resolver, as wrap hands it on, and an
-// in-process hierarchy whose zone big.test. answers every name, with the
-// answer cache and its doorkeeper as the daemon has them, and the zone's
-// cut already cached.
-func coldServer(tb testing.TB, wrap func(*resolver.Resolver) Handler) *Server {
+// bigZone is an in-process hierarchy whose zone big.test. answers every
+// name, and a resolver over it, on clock, with a record cache of
+// cacheBytes.
+func bigZone(tb testing.TB, cacheBytes int64) (h *simnet.Hierarchy, r *resolver.Resolver, records *cache.Cache, clock *simnet.Clock) {
 	tb.Helper()
-	net := simnet.NewHierarchy(simnet.InstantTimeouts())
-	net.Zone(".", []string{"127.53.0.1"}, "")
-	net.Zone("test.", []string{"127.53.0.2"}, "")
-	net.Zone("big.test.", []string{"127.53.1.1"}, "* 86400 A 10.100.0.1\n")
-	clock := simnet.NewClock(t0)
+	h = simnet.NewHierarchy(simnet.InstantTimeouts())
+	h.Zone(".", []string{"127.53.0.1"}, "")
+	h.Zone("test.", []string{"127.53.0.2"}, "")
+	h.Zone("big.test.", []string{"127.53.1.1"}, "* 86400 A 10.100.0.1\n")
+	clock = simnet.NewClock(t0)
 	cfg := resolver.DefaultConfig()
-	cfg.RootHints = net.RootHints()
+	cfg.RootHints = h.RootHints()
 	cfg.DoIPv6 = false
-	r, err := resolver.New(cfg, resolver.Deps{Exchanger: transport.NewExchanger(net.Net, transport.Config{}, nil),
-		Clock: clock, Logger: zap.NewNop(), Cache: cache.New(cfg.CacheConfig(64 << 20))})
+	records = cache.New(cfg.CacheConfig(cacheBytes))
+	r, err := resolver.New(cfg, resolver.Deps{Exchanger: transport.NewExchanger(h.Net, transport.Config{}, nil),
+		Clock: clock, Logger: zap.NewNop(), Cache: records})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return h, r, records, clock
+}
+
+// coldServer is a Server over bigZone's resolver, as wrap hands it on,
+// with the answer cache and its doorkeeper as the daemon has them, and the
+// zone's cut already cached.
+func coldServer(tb testing.TB, wrap func(*resolver.Resolver) Handler) *Server {
+	tb.Helper()
+	_, r, _, clock := bigZone(tb, 64<<20)
 	var h Handler = r
 	if wrap != nil {
 		h = wrap(r)

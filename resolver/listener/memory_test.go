@@ -7,12 +7,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/cache"
-	"github.com/bulwark-dns/bulwark/resolver"
-	"github.com/bulwark-dns/bulwark/resolver/simnet"
-	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 // TestHeapPerCachedName resolves distinct A names in process, as bench/run's
@@ -49,20 +45,7 @@ func TestHeapPerCachedName(t *testing.T) {
 
 func heapPerCachedName(t *testing.T, answers *cache.AnswerCache, wantAnswers int, maxPerName float64) {
 	const n = 20000
-	h := simnet.NewHierarchy(simnet.InstantTimeouts())
-	h.Zone(".", []string{"127.53.0.1"}, "")
-	h.Zone("test.", []string{"127.53.0.2"}, "")
-	h.Zone("big.test.", []string{"127.53.1.1"}, "* 86400 A 10.100.0.1\n")
-	clock := simnet.NewClock(t0)
-	cfg := resolver.DefaultConfig()
-	cfg.RootHints = h.RootHints()
-	cfg.DoIPv6 = false
-	records := cache.New(cfg.CacheConfig(768 << 20))
-	r, err := resolver.New(cfg, resolver.Deps{Exchanger: transport.NewExchanger(h.Net, transport.Config{}, nil),
-		Clock: clock, Logger: zap.NewNop(), Cache: records})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, r, records, clock := bigZone(t, 768<<20)
 	s := New(Config{Answers: answers, Clock: clock}, r)
 	answers = nil
 	t.Cleanup(func() { s.wg.Wait() })
