@@ -165,19 +165,29 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 // + the TCP round trip, not 1.5 RTT more).
 func (c *Client) awaitConflict(ctx context.Context, h *hold) bool {
 	defer h.conn.Close()
-	for range maxWatchReads {
+	return c.readHeld(ctx, h) != nil
+}
+
+// readHeld reads h's association until a different acceptable reply
+// arrives, which it returns, or until the window, ctx or the read bound
+// ends (nil). The bound counts the window's reads wherever they were
+// made: Next must not buy a flood another maxWatchReads after the
+// sweeper's share.
+func (c *Client) readHeld(ctx context.Context, h *hold) *accepted {
+	for h.reads < maxWatchReads {
 		dg, err := h.read(ctx)
+		h.reads++
 		if socketReport(err) {
 			continue
 		}
 		if err != nil {
-			return false
+			return nil
 		}
-		if c.held(h, dg) != nil {
-			return true
+		if got := c.held(h, dg); got != nil {
+			return got
 		}
 	}
-	return false
+	return nil
 }
 
 // socketReport reports whether err is a socket error that must not end a
@@ -225,21 +235,10 @@ func (c *Client) watch(h *hold) {
 	defer c.watchers.Done()
 	defer close(h.done)
 	defer h.conn.Close()
-	// The count goes on from the sweeper's: Next must not buy a flood
-	// another maxWatchReads.
-	for ; h.reads < maxWatchReads; h.reads++ {
-		dg, err := h.read(c.life)
-		if socketReport(err) {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		if got := c.held(h, dg); got != nil {
-			select {
-			case h.later <- heldReply{got: got, rtt: time.Since(h.start)}:
-			default:
-			}
+	for got := c.readHeld(c.life, h); got != nil; got = c.readHeld(c.life, h) {
+		select {
+		case h.later <- heldReply{got: got, rtt: time.Since(h.start)}:
+		default:
 		}
 	}
 }

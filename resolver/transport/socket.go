@@ -148,9 +148,8 @@ const maxUDPReply = 4096
 // full buffer shows an oversized datagram on every platform.
 var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
-// Read waits for one datagram until ctx ends: the deadline becomes the
-// socket's, and cancellation wakes the read by moving the deadline. Each
-// platform's udpConn has its own ReadUntil.
+// Read waits for one datagram until ctx ends: ctx's deadline is the
+// read's end. Each platform's udpConn has its own ReadUntil.
 func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 	return u.ReadUntil(ctx, deadlineOf(ctx))
 }
@@ -167,10 +166,11 @@ func received(buf []byte, n int, oob []byte, flags int, from netip.AddrPort) Dat
 	return Datagram{Data: data, Reassembled: frag, From: from}
 }
 
-// readErr is the error of a read that failed: ErrTimeout when ctx ended it.
-// The socket's deadline, set from ctx's, often fires before ctx's own
-// timer: that is the same timeout, and mapErr's unwrapping and wrapping
-// cost a Hold-On watcher more than its read (issue #6).
+// readErr is the error of a read on a socket in the runtime's poller that
+// failed: ErrTimeout when ctx ended it. The socket's deadline (ctx's, or
+// the end a window's read was given) often fires before ctx's own timer:
+// that is a timeout too, and mapErr's unwrapping and wrapping cost a
+// Hold-On watcher more than its read (issue #6).
 func readErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return ctxTimeout(cerr)

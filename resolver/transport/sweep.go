@@ -32,8 +32,8 @@ type armable interface {
 	// Poll returns a datagram already queued; ok is false when none is.
 	Poll() (dg Datagram, ok bool)
 	// notify arranges for fn to run, on another goroutine, whenever a
-	// datagram arrives (at once for one that arrived unread); with fn nil,
-	// reads of the association are woken instead.
+	// datagram arrives, and at once on the caller's for one that arrived
+	// unread; with fn nil, reads of the association are woken instead.
 	notify(fn func())
 }
 

@@ -42,7 +42,8 @@ type Network interface {
 	DialTCP(ctx context.Context, server netip.AddrPort) (StreamConn, error)
 }
 
-// PacketConn is one connected UDP association. It is used by one goroutine.
+// PacketConn is one connected UDP association. It is used by one goroutine
+// at a time (the exchange, then a Hold-On watcher or sweeper).
 type PacketConn interface {
 	// Write sends one datagram.
 	Write(b []byte) error
