@@ -142,7 +142,8 @@ func isSubDomain(parent, child string) bool {
 	if !okp || !okc {
 		return dns.IsSubDomain(parent, child)
 	}
-	return commonLabels(parent, child, p, c) == dns.CountLabel(parent)
+	// len(p) is dns.CountLabel(parent): both count dns.NextLabel's steps.
+	return commonLabels(parent, child, p, c) == len(p)
 }
 
 // labelStarts appends to idx the label offsets dns.Split returns for s,
