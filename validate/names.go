@@ -128,8 +128,9 @@ func hasType(bitmap []uint16, t uint16) bool {
 	return false
 }
 
-// maxLabels bounds the labels isSubDomain indexes on the stack: a valid
-// name has at most 127; longer strings go to miekg.
+// maxLabels bounds the labels isSubDomain and canonicalCompare index on
+// the stack: a valid name has at most 127; longer strings take the slow
+// path (miekg's, or wireLabels).
 const maxLabels = 128
 
 // isSubDomain is dns.IsSubDomain without its two allocations per call
