@@ -128,8 +128,9 @@ func hasType(bitmap []uint16, t uint16) bool {
 	return false
 }
 
-// maxLabels bounds the labels isSubDomain indexes on the stack: a valid
-// name has at most 127; longer strings go to miekg.
+// maxLabels bounds the labels isSubDomain and canonicalCompare index on
+// the stack: a valid name has at most 127; longer strings take the slow
+// path (miekg's, or wireLabels).
 const maxLabels = 128
 
 // isSubDomain is dns.IsSubDomain without its two allocations per call
@@ -142,7 +143,8 @@ func isSubDomain(parent, child string) bool {
 	if !okp || !okc {
 		return dns.IsSubDomain(parent, child)
 	}
-	return commonLabels(parent, child, p, c) == dns.CountLabel(parent)
+	// len(p) is dns.CountLabel(parent): both count dns.NextLabel's steps.
+	return commonLabels(parent, child, p, c) == len(p)
 }
 
 // labelStarts appends to idx the label offsets dns.Split returns for s,

@@ -88,21 +88,21 @@ func (k zoneKey) dsMatches(d *dns.DS) bool {
 	b := append(buf[:0], owner[:n]...)
 	b = append(b, byte(k.key.Flags>>8), byte(k.key.Flags), k.key.Protocol, k.key.Algorithm)
 	b = append(b, k.pub...)
+	var h crypto.Hash
 	switch d.DigestType {
 	case dns.SHA1:
-		sum := sha1.Sum(b)
-		return hexEqualFold(sum[:], d.Digest)
+		h = crypto.SHA1
 	case dns.SHA256:
-		sum := sha256.Sum256(b)
-		return hexEqualFold(sum[:], d.Digest)
+		h = crypto.SHA256
 	case dns.SHA384:
-		sum := sha512.Sum384(b)
-		return hexEqualFold(sum[:], d.Digest)
+		h = crypto.SHA384
 	case dns.SHA512:
-		sum := sha512.Sum512(b)
-		return hexEqualFold(sum[:], d.Digest)
+		h = crypto.SHA512
+	default:
+		return false
 	}
-	return false
+	var sum [sha512.Size]byte
+	return hexEqualFold(digest(h, b, &sum), d.Digest)
 }
 
 // hexEqualFold reports whether hex, case-insensitively, spells sum. No
