@@ -74,7 +74,7 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		_ = conn.Close()
 		return nil, next, err
 	}
-	mem.h = hold{wq: wq, conn: conn, first: got, start: start}
+	mem.h = hold{c: c, wq: wq, conn: conn, first: got, start: start}
 	return c.holdOn(ctx, q, p, &mem.h, resp)
 }
 

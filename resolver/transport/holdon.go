@@ -64,6 +64,7 @@ const (
 
 // hold is one association kept open after its first acceptable reply.
 type hold struct {
+	c     *Client
 	q     Query
 	p     plan
 	wq    *wireQuery

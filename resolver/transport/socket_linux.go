@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -27,7 +28,11 @@ const (
 // is non-blocking from its creation and waits through the Network's
 // reactor, not the runtime's poller (reactor_linux.go says why).
 func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor) (PacketConn, error) {
-	family, local, remote := udpSockaddrs(server, port)
+	// The socket's state is allocated first, so that the socket addresses
+	// and the receive scratch live in it rather than in allocations of
+	// their own (issue #6).
+	u := &udpConn{signal: make(chan struct{}, 1), drained: true}
+	family, local, remote := u.sockaddrs(server, port)
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -36,7 +41,7 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 		_ = unix.Close(fd)
 		return nil, err
 	}
-	u := &udpConn{fd: fd, signal: make(chan struct{}, 1), drained: true}
+	u.fd = fd
 	if err := r.add(u); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
@@ -44,12 +49,18 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 	return u, nil
 }
 
-func udpSockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
+// sockaddrs fills in u's local and remote socket addresses for binding
+// port and connecting to server.
+func (u *udpConn) sockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
+	a := &u.addrs
 	if server.Addr().Is6() {
-		return unix.AF_INET6, &unix.SockaddrInet6{Port: int(port)},
-			&unix.SockaddrInet6{Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}
+		a.local6 = unix.SockaddrInet6{Port: int(port)}
+		a.remote6 = unix.SockaddrInet6{Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}
+		return unix.AF_INET6, &a.local6, &a.remote6
 	}
-	return unix.AF_INET, &unix.SockaddrInet4{Port: int(port)}, &unix.SockaddrInet4{Port: int(server.Port()), Addr: server.Addr().As4()}
+	a.local4 = unix.SockaddrInet4{Port: int(port)}
+	a.remote4 = unix.SockaddrInet4{Port: int(server.Port()), Addr: server.Addr().As4()}
+	return unix.AF_INET, &a.local4, &a.remote4
 }
 
 // zoneID is the interface index of a scoped IPv6 address, 0 without one.
@@ -108,15 +119,28 @@ type udpConn struct {
 	signal chan struct{} // holds the reactor's word that a datagram is queued
 	// onReady, when set, takes the reactor's word instead of signal (the
 	// sweeper's). Guarded by r.mu, as are sends on signal.
-	onReady func()
+	onReady queueWatcher
 	// drained says the socket's queue was empty at the last read (or at
 	// its registration, so the first read waits instead of meeting EAGAIN)
 	// and its owner has had every report since: whatever arrives next is
 	// reported. stash holds a datagram read ahead of its turn (recv).
 	drained bool
 	stash   *Datagram
-	timer   *time.Timer
 	oob     [2][128]byte
+	rx      mmsgScratch
+	addrs   struct {
+		local4, remote4 unix.SockaddrInet4
+		local6, remote6 unix.SockaddrInet6
+	}
+}
+
+// mmsgScratch is what recvmmsg2 hands the kernel. It lives in the socket:
+// passed to a system call through a pointer, it would escape to the heap
+// on every read.
+type mmsgScratch struct {
+	rsa  [2]unix.RawSockaddrAny
+	iov  [2]unix.Iovec
+	msgs [2]unix.Mmsghdr
 }
 
 // register adds the socket to the reactor's epoll instance under its id,
@@ -134,29 +158,29 @@ func (u *udpConn) register() error {
 // ready is the reactor's report that a datagram arrived.
 func (u *udpConn) ready() {
 	u.r.mu.Lock()
-	fn := u.onReady
-	if fn == nil {
+	w := u.onReady
+	if w == nil {
 		select {
 		case u.signal <- struct{}{}:
 		default:
 		}
 	}
 	u.r.mu.Unlock()
-	if fn != nil {
-		fn()
+	if w != nil {
+		w.datagramQueued()
 	}
 }
 
-// notify routes the reactor's reports to fn, or to a reader of the socket
-// when fn is nil. fn is also called at once when a datagram may be
+// notify routes the reactor's reports to w, or to a reader of the socket
+// when w is nil. w is also told at once when a datagram may be
 // waiting that no report will announce: one reported that the reader had
 // not taken, one read ahead, or a queue the last read did not empty. A
 // reader taking over reads what is queued before it waits.
-func (u *udpConn) notify(fn func()) {
+func (u *udpConn) notify(w queueWatcher) {
 	u.r.mu.Lock()
-	u.onReady = fn
-	pending := fn != nil && (u.stash != nil || !u.drained)
-	if fn != nil {
+	u.onReady = w
+	pending := w != nil && (u.stash != nil || !u.drained)
+	if w != nil {
 		select {
 		case <-u.signal:
 			pending = true
@@ -164,11 +188,11 @@ func (u *udpConn) notify(fn func()) {
 		}
 	}
 	u.r.mu.Unlock()
-	if fn == nil {
+	if w == nil {
 		u.drained = false // reports may have gone to the sweeper
 	}
 	if pending {
-		fn()
+		w.datagramQueued()
 	}
 }
 
@@ -214,13 +238,11 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		if d <= 0 {
 			return errTimeoutDeadline
 		}
-		if u.timer == nil {
-			u.timer = time.NewTimer(d)
-		} else {
-			u.timer.Reset(d)
-		}
-		defer u.timer.Stop()
-		expired = u.timer.C
+		t := waitTimers.Get().(*time.Timer)
+		t.Reset(d)
+		defer waitTimers.Put(t)
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case <-u.signal:
@@ -231,6 +253,15 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		return ctxTimeout(ctx.Err())
 	}
 }
+
+// waitTimers are the stopped timers of waits that ended, so that a wait
+// costs no new timer (issue #6). A stopped timer's channel is empty since
+// Go 1.23, so a reused one cannot report an old expiry.
+var waitTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // recv returns the datagram read ahead, or reads what is queued, or fails
 // with EAGAIN. It asks the kernel for two datagrams: with edge-triggered
@@ -245,7 +276,7 @@ func (u *udpConn) recv() (Datagram, error) {
 	defer readPool.Put(b0)
 	defer readPool.Put(b1)
 	var got [2]rcvd
-	n, err := recvmmsg2(u.fd, [2][]byte{*b0, *b1}, [2][]byte{u.oob[0][:], u.oob[1][:]}, &got)
+	n, err := recvmmsg2(u.fd, [2][]byte{*b0, *b1}, [2][]byte{u.oob[0][:], u.oob[1][:]}, &u.rx, &got)
 	// An error other than EAGAIN (a pending ICMP report) comes before
 	// what is queued, which it does not announce.
 	u.drained = err == unix.EAGAIN || (err == nil && n < 2)
@@ -302,15 +333,13 @@ type rcvd struct {
 
 // recvmmsg2 reads up to two queued datagrams, their control data and their
 // source addresses, without waiting; it returns how many it read, or
-// EAGAIN. The sources are decoded from raw sockaddrs held on the stack,
-// where unix.Recvmsg would allocate one per read. The connected socket
+// EAGAIN. The sources are decoded from raw sockaddrs held in sc, where
+// unix.Recvmsg would allocate one per read. The connected socket
 // fixes the source of what arrives after connect(2), but a datagram that
 // reached the port between bind(2) and connect(2) is still queued, so the
 // Client compares it with the server (Datagram.From).
-func recvmmsg2(fd int, bufs, oobs [2][]byte, got *[2]rcvd) (int, error) {
-	var rsa [2]unix.RawSockaddrAny
-	var iov [2]unix.Iovec
-	var msgs [2]unix.Mmsghdr
+func recvmmsg2(fd int, bufs, oobs [2][]byte, sc *mmsgScratch, got *[2]rcvd) (int, error) {
+	rsa, iov, msgs := &sc.rsa, &sc.iov, &sc.msgs
 	for i := range msgs {
 		iov[i].Base = &bufs[i][0]
 		iov[i].SetLen(len(bufs[i]))

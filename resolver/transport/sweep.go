@@ -31,10 +31,18 @@ const sweepSlack = time.Millisecond
 type armable interface {
 	// Poll returns a datagram already queued; ok is false when none is.
 	Poll() (dg Datagram, ok bool)
-	// notify arranges for fn to run, on another goroutine, whenever a
-	// datagram arrives, and at once on the caller's for one that arrived
-	// unread; with fn nil, reads of the association are woken instead.
-	notify(fn func())
+	// notify arranges for r.datagramQueued to run, on another goroutine,
+	// whenever a datagram arrives, and at once on the caller's for one
+	// that arrived unread; with r nil, reads of the association are woken
+	// instead.
+	notify(r queueWatcher)
+}
+
+// queueWatcher is told that an association has a datagram queued. An
+// interface, not a func: a closure per held window was an allocation per
+// exchange (issue #6).
+type queueWatcher interface {
+	datagramQueued()
 }
 
 // holdState says who owns a held association.
@@ -60,22 +68,27 @@ type sweeper struct {
 // (it ends whenever no window is left, so an idle Client runs none). It
 // reports false when the Client is closing.
 func (c *Client) enqueue(h *hold, conn armable) bool {
-	if !c.sweeper.push(h, &c.watchers, c.sweep) {
+	start, ok := c.sweeper.push(h, &c.watchers)
+	if !ok {
 		return false
+	}
+	if start {
+		go c.sweep()
 	}
 	// After the push, outside the sweeper's lock: a datagram that arrived
 	// unread is reported at once, and reporting takes the lock.
-	conn.notify(func() { c.reported(h) })
+	conn.notify(h)
 	return true
 }
 
-// push queues h and starts the sweep goroutine when none runs; false when
-// the Client is closing.
-func (s *sweeper) push(h *hold, watchers *sync.WaitGroup, sweep func()) bool {
+// push queues h; start says the caller must start the sweep goroutine,
+// which push has counted in watchers. ok is false when the Client is
+// closing.
+func (s *sweeper) push(h *hold, watchers *sync.WaitGroup) (start, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return false, false
 	}
 	heap.Push(&s.holds, h)
 	switch {
@@ -85,12 +98,15 @@ func (s *sweeper) push(h *hold, watchers *sync.WaitGroup, sweep func()) bool {
 		}
 		s.running = true
 		watchers.Add(1)
-		go sweep()
+		return true, true
 	case s.holds[0] == h:
 		s.poke()
 	}
-	return true
+	return false, true
 }
+
+// datagramQueued reports h to the sweeper of its Client.
+func (h *hold) datagramQueued() { h.c.reported(h) }
 
 // reported queues h, whose association has a datagram, for the sweeper.
 // A window is listed once however many reports come before the sweeper
