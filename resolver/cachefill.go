@@ -110,18 +110,44 @@ func (r *Resolver) cacheChildNS(q *query, m *dns.Msg, sec cache.Security) {
 	if !m.Authoritative || !r.renewable(q, q.cut.zone) {
 		return
 	}
-	var ns []dns.RR
+	var buf [8]dns.RR
+	ns := buf[:0]
+	ttl := q.cut.ttl
 	for _, rr := range m.Ns {
-		if rr.Header().Rrtype == dns.TypeNS && equalNames(rr.Header().Name, q.cut.zone) {
-			ns = append(ns, dns.Copy(rr))
+		if h := rr.Header(); h.Rrtype == dns.TypeNS && equalNames(h.Name, q.cut.zone) {
+			ns = append(ns, rr)
+			ttl = min(ttl, h.Ttl)
 		}
 	}
 	if len(ns) == 0 {
 		return
 	}
-	clampTTL(ns, q.cut.ttl)
 	k := cache.NewKey(q.cut.zone, dns.TypeNS, q.qclass).On(cache.SideChild)
-	r.cache.Put(k, cache.Entry{RRs: ns, Rank: cache.RankAuthorityAA, Security: sec}, r.clock.Now())
+	now := r.clock.Now()
+	if r.childNSFresh(k, ns, sec, ttl, now) {
+		return
+	}
+	kept := make([]dns.RR, len(ns))
+	for i, rr := range ns {
+		kept[i] = dns.Copy(rr)
+	}
+	clampTTL(kept, q.cut.ttl)
+	r.cache.Put(k, cache.Entry{RRs: kept, Rank: cache.RankAuthorityAA, Security: sec}, now)
+}
+
+// childNSFresh reports whether the cache holds ns as the child's NS set
+// already, as trusted and with at least half of the ttl that storing it
+// again would give. Every answer from a zone repeats its NS set, and
+// storing it again for each one cost copies and an LRU insert per cold
+// name (issue #6); Unbound likewise keeps an equal RRset of equal trust
+// instead of refreshing it. A set that changed, or has aged past half its
+// life, is stored again.
+func (r *Resolver) childNSFresh(k cache.Key, ns []dns.RR, sec cache.Security, ttl uint32, now time.Time) bool {
+	fresh := false
+	r.cache.Read(k, now, func(e cache.Entry, left uint32) {
+		fresh = e.Rank == cache.RankAuthorityAA && e.Security == sec && 2*uint64(left) >= uint64(ttl) && sameData(e.RRs, ns)
+	})
+	return fresh
 }
 
 // putRRset stores one RRset.
