@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"net/netip"
 	"runtime/metrics"
 	"strconv"
 	"sync"
@@ -74,10 +75,31 @@ func BenchmarkColdResolveSignedConcurrent(b *testing.B) {
 // cached: one upstream exchange per question, the shape of bench/run's
 // cold-flat, without socket costs.
 func BenchmarkColdName(b *testing.B) {
+	b.Run("minimal", func(b *testing.B) { benchColdName(b, false) })
+	b.Run("ns-in-authority", func(b *testing.B) { benchColdName(b, true) })
+}
+
+// benchColdName asks a new name of a warm zone each time. With withNS the
+// zone's server answers as NSD does, its NS set in authority and their
+// addresses in additional, which every answer repeats.
+func benchColdName(b *testing.B, withNS bool) {
 	h := simnet.NewHierarchy(simnet.InstantTimeouts())
 	h.Zone(".", []string{"127.53.0.1"}, "")
 	h.Zone("test.", []string{"127.53.0.2"}, "")
 	h.Zone("example.test.", []string{"127.53.1.1"}, "* 300 A 192.0.2.1\n")
+	if withNS {
+		ns, glue := rrOf("example.test. 3600 IN NS ns1.example.test."), rrOf("ns1.example.test. 3600 IN A 127.53.1.1")
+		h.Net.Server(netip.MustParseAddr("127.53.1.1")).Update(func(k *simnet.Knobs) {
+			k.Handler = func(q *dns.Msg, _ bool) *dns.Msg {
+				m := new(dns.Msg).SetReply(q)
+				m.Authoritative = true
+				a := rrOf("x.example.test. 300 IN A 192.0.2.1")
+				a.Header().Name = q.Question[0].Name
+				m.Answer, m.Ns, m.Extra = []dns.RR{a}, []dns.RR{ns}, []dns.RR{glue}
+				return m
+			}
+		})
+	}
 	f := newFixture(b, h, nil)
 	f.ask(b, "warm.example.test.", dns.TypeA)
 	b.ReportAllocs()
