@@ -16,7 +16,8 @@ def num(v):
         return None
 
 
-def medians(path):
+def read_runs(path):
+    """Each test and server's rows, in the order of the rounds."""
     runs = {}
     order = []
     for line in open(path):
@@ -28,6 +29,10 @@ def medians(path):
             order.append(f[0])
         vals = [num(v) for v in f[2:]] + [None] * len(COLS)
         runs.setdefault(key, []).append(vals[: len(COLS)])
+    return order, runs
+
+
+def medians(runs):
     out = {}
     for key, rows in runs.items():
         med = []
@@ -35,7 +40,15 @@ def medians(path):
             xs = [r[i] for r in rows if r[i] is not None]
             med.append(statistics.median(xs) if xs else None)
         out[key] = (med, len(rows))
-    return order, out
+    return out
+
+
+def paired(runs, label, col):
+    """Bulwark/Unbound of col round by round: the two ran back to back, so
+    each ratio shares the machine's state of its round."""
+    i = COLS.index(col)
+    b, u = runs.get((label, "bulwark"), []), runs.get((label, "unbound"), [])
+    return [x[i] / y[i] for x, y in zip(b, u) if x[i] is not None and y[i]]
 
 
 def fmt(v):
@@ -53,7 +66,8 @@ def sh(cmd):
 
 def main():
     results, commands, rounds, duration = sys.argv[1:5]
-    order, med = medians(results)
+    order, runs = read_runs(results)
+    med = medians(runs)
     print("# Bulwark vs Unbound: bench/run results\n")
     print(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
@@ -84,8 +98,18 @@ def main():
                 continue
             ratio = f"{bv / uv:.2f}×" if bv is not None and uv else "–"
             print(f"| {label} | {col} | {fmt(bv)} | {fmt(uv)} | {ratio} |")
+    print("\nRound by round, Bulwark/Unbound (each pair ran back to back; the median of these "
+          "ratios is less exposed to a slow round than the ratio of medians):\n")
+    print("| test | metric | per round | median |")
+    print("|---|---|---|---|")
+    for label in order:
+        col = "us_per_q" if label.endswith(("-50k", "-capped", "-uncapped")) else "qps"
+        rs = paired(runs, label, col)
+        if len(rs) > 1:
+            print(f"| {label} | {col} | {', '.join(f'{r:.2f}' for r in rs)} | {statistics.median(rs):.2f}× |")
     print("\n## Commands\n")
-    print("Run as root: `bench/run` (ROUNDS, DURATION, VALIDATION=no to skip the signed phase). "
+    print("Run as root: `bench/run` (ROUNDS, DURATION, VALIDATION=no to skip the signed phase, "
+          "ONLY=cold or ONLY=rss100k for one part, printed and not written here). "
           "Exact commands it ran ($WORK is its temporary directory):\n")
     print("```")
     print(open(commands).read().rstrip())
