@@ -28,6 +28,7 @@ type forger func(e *env, rec simnet.QueryRecord) []packet
 type tally struct {
 	attempts, forgedSent, poisonedAnswers, genuine, servfail, poisonedCache int
 	latency                                                                 time.Duration // mean client latency
+	lat                                                                     []time.Duration
 }
 
 func (t tally) String() string {
@@ -74,7 +75,9 @@ func oracleRun(t *testing.T, e *env, attempts int, latency time.Duration, forge 
 		name := oracleName(i)
 		begin := time.Now()
 		r := e.ask(name, dns.TypeA, 10*time.Second)
-		total += time.Since(begin)
+		took := time.Since(begin)
+		total += took
+		tl.lat = append(tl.lat, took)
 		tl.attempts++
 		switch {
 		case isForged(r):
