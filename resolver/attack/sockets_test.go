@@ -11,8 +11,15 @@ import (
 )
 
 // stuckFor is how long a socket must be seen unconnected, and never
-// connected, to count as used without connect(2).
-const stuckFor = 50 * time.Millisecond
+// connected, to count as used without connect(2). Between bind(2) and
+// connect(2) the exchange's thread can be descheduled, or its goroutine
+// left waiting for a P after bind, for 100-500 ms on a loaded 2-core
+// machine under -race, which 50 ms did not cover. What the check can
+// find on OFF-1's fast path, a long-lived socket serving queries
+// unconnected, stays open through the run (over a second for 10,000
+// queries); a per-query socket lives a millisecond there, too short for
+// 50 ms as for 500 ms.
+const stuckFor = 500 * time.Millisecond
 
 // udpSample is what sampleUDPSockets saw of this process's UDP sockets.
 type udpSample struct {
@@ -25,7 +32,7 @@ type udpSample struct {
 	// unconnected counts sockets never seen connected but seen unconnected
 	// over at least stuckFor: a socket used without connect(2). (A socket
 	// between bind and connect can span two samples on a loaded machine
-	// or under -race; it cannot span stuckFor.)
+	// or under -race; stuckFor is chosen above such stalls.)
 	unconnected int
 	// sharedPorts counts samples in which two sockets that lived through
 	// the whole sample held one local port.

@@ -34,12 +34,16 @@ func TestQueryContextEndsAtItsDeadline(t *testing.T) {
 }
 
 func TestQueryContextErrNeedsNoTimer(t *testing.T) {
-	ctx := newQueryContext(context.Background(), 10*time.Millisecond)
+	// The first Err must come before the deadline: with 10 ms, a loaded
+	// 2-core machine could stall the test that long between the two
+	// lines; 500 ms covers such stalls, at half a second of sleep.
+	const timeout = 500 * time.Millisecond
+	ctx := newQueryContext(context.Background(), timeout)
 	defer ctx.Cancel()
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("err %v before the deadline", err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(timeout + 10*time.Millisecond)
 	if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err %v after the deadline, want deadline exceeded", err)
 	}

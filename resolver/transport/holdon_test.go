@@ -24,10 +24,18 @@ func injected() *fakeNet {
 	}}
 }
 
+// earlyRTT is the expected RTT of the fake-network tests that need the
+// first reply judged early: it is early when read within half of it. The
+// fake answers in microseconds, but under -race on a loaded 2-core machine
+// the read can come 100-500 ms after the send (an RTT of 100 ms left 50 ms
+// of that). It costs no time: the window ends as soon as the fake has no
+// reply left.
+const earlyRTT = 2 * time.Second
+
 func TestHoldOnEarlyReplyThenConflictReAsksOverTCP(t *testing.T) {
 	c := NewExchanger(injected(), Config{}, nil)
 	defer c.Close()
-	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 100 * time.Millisecond })
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = earlyRTT })
 	if err != nil || !r.TCP || firstA(t, r) != "192.0.2.1" {
 		t.Fatalf("err %v, reply %+v", err, r)
 	}
@@ -75,7 +83,11 @@ func TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies(t *testing.T) {
 		wantWait bool
 	}{
 		{name: "NoHistoryWaits", wantWait: true},
-		{name: "FasterThanHalfTheFastestWaits", fastest: 20 * time.Millisecond, wantWait: true},
+		// The fastest is a fifth of the RTT, as 20 ms of 100 ms were, but
+		// large enough that "faster than half of it" (1 s) holds on a
+		// loaded machine: with 20 ms the fake's reply had to be read
+		// within 10 ms of the send.
+		{name: "FasterThanHalfTheFastestWaits", fastest: earlyRTT, wantWait: true},
 		{name: "SlowerThanHalfTheFastestGoesAtOnce", fastest: time.Nanosecond},
 	}
 	for _, tc := range tests {
@@ -85,7 +97,7 @@ func TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies(t *testing.T) {
 			if tc.fastest > 0 {
 				c.noteRTT(&Query{Server: testServer}, tc.fastest)
 			}
-			r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 100 * time.Millisecond })
+			r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 5 * earlyRTT })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +150,7 @@ func TestHoldOnDuplicateReplyIsNoConflict(t *testing.T) {
 	}}
 	c := NewExchanger(fn, Config{}, nil)
 	defer c.Close()
-	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 40 * time.Millisecond })
+	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = earlyRTT })
 	if err != nil || r.TCP {
 		t.Fatalf("err %v, reply %+v", err, r)
 	}
@@ -160,10 +172,13 @@ func TestHoldOnPlausibleReplyReturnedAtOnce(t *testing.T) {
 	c := NewExchanger(fn, Config{}, nil)
 	defer c.Close()
 	// A reply is "early" only against a known RTT; the fake answers in
-	// microseconds, so an RTT of 1 µs makes it plausible.
+	// microseconds, so an RTT of 1 µs makes it plausible. The time bound
+	// is the default HoldOnMax: a window waited out would reach it, a
+	// scheduler stall of a loaded machine (100-500 ms; the bound was
+	// 50 ms) does not.
 	begin := time.Now()
 	r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = time.Microsecond })
-	if err != nil || r.TCP || time.Since(begin) > 50*time.Millisecond {
+	if err != nil || r.TCP || time.Since(begin) >= time.Second {
 		t.Fatalf("err %v, reply %+v after %v", err, r, time.Since(begin))
 	}
 	if s := c.Stats(); s.HoldOnWaits != 0 {
@@ -172,9 +187,11 @@ func TestHoldOnPlausibleReplyReturnedAtOnce(t *testing.T) {
 }
 
 // TestHoldOnConflictOnRealSocketsEndsTheWaitEarly: over loopback, a forged
-// reply followed by the genuine one, both early for a 400 ms RTT, makes the
+// reply followed by the genuine one, both early for a 4 s RTT, makes the
 // exchange wait on its own socket and move to TCP as soon as the second
-// arrives, long before the 600 ms window would end.
+// arrives, long before the 6 s window would end. (With 400 ms the forgery
+// had to be read within 200 ms to count as early, and the exchange to end
+// within 500 ms: scheduler stalls of a loaded machine break both.)
 func TestHoldOnConflictOnRealSocketsEndsTheWaitEarly(t *testing.T) {
 	srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
 		if w.RemoteAddr().Network() == "udp" {
@@ -182,14 +199,14 @@ func TestHoldOnConflictOnRealSocketsEndsTheWaitEarly(t *testing.T) {
 		}
 		_ = w.WriteMsg(answer(q, "192.0.2.1"))
 	})
-	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{}, nil)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{Timeout: 10 * time.Second, HoldOnMax: 10 * time.Second}, nil)
 	t.Cleanup(c.Close)
 	start := time.Now()
-	r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, RTT: 400 * time.Millisecond})
+	r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, RTT: 4 * time.Second})
 	if err != nil || !r.TCP || firstA(t, r) != "192.0.2.1" {
 		t.Fatalf("err %v, reply %+v", err, r)
 	}
-	if el := time.Since(start); el > 500*time.Millisecond {
+	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("answered after %v: the wait did not end at the conflict", el)
 	}
 	if s := c.Stats(); s.HoldOnWaits != 1 || s.InjectionsDetected != 1 {
@@ -240,6 +257,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitWindowsEnded waits until the sweeper has ended every window it held
+// and stopped: the event a sleep of "the window plus a margin" stood for.
+func waitWindowsEnded(t *testing.T, c *Client) {
+	t.Helper()
+	waitFor(t, "the windows ended", func() bool {
+		c.sweeper.mu.Lock()
+		defer c.sweeper.mu.Unlock()
+		return !c.sweeper.running
+	})
 }
 
 // sweptServer answers every UDP query twice on the same association,
@@ -295,15 +323,17 @@ func TestHoldOnSweeperSeesALateInjectionAsItArrives(t *testing.T) {
 }
 
 // TestHoldOnSweptWindowKeepsTheLaterReplyForNext: the forgery first, the
-// genuine reply 5 ms later; when Next is asked only after the 50 ms window
+// genuine reply 5 ms later; when Next is asked only after the window
 // ended, the reply the sweeper kept is handed over, and then no other.
+// The window is 1 s: in 50 ms a loaded machine may not deliver the
+// genuine reply before it ends.
 func TestHoldOnSweptWindowKeepsTheLaterReplyForNext(t *testing.T) {
 	srv := sweptServer(t, "6.6.6.6", "192.0.2.1", 5*time.Millisecond)
-	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 50 * time.Millisecond}, nil)
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
 	defer c.Close()
 	r := askSocket(t, c, srv)
 	waitFor(t, "the genuine reply read", func() bool { return c.Stats().InjectionsDetected == 1 })
-	time.Sleep(100 * time.Millisecond)
+	waitWindowsEnded(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	r2, err := r.Next(ctx)
@@ -371,7 +401,9 @@ func TestHoldOnFloodedWindowReadsAtMostMaxWatchReads(t *testing.T) {
 					_ = w.WriteMsg(answer(q, "192.0.2.1"))
 				}
 			})
-			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 300 * time.Millisecond}, nil)
+			// 1 s: the sweeper must read its share within the window,
+			// and a scheduler stall can take 300 ms of it.
+			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
 			defer c.Close()
 			r := askSocket(t, c, srv)
 			waitFor(t, "the sweeper's share read", func() bool { return c.Stats().LateReplies >= maxWatchReads })
@@ -382,7 +414,7 @@ func TestHoldOnFloodedWindowReadsAtMostMaxWatchReads(t *testing.T) {
 					t.Fatalf("next: %v", err)
 				}
 			}
-			time.Sleep(400 * time.Millisecond) // the window ended
+			waitWindowsEnded(t, c)
 			if got := c.Stats().LateReplies; got != maxWatchReads {
 				t.Fatalf("read %d late datagrams, want %d", got, maxWatchReads)
 			}
