@@ -69,13 +69,28 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		_ = conn.Close()
 		return nil, next, err
 	}
-	resp, next, err := c.finishUDP(q, p, wq, got, time.Since(start))
+	rtt := time.Since(start)
+	resp, next, err := c.finishUDP(q, p, wq, got, rtt)
 	if resp == nil || err != nil {
 		_ = conn.Close()
 		return nil, next, err
 	}
 	mem.h = hold{c: c, wq: wq, conn: conn, first: got, start: start}
-	return c.holdOn(ctx, q, p, &mem.h, resp)
+	return c.holdOn(ctx, q, p, &mem.h, resp, arrivedAfter(start, got.at, rtt))
+}
+
+// arrivedAfter is how long after start a reply read rtt after it reached
+// the kernel, at (zero when unknown): at, unless it is unknown or outside
+// [start, start+rtt], which a step of the wall clock between the two
+// readings can cause, and then rtt.
+func arrivedAfter(start, at time.Time, rtt time.Duration) time.Duration {
+	if at.IsZero() {
+		return rtt
+	}
+	if d := at.Sub(start); d >= 0 && d <= rtt {
+		return d
+	}
+	return rtt
 }
 
 // accepted is a UDP reply that passed every check.
@@ -85,6 +100,7 @@ type accepted struct {
 	cookie       cookieVerdict
 	serverCookie []byte // in cookieRaw
 	cookieRaw    [maxCookieLen]byte
+	at           time.Time // when the kernel received it (Datagram.At)
 }
 
 // awaitUDP reads until an acceptable reply arrives ("await valid
@@ -109,6 +125,7 @@ func (c *Client) awaitUDP(ctx context.Context, q *Query, p plan, wq *wireQuery, 
 		case verdictAccept:
 			got, escalate := c.judgeUDP(q, wq, dg.Data)
 			if got != nil {
+				got.at = dg.At
 				return got, p, nil
 			}
 			if escalate {
@@ -250,7 +267,7 @@ func (c *Client) tcpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		c.learnCookieTCP(q, wq, msg)
 		resp, next, err := c.finish(q, p, msg, time.Since(start))
 		if resp != nil {
-			c.noteRTT(q, resp.RTT)
+			c.noteRTT(q, resp.RTT, resp.RTT)
 		}
 		return resp, next, err
 	}

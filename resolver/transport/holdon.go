@@ -33,7 +33,10 @@ import (
 // reply before half of it is no sign of a forgery (bench/run's cold runs
 // waited on 35-60% of their exchanges), while one twice as fast as the
 // server's fastest still is: no genuine reply crosses the path in half
-// its shortest time. Otherwise the first reply is returned at once, so a
+// its shortest time. Both tests take the time the reply reached the kernel
+// (Datagram.At, SO_TIMESTAMPNS), not the time it was read: on a loaded
+// machine a forgery read late would look as late as the genuine reply.
+// Otherwise the first reply is returned at once, so a
 // clean path pays no latency; the socket is still watched (by the
 // sweeper, sweep.go) until the window ends, so Response.Next can hand the
 // resolver a later reply when the first fails validation, and a conflict
@@ -123,11 +126,11 @@ type heldReply struct {
 // at once, watched in the background (by the sweeper, or by a watcher
 // goroutine where it cannot) while resp goes back with Next set,
 // or waited on before resp (or a TCP plan, on a conflict) is returned.
-func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Response) (*Response, plan, error) {
-	end, wait := c.holdWindow(q, resp.RTT, h.start)
+func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Response, arrived time.Duration) (*Response, plan, error) {
+	end, wait := c.holdWindow(q, arrived, h.start)
 	if c.cfg.DisableHoldOn || c.life.Err() != nil || !time.Now().Before(end) {
 		_ = h.conn.Close()
-		c.noteRTT(q, resp.RTT)
+		c.noteRTT(q, resp.RTT, arrived)
 		return resp, p, nil
 	}
 	h.q, h.p, h.end = *q, p, end
@@ -141,10 +144,10 @@ func (c *Client) holdOn(ctx context.Context, q *Query, p plan, h *hold, resp *Re
 			tcp.tcp = true
 			return nil, tcp, nil
 		}
-		c.noteRTT(q, resp.RTT)
+		c.noteRTT(q, resp.RTT, arrived)
 		return resp, p, nil
 	}
-	c.noteRTT(q, resp.RTT)
+	c.noteRTT(q, resp.RTT, arrived)
 	if conn, ok := h.conn.(armable); !ok {
 		c.startWatch(h)
 	} else if !c.enqueue(h, conn) {
@@ -308,7 +311,7 @@ func errNoOther(h *hold) error {
 
 func (c *Client) heldResponse(h *hold, r heldReply) *Response {
 	c.n.accepted.Add(1)
-	c.noteRTT(&h.q, r.rtt)
+	c.noteRTT(&h.q, r.rtt, r.rtt)
 	return &Response{Msg: r.got.msg, RTT: r.rtt, EDNS: h.p.edns, ServerCookie: r.got.cookie == cookieValid,
 		Next: func(ctx context.Context) (*Response, error) { return c.next(ctx, h) }}
 }
@@ -320,19 +323,24 @@ func (c *Client) heldResponse(h *hold, r heldReply) *Response {
 // fastWindow passed without a faster reply: then it starts again from the
 // sample. A rise by a fraction of each slower sample settled far above the
 // fastest replies when the slow ones were a hundred times slower (bench/run:
-// 30 µs replies, 10 ms queueing spikes, fastRTT 200-900 µs).
-func (c *Client) noteRTT(q *Query, rtt time.Duration) {
+// 30 µs replies, 10 ms queueing spikes, fastRTT 200-900 µs). rtt is the
+// time to the reply's read, arrived to its arrival (Datagram.At): fastRTT,
+// which earliness is judged against, takes the arrival, as holdWindow's
+// first reply does; slowRTT, which sizes the window the reads must fit in,
+// takes the read.
+func (c *Client) noteRTT(q *Query, rtt, arrived time.Duration) {
 	if rtt <= 0 {
 		return
 	}
 	now := c.cfg.Clock.Now()
 	c.servers.update(q.Server, func(s *serverInfo) {
 		switch {
-		case rtt < s.fastRTT:
-			s.fastRTT -= (s.fastRTT - rtt) / 8
+		case arrived <= 0:
+		case arrived < s.fastRTT:
+			s.fastRTT -= (s.fastRTT - arrived) / 8
 			s.fastAt = now
 		case s.fastRTT == 0 || now.Sub(s.fastAt) > fastWindow:
-			s.fastRTT, s.fastAt = rtt, now
+			s.fastRTT, s.fastAt = arrived, now
 		}
 		if rtt > s.slowRTT {
 			s.slowRTT = rtt

@@ -95,7 +95,7 @@ func TestHoldOnEarlinessIsJudgedAgainstTheFastestReplies(t *testing.T) {
 			c := NewExchanger(injected(), Config{}, nil)
 			defer c.Close()
 			if tc.fastest > 0 {
-				c.noteRTT(&Query{Server: testServer}, tc.fastest)
+				c.noteRTT(&Query{Server: testServer}, tc.fastest, tc.fastest)
 			}
 			r, err := ask(t, c, "www.example.com.", func(q *Query) { q.RTT = 5 * earlyRTT })
 			if err != nil {
@@ -241,7 +241,7 @@ func TestFastRTTFallsSlowlyAndRestartsAfterItsWindow(t *testing.T) {
 	}
 	for _, st := range steps {
 		clk.t = clk.t.Add(st.advance)
-		c.noteRTT(q, st.rtt)
+		c.noteRTT(q, st.rtt, st.rtt)
 		if got := fast(); got != st.want {
 			t.Fatalf("%s: fastRTT %v, want %v", st.name, got, st.want)
 		}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
@@ -90,6 +91,10 @@ func setupUDP(fd, family int, port uint16, cfg SocketConfig, local, remote unix.
 		}
 	}
 	_ = unix.SetsockoptInt(fd, level, opt, 1)
+	// Each datagram's receive time, so that Hold-On judges a reply by when
+	// it arrived, not by when a loaded machine read it (holdon.go). Best
+	// effort: without it, the read time stands in.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	if cfg.FixedSourcePort != 0 {
 		// Test mode without port randomisation: every socket binds the same
 		// port, as one shared socket would be used.
@@ -380,24 +385,42 @@ func sockaddrAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// reassembled reports whether the control messages of one datagram carry
-// a fragment size, that is, whether the kernel rebuilt it from fragments.
-func reassembled(oob []byte) bool {
-	if len(oob) == 0 {
-		return false
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		// Control data we cannot read: assume the worst, TCP will tell.
-		return true
-	}
-	for _, m := range msgs {
-		if (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == ipRecvFragSize) ||
-			(m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == ipv6RecvFragSize) {
-			return true
+// readControl reads the control messages of one datagram: whether they
+// carry a fragment size, that is, whether the kernel rebuilt it from
+// fragments, and the kernel's receive time. It walks them in place: every
+// datagram carries its time, and unix.ParseSocketControlMessage would
+// allocate for each.
+func readControl(oob []byte) (reassembled bool, at time.Time) {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			// Control data we cannot read: assume the worst, TCP will tell.
+			return true, at
 		}
+		switch {
+		case h.Level == unix.IPPROTO_IP && h.Type == ipRecvFragSize,
+			h.Level == unix.IPPROTO_IPV6 && h.Type == ipv6RecvFragSize:
+			reassembled = true
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS:
+			at = timespecAt(data)
+		}
+		oob = rest
 	}
-	return false
+	return reassembled, at
+}
+
+// timespecAt decodes SCM_TIMESTAMPNS's struct timespec: two 64-bit words,
+// or two 32-bit ones on the 32-bit systems (arm, mips) whose old
+// SO_TIMESTAMPNS this is. It is read by bytes, as control data need not be
+// aligned for a 64-bit load on them.
+func timespecAt(b []byte) time.Time {
+	switch len(b) {
+	case 16:
+		return time.Unix(int64(binary.NativeEndian.Uint64(b)), int64(binary.NativeEndian.Uint64(b[8:])))
+	case 8:
+		return time.Unix(int64(int32(binary.NativeEndian.Uint32(b))), int64(int32(binary.NativeEndian.Uint32(b[4:]))))
+	}
+	return time.Time{}
 }
 
 func controlTruncated(flags int) bool { return flags&unix.MSG_CTRUNC != 0 }

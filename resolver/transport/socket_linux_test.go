@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
+	"unsafe"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,38 +60,95 @@ func sockaddrAddr(sa unix.Sockaddr) netip.AddrPort {
 }
 
 func cmsg(level, typ int, value uint32) []byte {
-	b := make([]byte, unix.CmsgSpace(4))
+	return cmsgData(level, typ, binary.NativeEndian.AppendUint32(nil, value))
+}
+
+// cmsgData is one control message carrying data, padded as the kernel
+// pads it.
+func cmsgData(level, typ int, data []byte) []byte {
+	b := make([]byte, unix.CmsgSpace(len(data)))
 	lenSize := unix.SizeofCmsghdr - 8 // Len is a size_t, Level and Type are ints
 	if lenSize == 8 {
-		binary.NativeEndian.PutUint64(b, uint64(unix.CmsgLen(4)))
+		binary.NativeEndian.PutUint64(b, uint64(unix.CmsgLen(len(data))))
 	} else {
-		binary.NativeEndian.PutUint32(b, uint32(unix.CmsgLen(4)))
+		binary.NativeEndian.PutUint32(b, uint32(unix.CmsgLen(len(data))))
 	}
 	binary.NativeEndian.PutUint32(b[lenSize:], uint32(level))
 	binary.NativeEndian.PutUint32(b[lenSize+4:], uint32(typ))
-	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], value)
+	copy(b[unix.CmsgLen(0):], data)
 	return b
 }
 
-func TestReassemblyDetectedFromControlMessages(t *testing.T) {
+// timestampCmsg is SCM_TIMESTAMPNS for t, in this system's struct timespec.
+func timestampCmsg(t time.Time) []byte {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	var data []byte
+	if unsafe.Sizeof(ts) == 16 {
+		data = binary.NativeEndian.AppendUint64(binary.NativeEndian.AppendUint64(nil, uint64(ts.Sec)), uint64(ts.Nsec))
+	} else {
+		data = binary.NativeEndian.AppendUint32(binary.NativeEndian.AppendUint32(nil, uint32(ts.Sec)), uint32(ts.Nsec))
+	}
+	return cmsgData(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, data)
+}
+
+func TestControlMessagesTellReassemblyAndReceiveTime(t *testing.T) {
+	at := time.Unix(1795000000, 123456789)
 	tests := []struct {
-		name string
-		oob  []byte
-		want bool
+		name     string
+		oob      []byte
+		wantFrag bool
+		wantAt   time.Time
 	}{
-		{"NoControlData", nil, false},
-		{"IPv4FragmentSize", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276), true},
-		{"IPv6FragmentSize", cmsg(unix.IPPROTO_IPV6, ipv6RecvFragSize, 1232), true},
-		{"OtherIPOption", cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), false},
-		{"FragmentSizeAfterAnotherOption", append(cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), cmsg(unix.IPPROTO_IP, ipRecvFragSize, 572)...), true},
-		{"CutShortOfItsLength", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276)[:unix.CmsgLen(0)], true},
+		{"NoControlData", nil, false, time.Time{}},
+		{"IPv4FragmentSize", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276), true, time.Time{}},
+		{"IPv6FragmentSize", cmsg(unix.IPPROTO_IPV6, ipv6RecvFragSize, 1232), true, time.Time{}},
+		{"OtherIPOption", cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), false, time.Time{}},
+		{"FragmentSizeAfterAnotherOption", append(cmsg(unix.IPPROTO_IP, unix.IP_TTL, 64), cmsg(unix.IPPROTO_IP, ipRecvFragSize, 572)...), true, time.Time{}},
+		{"CutShortOfItsLength", cmsg(unix.IPPROTO_IP, ipRecvFragSize, 1276)[:unix.CmsgLen(0)], true, time.Time{}},
+		{"ReceiveTime", timestampCmsg(at), false, at},
+		{"FragmentSizeAndReceiveTime", append(cmsg(unix.IPPROTO_IP, ipRecvFragSize, 572), timestampCmsg(at)...), true, at},
+		{"ReceiveTimeOfAnotherSize", cmsgData(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, []byte{1, 2, 3}), false, time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := reassembled(tt.oob); got != tt.want {
-				t.Fatalf("reassembled = %v, want %v", got, tt.want)
+			frag, got := readControl(tt.oob)
+			if frag != tt.wantFrag || !got.Equal(tt.wantAt) {
+				t.Fatalf("readControl = %v, %v; want %v, %v", frag, got, tt.wantFrag, tt.wantAt)
 			}
 		})
+	}
+}
+
+// TestDatagramsCarryTheirKernelReceiveTime: a reply read a while after it
+// arrived says when it arrived. Loopback delivers within the server's
+// write, so the reply is queued once the handler has written it.
+func TestDatagramsCarryTheirKernelReceiveTime(t *testing.T) {
+	written := make(chan time.Time, 1)
+	srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
+		_ = w.WriteMsg(answer(q, "192.0.2.1"))
+		written <- time.Now()
+	})
+	pc, err := NewSocketNetwork(SocketConfig{}).DialUDP(context.Background(), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sent := time.Now()
+	if err := pc.Write(pack(new(dns.Msg).SetQuestion("www.example.com.", dns.TypeA))); err != nil {
+		t.Fatal(err)
+	}
+	queued := <-written
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	dg, err := pc.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A millisecond of slack for the two clocks' granularity.
+	if dg.At.Before(sent.Add(-time.Millisecond)) || dg.At.After(queued.Add(time.Millisecond)) {
+		t.Errorf("receive time %v: want between the send %v and the server's write %v, not the read 300 ms later",
+			dg.At, sent, queued)
 	}
 }
 
@@ -117,5 +177,51 @@ func TestReadBufferSetsTheSocketsReceiveBuffer(t *testing.T) {
 				t.Fatalf("SO_RCVBUF = %d", v)
 			}
 		})
+	}
+}
+
+// TestHoldOnJudgesALateReadByTheReplysArrival: the forgery arrives at once
+// and the genuine reply 1.5 s later, against an expected RTT of 2 s, but
+// the reader is held up for 1.2 s (the test holds the reactor's lock, as a
+// loaded machine's scheduler may hold up a goroutine), so that by the time
+// it reads the forgery it no longer looks early. Judged by its kernel
+// receive time it still is: the exchange waits, sees the conflict and asks
+// over TCP, where it would have returned the forgery at once.
+func TestHoldOnJudgesALateReadByTheReplysArrival(t *testing.T) {
+	asked, release := make(chan struct{}), make(chan struct{})
+	srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
+		if w.RemoteAddr().Network() != "udp" {
+			_ = w.WriteMsg(answer(q, "192.0.2.1"))
+			return
+		}
+		asked <- struct{}{}
+		<-release
+		_ = w.WriteMsg(answer(q, "6.6.6.6"))
+		time.Sleep(1500 * time.Millisecond)
+		_ = w.WriteMsg(answer(q, "192.0.2.1"))
+	})
+	sn := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
+	c := NewExchanger(sn, Config{Timeout: 10 * time.Second, HoldOnMax: 10 * time.Second}, nil)
+	defer c.Close()
+	type result struct {
+		r   *Response
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET, RTT: 2 * time.Second})
+		done <- result{r, err}
+	}()
+	<-asked
+	sn.reactor.mu.Lock()
+	close(release)
+	time.Sleep(1200 * time.Millisecond)
+	sn.reactor.mu.Unlock()
+	res := <-done
+	if res.err != nil || !res.r.TCP || firstA(t, res.r) != "192.0.2.1" {
+		t.Fatalf("err %v, reply %+v: the forgery read late was not judged early", res.err, res.r)
+	}
+	if s := c.Stats(); s.HoldOnWaits != 1 || s.InjectionsDetected != 1 {
+		t.Errorf("hold-on waits %d, injections %d; want 1 and 1", s.HoldOnWaits, s.InjectionsDetected)
 	}
 }

@@ -61,6 +61,6 @@ func (u *udpConn) Close() error { return u.conn.Close() }
 
 // reassembled is false where the kernel cannot report reassembly; the
 // EDNS size of 1232 remains the defense against fragment poisoning.
-func reassembled([]byte) bool { return false }
+func readControl([]byte) (reassembled bool, at time.Time) { return false, time.Time{} }
 
 func controlTruncated(int) bool { return false }

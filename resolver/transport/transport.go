@@ -67,6 +67,10 @@ type Datagram struct {
 	// that reached the port in between stay queued after the connect, so
 	// the kernel's filter alone does not prove the source.
 	From netip.AddrPort
+	// At is when the kernel received it (SO_TIMESTAMPNS), zero where the
+	// Network cannot tell. A loaded machine may read a datagram long after
+	// it arrived; Hold-On judges a reply's earliness by At.
+	At time.Time
 }
 
 // StreamConn is one TCP connection carrying DNS messages (RFC 7766); the
