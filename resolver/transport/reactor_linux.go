@@ -27,14 +27,6 @@ type reactor struct {
 	// idleUntil is when the goroutine ends if no socket comes back; zero
 	// while there are sockets. Guarded by mu.
 	idleUntil time.Time
-	// stamps is a socket that only asks for receive times, open as long
-	// as ep (-1 if it could not be made). The kernel time-stamps packets
-	// as they arrive only while some socket asks for it, and switches
-	// that on and off by patching its code on a worker thread whenever
-	// the count of such sockets leaves or reaches zero: per-query sockets
-	// alone would do both at every query when queries come one at a time.
-	// A packet that arrives while it is off is stamped when it is read.
-	stamps int
 }
 
 // reactorIdle is how long the goroutine outlives the last socket, so that
@@ -55,7 +47,7 @@ func (r *reactor) add(u *udpConn) error {
 		if err != nil {
 			return err
 		}
-		r.ep, r.socks, r.stamps = ep, make(map[uint32]*udpConn), timestampAnchor()
+		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 	}
 	r.lastID++
 	for r.socks[r.lastID] != nil {
@@ -75,19 +67,6 @@ func (r *reactor) add(u *udpConn) error {
 		go r.run()
 	}
 	return nil
-}
-
-// timestampAnchor opens the reactor's stamps socket.
-func timestampAnchor() int {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1
-	}
-	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) != nil {
-		_ = unix.Close(fd)
-		return -1
-	}
-	return fd
 }
 
 // remove forgets u before it is closed; after the last socket the

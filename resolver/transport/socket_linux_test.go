@@ -123,6 +123,7 @@ func TestControlMessagesTellReassemblyAndReceiveTime(t *testing.T) {
 // arrived says when it arrived. Loopback delivers within the server's
 // write, so the reply is queued once the handler has written it.
 func TestDatagramsCarryTheirKernelReceiveTime(t *testing.T) {
+	stampingOn(t)
 	written := make(chan time.Time, 1)
 	srv := startServer(t, "ipv4", "127.0.0.1", func(w dns.ResponseWriter, q *dns.Msg) {
 		_ = w.WriteMsg(answer(q, "192.0.2.1"))
@@ -200,6 +201,7 @@ func TestHoldOnJudgesALateReadByTheReplysArrival(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		_ = w.WriteMsg(answer(q, "192.0.2.1"))
 	})
+	stampingOn(t)
 	sn := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
 	c := NewExchanger(sn, Config{Timeout: 10 * time.Second, HoldOnMax: 10 * time.Second}, nil)
 	defer c.Close()
@@ -224,4 +226,42 @@ func TestHoldOnJudgesALateReadByTheReplysArrival(t *testing.T) {
 	if s := c.Stats(); s.HoldOnWaits != 1 || s.InjectionsDetected != 1 {
 		t.Errorf("hold-on waits %d, injections %d; want 1 and 1", s.HoldOnWaits, s.InjectionsDetected)
 	}
+}
+
+// stampingOn makes sure the kernel stamps packets as they arrive for the
+// rest of the test: it does while some socket asks for receive times,
+// once a worker thread has switched it on, and stamps a packet that
+// arrived before that when it is read. A socket that asks is kept open,
+// and a probe sent to it must come back stamped before its read.
+func stampingOn(t *testing.T) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Close(fd) })
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, oob := make([]byte, 16), make([]byte, 128)
+	waitFor(t, "packets stamped on arrival", func() bool {
+		if err := unix.Sendto(fd, []byte("probe"), 0, sa); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		read := time.Now()
+		_, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, at := readControl(oob[:oobn])
+		return !at.IsZero() && read.Sub(at) >= 10*time.Millisecond
+	})
 }
