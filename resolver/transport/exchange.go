@@ -79,10 +79,11 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	return c.holdOn(ctx, q, p, &mem.h, resp, arrivedAfter(start, got.at, rtt))
 }
 
-// arrivedAfter is how long after start a reply read rtt after it reached
-// the kernel, at (zero when unknown): at, unless it is unknown or outside
-// [start, start+rtt], which a step of the wall clock between the two
-// readings can cause, and then rtt.
+// arrivedAfter is how long after start a reply reached the kernel, given
+// the kernel's receive time at and the time rtt at which it was read. It
+// falls back to rtt when at is unknown (zero) or outside [start,
+// start+rtt], as a step of the wall clock between the readings can make
+// it.
 func arrivedAfter(start, at time.Time, rtt time.Duration) time.Duration {
 	if at.IsZero() {
 		return rtt

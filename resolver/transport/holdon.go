@@ -36,12 +36,12 @@ import (
 // its shortest time. Both tests take the time the reply reached the kernel
 // (Datagram.At, SO_TIMESTAMPNS), not the time it was read: on a loaded
 // machine a forgery read late would look as late as the genuine reply.
-// Otherwise the first reply is returned at once, so a
-// clean path pays no latency; the socket is still watched (by the
-// sweeper, sweep.go) until the window ends, so Response.Next can hand the
-// resolver a later reply when the first fails validation, and a conflict
-// seen then is counted, logged and makes the server suspect, which holds
-// every later reply from it. The price: the first reply from a server
+// Otherwise the first reply is returned at once, so a clean path pays no
+// latency; the socket is still watched (by the sweeper, sweep.go) until
+// the window ends, so Response.Next can hand the resolver a later reply
+// when the first fails validation, and a conflict seen then is counted,
+// logged and makes the server suspect, which holds every later reply
+// from it. The price: the first reply from a server
 // without RTT history, or one whose forgery arrives later than half the
 // RTT or half the fastest, is not held and can be injected once; an
 // injector that first trains fastRTT down with early copies of genuine
@@ -335,7 +335,7 @@ func (c *Client) noteRTT(q *Query, rtt, arrived time.Duration) {
 	now := c.cfg.Clock.Now()
 	c.servers.update(q.Server, func(s *serverInfo) {
 		switch {
-		case arrived <= 0:
+		case arrived <= 0: // no arrival to learn from
 		case arrived < s.fastRTT:
 			s.fastRTT -= (s.fastRTT - arrived) / 8
 			s.fastAt = now

@@ -156,10 +156,9 @@ func (u *udpConn) Read(ctx context.Context) (Datagram, error) {
 
 // received turns one read of n bytes from the sender from into a
 // Datagram: a copy of the data, the verdict on fragmentation and the
-// kernel's receive time. Control
-// data cut short might have held the fragment size, and an oversized
-// datagram was fragmented on any real path: assume the worst, the Client
-// then asks over TCP.
+// kernel's receive time. Control data cut short might have held the
+// fragment size, and an oversized datagram was fragmented on any real
+// path: assume the worst, the Client then asks over TCP.
 func received(buf []byte, n int, oob []byte, flags int, from netip.AddrPort) Datagram {
 	data := make([]byte, min(n, maxUDPReply))
 	copy(data, buf[:n])
