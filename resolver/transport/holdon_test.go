@@ -284,6 +284,14 @@ func sweptServer(t *testing.T, first, second string, gap time.Duration) *localSe
 	})
 }
 
+// socketClient is a Client over real sockets whose Hold-On windows last
+// at most window, closed when the test ends.
+func socketClient(t *testing.T, window time.Duration) *Client {
+	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: window}, nil)
+	t.Cleanup(c.Close)
+	return c
+}
+
 func askSocket(t *testing.T, c *Client, srv *localServer) *Response {
 	t.Helper()
 	r, err := c.Exchange(context.Background(), Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
@@ -302,8 +310,7 @@ func TestHoldOnSweeperSeesALateInjectionAsItArrives(t *testing.T) {
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
 		t.Run(gap.String(), func(t *testing.T) {
 			srv := sweptServer(t, "192.0.2.1", "6.6.6.6", gap)
-			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: 2 * time.Second}, nil)
-			defer c.Close()
+			c := socketClient(t, 2*time.Second)
 			if r := askSocket(t, c, srv); firstA(t, r) != "192.0.2.1" {
 				t.Fatalf("first reply %+v", r)
 			}
@@ -329,8 +336,7 @@ func TestHoldOnSweeperSeesALateInjectionAsItArrives(t *testing.T) {
 // genuine reply before it ends.
 func TestHoldOnSweptWindowKeepsTheLaterReplyForNext(t *testing.T) {
 	srv := sweptServer(t, "6.6.6.6", "192.0.2.1", 5*time.Millisecond)
-	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
-	defer c.Close()
+	c := socketClient(t, time.Second)
 	r := askSocket(t, c, srv)
 	waitFor(t, "the genuine reply read", func() bool { return c.Stats().InjectionsDetected == 1 })
 	waitWindowsEnded(t, c)
@@ -349,8 +355,7 @@ func TestHoldOnSweptWindowKeepsTheLaterReplyForNext(t *testing.T) {
 // while the window is open and empty waits for the genuine reply itself.
 func TestHoldOnNextBeforeTheLateReplyTakesTheWindowFromTheSweeper(t *testing.T) {
 	srv := sweptServer(t, "6.6.6.6", "192.0.2.1", 50*time.Millisecond)
-	c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
-	defer c.Close()
+	c := socketClient(t, time.Second)
 	r := askSocket(t, c, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -403,8 +408,7 @@ func TestHoldOnFloodedWindowReadsAtMostMaxWatchReads(t *testing.T) {
 			})
 			// 1 s: the sweeper must read its share within the window,
 			// and a scheduler stall can take 300 ms of it.
-			c := NewExchanger(NewSocketNetwork(SocketConfig{}), Config{HoldOnMax: time.Second}, nil)
-			defer c.Close()
+			c := socketClient(t, time.Second)
 			r := askSocket(t, c, srv)
 			waitFor(t, "the sweeper's share read", func() bool { return c.Stats().LateReplies >= maxWatchReads })
 			if next {
