@@ -26,6 +26,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
 	v4 := pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil
 	bc := newBatchConn(pc, v4)
+	box := newOutbox(pc, v4)
 	in, out := make([]ipv4.Message, udpBatch), make([]ipv4.Message, udpBatch)
 	froms, tos := make([]netip.AddrPort, udpBatch), make([]netip.AddrPort, udpBatch)
 	bufs := make([][]byte, udpBatch)
@@ -60,7 +61,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 				hits++
 				continue
 			}
-			s.dispatchUDP(pc, raw, from)
+			s.dispatchUDP(box, raw, from)
 		}
 		s.writeBatch(bc, out[:hits], tos[:hits])
 		batch = nextBatch(n)
@@ -157,7 +158,7 @@ func (s *Server) writeBatch(bc batchConn, ms []ipv4.Message, to []netip.AddrPort
 
 // missJob is a UDP query the answer cache could not serve.
 type missJob struct {
-	pc   *net.UDPConn
+	box  *outbox
 	pkt  []byte
 	from netip.AddrPort
 }
@@ -170,13 +171,13 @@ const missWorkerIdle = 10 * time.Second
 // is idle, else on a new one. Workers outlive their query because a
 // resolution's call stack is deep: a goroutine per miss grew its stack by
 // copying on every query, a tenth of the daemon's CPU per cold name.
-func (s *Server) dispatchUDP(pc *net.UDPConn, raw []byte, from netip.AddrPort) {
+func (s *Server) dispatchUDP(box *outbox, raw []byte, from netip.AddrPort) {
 	if !s.acquire() {
 		s.stats.queries.Add(1)
 		s.stats.dropped.Add(1)
 		return
 	}
-	job := missJob{pc: pc, pkt: append([]byte(nil), raw...), from: from}
+	job := missJob{box: box, pkt: append([]byte(nil), raw...), from: from}
 	select {
 	case s.misses <- job:
 		return
@@ -216,9 +217,7 @@ const missReplyRoom = 512
 func (s *Server) answerMiss(job missJob, room []byte) {
 	defer s.release()
 	if out := s.processInto(room, job.pkt, job.from, true); out != nil {
-		if _, err := job.pc.WriteToUDPAddrPort(out, job.from); err != nil {
-			s.log.Debug("udp write", zap.Stringer("client", job.from), zap.Error(err))
-		}
+		job.box.send(s, out, job.from)
 	}
 }
 
