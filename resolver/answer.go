@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/cache"
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
@@ -112,8 +113,11 @@ func (r *Resolver) resolveShared(ctx context.Context, q dns.Question, req *dns.M
 		return r.fromCacheOnly(k)
 	}
 	res, err, _, _ := r.group.do(ctx, k, func() (*result, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.QueryTimeout)
-		defer cancel()
+		// Checked between steps and kept by the transport's own timers,
+		// the deadline needs a timer only if something waits on it: a
+		// query joining another's resolution or key validation (issue #6).
+		rctx := deadline.Detached(ctx, r.cfg.QueryTimeout)
+		defer rctx.Cancel()
 		q := r.newClientQuery(k.name, k.qtype, k.qclass)
 		q.req.validate, q.req.noCache = r.deps.Validator != nil && !k.cd, refresh
 		res, err := r.run(rctx, q)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-dns/bulwark/cache"
 	"github.com/bulwark-dns/bulwark/resolver"
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 	"github.com/bulwark-dns/bulwark/resolver/simnet"
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
@@ -68,10 +69,10 @@ func (f handlerFunc) Answer(ctx context.Context, req *dns.Msg) *dns.Msg { return
 // The resolver resolves a name nobody else is resolving on a deadline of
 // its own: the listener's must then cost no timer (issue #6).
 func TestResolverMakesNoListenerTimer(t *testing.T) {
-	var got *queryContext
+	var got *deadline.Context
 	s := coldServer(t, func(r *resolver.Resolver) Handler {
 		return handlerFunc(func(ctx context.Context, req *dns.Msg) *dns.Msg {
-			got, _ = ctx.(*queryContext)
+			got, _ = ctx.(*deadline.Context)
 			return r.Answer(ctx, req)
 		})
 	})
@@ -80,7 +81,7 @@ func TestResolverMakesNoListenerTimer(t *testing.T) {
 		t.Fatalf("answer %v", out)
 	}
 	if got == nil || got.Timed() {
-		t.Errorf("Handler context %v: want a queryContext without its timer", got)
+		t.Errorf("Handler context %v: want a deadline.Context without its timer", got)
 	}
 }
 

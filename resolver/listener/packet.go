@@ -7,6 +7,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/zap"
+
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 )
 
 const (
@@ -157,7 +159,7 @@ func reject(raw []byte, req *dns.Msg, rcode int) *dns.Msg {
 // answer calls the Handler's method under a deadline and turns a panic or
 // a nil reply into SERVFAIL.
 func (s *Server) answer(req *dns.Msg, handle func(context.Context, *dns.Msg) *dns.Msg) (resp *dns.Msg) {
-	ctx := newQueryContext(s.base, s.cfg.QueryTimeout)
+	ctx := deadline.New(s.base, s.cfg.QueryTimeout)
 	defer ctx.Cancel()
 	q := req.Question[0]
 	defer func() {

@@ -230,12 +230,21 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 }
 
 // wait blocks until the reactor reports a datagram, end passes or ctx
-// ends. A context that cannot be cancelled costs nothing here.
+// ends. A context that cannot be cancelled costs nothing here, nor does
+// one that ends only at its deadline: the wait's timer keeps it.
 func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	select {
 	case <-u.signal:
 		return nil
 	default:
+	}
+	var done <-chan struct{}
+	if d, ok := ctx.(deadlineOnly); ok && d.EndsAtDeadline() {
+		if at, ok := ctx.Deadline(); ok && (end.IsZero() || at.Before(end)) {
+			end = at
+		}
+	} else {
+		done = ctx.Done()
 	}
 	var expired <-chan time.Time
 	if !end.IsZero() {
@@ -254,10 +263,15 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		return nil
 	case <-expired:
 		return errTimeoutDeadline
-	case <-ctx.Done():
+	case <-done:
 		return ctxTimeout(ctx.Err())
 	}
 }
+
+// deadlineOnly is a context that ends at its deadline and not before
+// while work under it runs (resolver/internal/deadline's detached one).
+// Its Done channel may cost a timer to make (issue #6).
+type deadlineOnly interface{ EndsAtDeadline() bool }
 
 // waitTimers are the stopped timers of waits that ended, so that a wait
 // costs no new timer (issue #6). A stopped timer's channel is empty since

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 )
 
 func TestUDPSocketAsksKernelToReportReassembly(t *testing.T) {
@@ -264,4 +267,45 @@ func stampingOn(t *testing.T) {
 		_, at := readControl(oob[:oobn])
 		return !at.IsZero() && read.Sub(at) >= 10*time.Millisecond
 	})
+}
+
+// A resolution's detached deadline ends its exchanges through the reads'
+// own timers: asking for its Done channel would make the timer the
+// resolver spares on every cold name (issue #6).
+func TestExchangeKeepsADetachedDeadlineWithoutItsTimer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		handle func(dns.ResponseWriter, *dns.Msg)
+	}{
+		{"Answered", answerA},
+		{"Silent", func(dns.ResponseWriter, *dns.Msg) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, "ipv4", "127.0.0.1", tc.handle)
+			c := socketClient(t, 0)
+			const span = 300 * time.Millisecond
+			ctx := deadline.Detached(context.Background(), span)
+			defer ctx.Cancel()
+			start := time.Now()
+			r, err := c.Exchange(ctx, Query{Server: srv.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
+			took := time.Since(start)
+			if ctx.Timed() {
+				t.Error("the exchange made the deadline's timer")
+			}
+			if tc.name == "Answered" {
+				if err != nil || r == nil {
+					t.Fatalf("answered server: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTimeout) || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				t.Errorf("silent server: err %v with the context's %v, want a timeout at the deadline", err, ctx.Err())
+			}
+			// A second of slack for a loaded machine; the client's own
+			// timeout (Config.Timeout) is 3 s.
+			if took < span || took > span+time.Second {
+				t.Errorf("silent server: ended after %v, want about %v", took, span)
+			}
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package listener
+package deadline
 
 import (
 	"context"
@@ -7,16 +7,8 @@ import (
 	"time"
 )
 
-// Timed reports whether the context behind this one, and its timer, were
-// made: the tests hold a caller that should not wait to it.
-func (c *queryContext) Timed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.made != nil
-}
-
-func TestQueryContextEndsAtItsDeadline(t *testing.T) {
-	ctx := newQueryContext(context.Background(), 20*time.Millisecond)
+func TestContextEndsAtItsDeadline(t *testing.T) {
+	ctx := New(context.Background(), 20*time.Millisecond)
 	defer ctx.Cancel()
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > 20*time.Millisecond {
 		t.Fatalf("deadline %v %v", d, ok)
@@ -33,12 +25,12 @@ func TestQueryContextEndsAtItsDeadline(t *testing.T) {
 	}
 }
 
-func TestQueryContextErrNeedsNoTimer(t *testing.T) {
+func TestContextErrNeedsNoTimer(t *testing.T) {
 	// The first Err must come before the deadline: with 10 ms, a loaded
 	// 2-core machine could stall the test that long between the two
 	// lines; 500 ms covers such stalls, at half a second of sleep.
 	const timeout = 500 * time.Millisecond
-	ctx := newQueryContext(context.Background(), timeout)
+	ctx := New(context.Background(), timeout)
 	defer ctx.Cancel()
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("err %v before the deadline", err)
@@ -57,14 +49,14 @@ func TestQueryContextErrNeedsNoTimer(t *testing.T) {
 	}
 }
 
-func TestQueryContextEndsWithItsParent(t *testing.T) {
+func TestContextEndsWithItsParent(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
-	unused := newQueryContext(parent, time.Minute)
-	waited := newQueryContext(parent, time.Minute)
+	unused := New(parent, time.Minute)
+	waited := New(parent, time.Minute)
 	done := waited.Done()
 	stop()
 	<-done
-	for _, ctx := range []*queryContext{unused, waited} {
+	for _, ctx := range []*Context{unused, waited} {
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			t.Errorf("err %v, want canceled", ctx.Err())
 		}
@@ -75,9 +67,9 @@ func TestQueryContextEndsWithItsParent(t *testing.T) {
 	}
 }
 
-func TestQueryContextCancelledWhenTheWorkIsDone(t *testing.T) {
+func TestContextCancelledWhenTheWorkIsDone(t *testing.T) {
 	for _, waited := range []bool{false, true} {
-		ctx := newQueryContext(context.Background(), time.Minute)
+		ctx := New(context.Background(), time.Minute)
 		if waited {
 			ctx.Done()
 		}
@@ -95,9 +87,9 @@ func TestQueryContextCancelledWhenTheWorkIsDone(t *testing.T) {
 
 // A context cancelled after its deadline keeps the deadline's error, as
 // one whose timer had fired would.
-func TestQueryContextCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
+func TestContextCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
 	parent, stop := context.WithCancel(context.Background())
-	ctx := newQueryContext(parent, time.Millisecond)
+	ctx := New(parent, time.Millisecond)
 	time.Sleep(5 * time.Millisecond)
 	ctx.Cancel()
 	stop()
@@ -109,9 +101,9 @@ func TestQueryContextCancelAfterTheDeadlineKeepsItsError(t *testing.T) {
 
 // Work detached from the context, as the resolver's shared resolution is
 // from a client's, must not make the timer (issue #6).
-func TestQueryContextDetachedWorkCostsNoTimer(t *testing.T) {
+func TestContextDetachedWorkCostsNoTimer(t *testing.T) {
 	type key struct{}
-	ctx := newQueryContext(context.WithValue(context.Background(), key{}, "v"), time.Minute)
+	ctx := New(context.WithValue(context.Background(), key{}, "v"), time.Minute)
 	defer ctx.Cancel()
 	detached := context.WithoutCancel(ctx)
 	flight, cancel := context.WithTimeout(detached, time.Minute)
@@ -126,5 +118,51 @@ func TestQueryContextDetachedWorkCostsNoTimer(t *testing.T) {
 	}
 	if flight.Value(key{}) != "v" {
 		t.Error("the parent's value is lost")
+	}
+}
+
+func TestDetachedContextOutlivesItsParentAndKeepsItsValues(t *testing.T) {
+	type key struct{}
+	parent, stop := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	ctx := Detached(parent, time.Minute)
+	defer ctx.Cancel()
+	stop()
+	if err := ctx.Err(); err != nil {
+		t.Fatalf("err %v after the parent ended, want none", err)
+	}
+	if ctx.Timed() {
+		t.Error("Err made a timer")
+	}
+	if !ctx.EndsAtDeadline() {
+		t.Error("a detached context says it ends before its deadline")
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal("done with its parent")
+	default:
+	}
+	if ctx.Value(key{}) != "v" {
+		t.Error("the parent's value is lost")
+	}
+}
+
+func TestDetachedContextEndsAtItsDeadline(t *testing.T) {
+	ctx := Detached(context.Background(), 20*time.Millisecond)
+	defer ctx.Cancel()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("outlived the deadline")
+	}
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("err %v, want deadline exceeded", ctx.Err())
+	}
+}
+
+func TestAttachedContextDoesNotClaimToEndOnlyAtItsDeadline(t *testing.T) {
+	ctx := New(context.Background(), time.Minute)
+	defer ctx.Cancel()
+	if ctx.EndsAtDeadline() {
+		t.Error("a context its parent can end says it ends only at its deadline")
 	}
 }

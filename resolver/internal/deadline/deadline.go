@@ -1,0 +1,128 @@
+// Package deadline provides a context that ends at a deadline but makes
+// the timer behind it only when something waits on its Done channel. A
+// DNS query's context is mostly carried rather than waited on: its
+// deadline is read and its error checked between steps, and a timer per
+// query, registered with its parent, was measurable CPU on every cold
+// name (issue #6). The package owns that context and nothing else; it
+// must not learn about queries.
+package deadline
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Context stands for context.WithDeadline(parent, at) or, detached, for
+// context.WithDeadline(context.WithoutCancel(parent), at), and makes that
+// context only when first asked for Done or a Value: Deadline and Err
+// answer without it. Cancel must be called once the work under it is
+// done, as the CancelFunc of the context it stands for would be.
+type Context struct {
+	parent   context.Context
+	at       time.Time
+	detached bool
+
+	mu     sync.Mutex // guards the fields below
+	made   context.Context
+	cancel context.CancelFunc
+	ended  error // Err as Cancel found it, while nothing is made
+}
+
+// New returns a Context that ends timeout from now, or when parent does.
+func New(parent context.Context, timeout time.Duration) *Context {
+	return &Context{parent: parent, at: time.Now().Add(timeout)}
+}
+
+// Detached returns a Context that ends timeout from now whatever becomes
+// of parent, whose values it carries.
+func Detached(parent context.Context, timeout time.Duration) *Context {
+	return &Context{parent: parent, at: time.Now().Add(timeout), detached: true}
+}
+
+func (c *Context) Deadline() (time.Time, bool) { return c.at, true }
+func (c *Context) Done() <-chan struct{}       { return c.context().Done() }
+
+// EndsAtDeadline reports whether nothing but the deadline ends the
+// context while work under it runs: true when detached, since only the
+// work's owner cancels it, once the work is over. A wait that keeps the
+// deadline with a timer of its own need not ask for Done, which would
+// make the timer this type exists to spare (resolver/transport does so).
+func (c *Context) EndsAtDeadline() bool { return c.detached }
+
+// Value asks the made context, so that a context derived from this one
+// finds its cancellation there and registers with it, as with any context
+// the context package made.
+func (c *Context) Value(key any) any { return c.context().Value(key) }
+
+// Err is the made context's error, or what it would be: the parent's
+// error first, as context.WithDeadline reports a parent ended before the
+// deadline.
+func (c *Context) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.made != nil:
+		return c.made.Err()
+	case c.ended != nil:
+		return c.ended
+	}
+	return c.errNow()
+}
+
+func (c *Context) errNow() error {
+	if !c.detached {
+		if err := c.parent.Err(); err != nil {
+			return err
+		}
+	}
+	if !time.Now().Before(c.at) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Cancel ends the context, and frees its timer if one was made.
+func (c *Context) Cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.made != nil:
+		c.cancel()
+	case c.ended == nil:
+		if c.ended = c.errNow(); c.ended == nil {
+			c.ended = context.Canceled
+		}
+	}
+}
+
+// Timed reports whether the context behind this one, and its timer, were
+// made: tests hold a caller that should not wait on it to that.
+func (c *Context) Timed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.made != nil
+}
+
+func (c *Context) context() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.made != nil {
+		return c.made
+	}
+	parent := c.parent
+	if c.detached || c.ended != nil {
+		// An ended context keeps the error it ended with, whatever its
+		// parent does later.
+		parent = context.WithoutCancel(parent)
+	}
+	if c.ended == context.Canceled {
+		c.made, c.cancel = context.WithCancel(parent)
+	} else {
+		c.made, c.cancel = context.WithDeadline(parent, c.at)
+	}
+	if c.ended != nil {
+		c.cancel()
+	}
+	return c.made
+}
