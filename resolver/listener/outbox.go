@@ -17,8 +17,10 @@ import (
 // meanwhile with one sendmmsg. A sendto per reply woke the client's
 // reader once per reply; a batch wakes it once (issue #6).
 //
-// The yield bounds the wait: a reply waits only for work that was ready
-// to run when it was queued, never for the network.
+// The yield bounds the wait: the runtime takes a yielded goroutine back
+// once the runnable ones have had their turn (and at least every 61
+// scheduling rounds), before it polls the network, so a queued reply
+// waits for work that is ready to run, never for I/O.
 type outbox struct {
 	pc *net.UDPConn
 	bc batchConn // only the flushing goroutine uses it

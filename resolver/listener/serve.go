@@ -19,9 +19,9 @@ import (
 
 // serveUDP is the read loop of one worker socket. It reads batches with
 // recvmmsg, answers cache hits in the loop itself and sends their replies
-// as one sendmmsg batch; a miss is copied out and answered in its own
-// goroutine while a slot is free, so a slow resolution never holds the
-// loop.
+// as one sendmmsg batch; a miss is copied out and answered on a miss
+// worker while a slot is free, so a slow resolution never holds the loop,
+// and its reply leaves through the socket's outbox (outbox.go).
 func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
 	v4 := pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil
