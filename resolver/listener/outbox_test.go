@@ -72,16 +72,7 @@ func TestOutboxSendsRepliesQueuedDuringAFlushInOneBatch(t *testing.T) {
 }
 
 func TestOutboxFullSendsTheReplyOnItsOwn(t *testing.T) {
-	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	srv, client := loopbackUDP(t), loopbackUDP(t)
 	rec := &recordingBatch{}
 	box := &outbox{pc: srv, bc: rec, flushing: true}
 	to := client.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -101,6 +92,17 @@ func TestOutboxFullSendsTheReplyOnItsOwn(t *testing.T) {
 	if len(rec.writes) != 0 {
 		t.Errorf("%d batches written while the flush was in progress", len(rec.writes))
 	}
+}
+
+// loopbackUDP is a socket on 127.0.0.1, closed when the test ends.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
 }
 
 // burstHandler holds every question until n have arrived, so that their
