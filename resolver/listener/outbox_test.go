@@ -44,9 +44,15 @@ func TestOutboxSendsRepliesQueuedDuringAFlushInOneBatch(t *testing.T) {
 	rec := &recordingBatch{}
 	box := &outbox{bc: rec}
 	room := make([]byte, 0, 64)
-	// Two rounds, the second with replies of other lengths in the slots
-	// the first filled: a slot's buffer is reused, never shared.
-	for round, replies := range [][]string{{"first", "second reply", "third"}, {"a much longer fourth reply", "5"}} {
+	// A flush hands its batch back for the flush after next, so the third
+	// round refills the first round's slots, one more than it used, with
+	// replies of other lengths: a slot's buffer is reused, never shared.
+	rounds := [][]string{
+		{"first", "second reply", "third"},
+		{"fourth", "5"},
+		{"a much longer sixth reply", "7", "eighth", "ninth, in a slot never used"},
+	}
+	for round, replies := range rounds {
 		box.flushing = true // as while another miss's flush yields
 		var want []sentReply
 		for i, r := range replies {
