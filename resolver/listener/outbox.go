@@ -22,6 +22,7 @@ import (
 // scheduling rounds), before it polls the network, so a queued reply
 // waits for work that is ready to run, never for I/O.
 type outbox struct {
+	s  *Server // its log and batch writer
 	pc *net.UDPConn
 	bc batchConn // only the flushing goroutine uses it
 
@@ -38,20 +39,20 @@ type replyBatch struct {
 	tos  []netip.AddrPort
 }
 
-func newOutbox(pc *net.UDPConn, v4 bool) *outbox {
-	return &outbox{pc: pc, bc: newBatchConn(pc, v4)}
+func (s *Server) newOutbox(pc *net.UDPConn, v4 bool) *outbox {
+	return &outbox{s: s, pc: pc, bc: newBatchConn(pc, v4)}
 }
 
 // send queues out for to, and flushes the box unless another goroutine
 // already does.
-func (b *outbox) send(s *Server, out []byte, to netip.AddrPort) {
+func (b *outbox) send(out []byte, to netip.AddrPort) {
 	b.mu.Lock()
 	if len(b.queued.msgs) >= udpBatch {
 		// A box holds one sendmmsg's worth, so its memory is bounded;
 		// past that a reply goes on its own.
 		b.mu.Unlock()
 		if _, err := b.pc.WriteToUDPAddrPort(out, to); err != nil {
-			s.log.Debug("udp write", zap.Stringer("client", to), zap.Error(err))
+			b.s.log.Debug("udp write", zap.Stringer("client", to), zap.Error(err))
 		}
 		return
 	}
@@ -62,11 +63,11 @@ func (b *outbox) send(s *Server, out []byte, to netip.AddrPort) {
 	}
 	b.flushing = true
 	b.mu.Unlock()
-	b.flush(s)
+	b.flush()
 }
 
 // flush yields once, then writes what is queued until the box is empty.
-func (b *outbox) flush(s *Server) {
+func (b *outbox) flush() {
 	for {
 		runtime.Gosched()
 		b.mu.Lock()
@@ -78,7 +79,7 @@ func (b *outbox) flush(s *Server) {
 		batch := b.queued
 		b.queued, b.spare = b.spare.reset(), replyBatch{}
 		b.mu.Unlock()
-		s.writeBatch(b.bc, batch.msgs, batch.tos)
+		b.s.writeBatch(b.bc, batch.msgs, batch.tos)
 		b.mu.Lock()
 		b.spare = batch
 		b.mu.Unlock()

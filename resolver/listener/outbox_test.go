@@ -40,9 +40,8 @@ func (r *recordingBatch) WriteBatch(ms []ipv4.Message, to []netip.AddrPort) (int
 }
 
 func TestOutboxSendsRepliesQueuedDuringAFlushInOneBatch(t *testing.T) {
-	s := &Server{log: zap.NewNop()}
 	rec := &recordingBatch{}
-	box := &outbox{bc: rec}
+	box := &outbox{s: &Server{log: zap.NewNop()}, bc: rec}
 	room := make([]byte, 0, 64)
 	// A flush hands its batch back for the flush after next, so the third
 	// round refills the first round's slots, one more than it used, with
@@ -58,13 +57,13 @@ func TestOutboxSendsRepliesQueuedDuringAFlushInOneBatch(t *testing.T) {
 		for i, r := range replies {
 			to := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(1000+i))
 			room = append(room[:0], r...)
-			box.send(s, room, to)
+			box.send(room, to)
 			want = append(want, sentReply{r, to})
 		}
 		for i := range room {
 			room[i] = 'x' // the worker reuses its room once send returns
 		}
-		box.flush(s)
+		box.flush()
 		if len(rec.writes) != round+1 {
 			t.Fatalf("round %d: %d writes in all, want %d", round, len(rec.writes), round+1)
 		}
@@ -80,12 +79,12 @@ func TestOutboxSendsRepliesQueuedDuringAFlushInOneBatch(t *testing.T) {
 func TestOutboxFullSendsTheReplyOnItsOwn(t *testing.T) {
 	srv, client := loopbackUDP(t), loopbackUDP(t)
 	rec := &recordingBatch{}
-	box := &outbox{pc: srv, bc: rec, flushing: true}
+	box := &outbox{s: &Server{log: zap.NewNop()}, pc: srv, bc: rec, flushing: true}
 	to := client.LocalAddr().(*net.UDPAddr).AddrPort()
 	for range udpBatch {
-		box.send(&Server{log: zap.NewNop()}, []byte("queued"), to)
+		box.send([]byte("queued"), to)
 	}
-	box.send(&Server{log: zap.NewNop()}, []byte("overflow"), to)
+	box.send([]byte("overflow"), to)
 	if n := len(box.queued.msgs); n != udpBatch {
 		t.Errorf("box holds %d replies, want %d", n, udpBatch)
 	}

@@ -26,7 +26,7 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
 	v4 := pc.LocalAddr().(*net.UDPAddr).IP.To4() != nil
 	bc := newBatchConn(pc, v4)
-	box := newOutbox(pc, v4)
+	box := s.newOutbox(pc, v4)
 	in, out := make([]ipv4.Message, udpBatch), make([]ipv4.Message, udpBatch)
 	froms, tos := make([]netip.AddrPort, udpBatch), make([]netip.AddrPort, udpBatch)
 	bufs := make([][]byte, udpBatch)
@@ -217,7 +217,7 @@ const missReplyRoom = 512
 func (s *Server) answerMiss(job missJob, room []byte) {
 	defer s.release()
 	if out := s.processInto(room, job.pkt, job.from, true); out != nil {
-		job.box.send(s, out, job.from)
+		job.box.send(out, job.from)
 	}
 }
 
