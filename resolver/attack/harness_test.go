@@ -57,6 +57,17 @@ type env struct {
 // other processes (one holds 127.0.2.4:53) never clash.
 func addr(net, a, b byte) string { return fmt.Sprintf("127.%d.%d.%d", net, a, b) }
 
+// requireUDPWarmUp stops a test whose warm-up went over TCP. That happens
+// only when a UDP try timed out, on a machine stalled past the first
+// timeout; the resolver then asks the server over TCP, which no UDP
+// forgery reaches, and the run would pass without testing anything.
+func requireUDPWarmUp(t *testing.T, e *env) {
+	t.Helper()
+	if n := e.ex.Stats().QueriesTCP; n > 0 {
+		t.Fatalf("the warm-up asked over TCP %d times: a UDP try timed out, so the attack could not be tested over UDP", n)
+	}
+}
+
 // defensesOff is the transport with every spoofing defense switched off:
 // the "teeth" configuration.
 func defensesOff(cfg transport.Config) transport.Config {

@@ -67,6 +67,7 @@ func onpRun(t *testing.T, e *env, n, workers int, delay time.Duration, forge fun
 			t.Fatalf("warm-up %s not validated: %v", w.name, r)
 		}
 	}
+	requireUDPWarmUp(t, e)
 	in := startInjector(t, e, e.bank, 5*time.Millisecond, forge)
 	var mu sync.Mutex
 	tl := onpTally{attempts: n}
