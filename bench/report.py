@@ -1,5 +1,6 @@
 """Turns bench/run's result lines into bench/RESULTS.md: medians per test
-and server, and the ratio Bulwark/Unbound."""
+and server, and the ratios Bulwark/Unbound and, for the cold runs, which
+Knot Resolver joins, Bulwark/Knot."""
 import datetime
 import platform
 import statistics
@@ -43,12 +44,16 @@ def medians(runs):
     return out
 
 
-def paired(runs, label, col):
-    """Bulwark/Unbound of col round by round: the two ran back to back, so
+def paired(runs, label, col, peer="unbound"):
+    """Bulwark/peer of col round by round: the servers ran back to back, so
     each ratio shares the machine's state of its round."""
     i = COLS.index(col)
-    b, u = runs.get((label, "bulwark"), []), runs.get((label, "unbound"), [])
+    b, u = runs.get((label, "bulwark"), []), runs.get((label, peer), [])
     return [x[i] / y[i] for x, y in zip(b, u) if x[i] is not None and y[i]]
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "–"
 
 
 def fmt(v):
@@ -68,11 +73,12 @@ def main():
     results, commands, rounds, duration = sys.argv[1:5]
     order, runs = read_runs(results)
     med = medians(runs)
-    print("# Bulwark vs Unbound: bench/run results\n")
+    print("# Bulwark vs Unbound (and Knot Resolver, cold runs): bench/run results\n")
     print(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
     print(f"- machine: {sh('nproc')} cores, {cpu}, kernel {platform.release()}")
-    print(f"- Unbound: {sh('unbound -V | head -1')}; NSD: {sh('nsd -v 2>&1 | head -1')}; "
+    print(f"- Unbound: {sh('unbound -V | head -1')}; Knot Resolver: {sh('kresd --version')}; "
+          f"NSD: {sh('nsd -v 2>&1 | head -1')}; "
           f"dnsperf: {sh('dnsperf -H 2>&1 | grep Version')}")
     commit = sh("git rev-parse --short HEAD")
     print(f"- Bulwark: commit {commit}")
@@ -85,23 +91,24 @@ def main():
           "qps for cold runs is names/s. µs/q is the server's utime+stime per answered query from "
           "/proc/PID/stat. p50/p99 come from dnsperf -v per-query latencies (only 50k and cold runs, "
           "since -v slows dnsperf); avg is dnsperf's average latency.\n")
-    print("| test | metric | Bulwark | Unbound | Bulwark/Unbound |")
-    print("|---|---|---|---|---|")
+    print("| test | metric | Bulwark | Unbound | Knot | Bulwark/Unbound | Bulwark/Knot |")
+    print("|---|---|---|---|---|---|---|")
     for label in order:
         b = med.get((label, "bulwark"))
         u = med.get((label, "unbound"))
         if not b or not u:
             continue
+        k = med.get((label, "knot"), ([None] * len(COLS), 0))
         for i, col in enumerate(COLS):
-            bv, uv = b[0][i], u[0][i]
+            bv, uv, kv = b[0][i], u[0][i], k[0][i]
             if bv is None and uv is None:
                 continue
-            ratio = f"{bv / uv:.2f}×" if bv is not None and uv else "–"
-            print(f"| {label} | {col} | {fmt(bv)} | {fmt(uv)} | {ratio} |")
-    print("\nRound by round, Bulwark/Unbound (each pair ran back to back; the median of these "
-          "ratios is less exposed to a slow round than the ratio of medians):\n")
-    print("| test | metric | per round | median |")
-    print("|---|---|---|---|")
+            print(f"| {label} | {col} | {fmt(bv)} | {fmt(uv)} | {fmt(kv)} | {ratio(bv, uv)} | {ratio(bv, kv)} |")
+    print("\nRound by round, Bulwark/Unbound and Bulwark/Knot (the servers of a round ran back "
+          "to back; the median of these ratios is less exposed to a slow round than the ratio "
+          "of medians):\n")
+    print("| test | metric | versus | per round | median |")
+    print("|---|---|---|---|---|")
     for label in order:
         cols = ["qps"]
         if label.endswith(("-capped", "-uncapped")):
@@ -109,9 +116,10 @@ def main():
         elif label.endswith("-50k"):
             cols = ["us_per_q", "p99_ms"]
         for col in cols:
-            rs = paired(runs, label, col)
-            if len(rs) > 1:
-                print(f"| {label} | {col} | {', '.join(f'{r:.2f}' for r in rs)} | {statistics.median(rs):.2f}× |")
+            for peer in ("unbound", "knot"):
+                rs = paired(runs, label, col, peer)
+                if len(rs) > 1:
+                    print(f"| {label} | {col} | {peer} | {', '.join(f'{r:.2f}' for r in rs)} | {statistics.median(rs):.2f}× |")
     print("\n## Commands\n")
     print("Run as root: `bench/run` (ROUNDS, DURATION, VALIDATION=no to skip the signed phase, "
           "ONLY=cold or ONLY=rss100k for one part, printed and not written here). "
