@@ -66,7 +66,8 @@ func (b *outbox) send(out []byte, to netip.AddrPort) {
 	b.flush()
 }
 
-// flush yields once, then writes what is queued until the box is empty.
+// flush yields, then writes what is queued, and again until a yield
+// leaves the box empty.
 func (b *outbox) flush() {
 	for {
 		runtime.Gosched()

@@ -59,8 +59,9 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 
 func (u *udpConn) Close() error { return u.conn.Close() }
 
-// reassembled is false where the kernel cannot report reassembly; the
-// EDNS size of 1232 remains the defense against fragment poisoning.
+// readControl reports no reassembly and no receive time where the kernel
+// cannot tell them: the EDNS size of 1232 remains the defense against
+// fragment poisoning, and Hold-On takes the read time.
 func readControl([]byte) (reassembled bool, at time.Time) { return false, time.Time{} }
 
 func controlTruncated(int) bool { return false }
