@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,19 +45,18 @@ type zoneDenials struct {
 	recs  map[string]*storedRR
 	soa   *storedRR
 	wilds map[wildKey]*storedSet
-	// gen counts the changes to recs and soa; view is what lookups use,
-	// built once for a generation (see storedView).
-	gen  uint64
+	// view is what lookups use (see storedView). An added record or SOA
+	// makes a new view from the last one; after evictions, or when a
+	// record in it expires, it is built again from recs.
 	view *storedView
 }
 
 // storedView is a zone's live remembered records ready for lookups: every
 // cache miss asks Synthesize and every unsigned RRset asks for a no-DS
-// proof, so the NSEC3 set is prepared once, not per call from up to
-// DenialsPerZone records. It is never modified once built.
+// proof, so the NSEC3 set is prepared and sorted once, not per call from
+// up to DenialsPerZone records. It is never modified once built.
 type storedView struct {
-	gen   uint64
-	until time.Time // the first expiry among live and soa
+	until time.Time // no later than the first expiry among live and soa
 	live  []*storedRR
 	soa   *storedRR
 	nsec  []*dns.NSEC
@@ -100,9 +100,11 @@ func (st *denialStore) add(zone string, s *rrset, now time.Time) {
 		if n, ok := e.rr.(*dns.NSEC3); ok {
 			e.hash, e.next = ownerHash(n), strings.ToUpper(n.NextDomain)
 		}
-		z.gen++
 		if s.typ == dns.TypeSOA {
 			z.soa = e
+			if z.view != nil {
+				z.view = z.view.withSOA(e)
+			}
 			continue
 		}
 		z.put(s.name, e, st.perZone, now)
@@ -183,25 +185,40 @@ func (st *denialStore) wildcard(zone, owner string, qtype uint16, now time.Time)
 	return nil
 }
 
-// put stores e under owner, making room by dropping expired records and
-// then the one that would expire first.
+// put stores e under owner. A full zone first drops its expired records
+// and then, by earliest expiry, a quarter of the limit: the view is
+// rebuilt after evictions, and evicting one record per put would rebuild
+// it on every new name of a zone with more records than the limit.
 func (z *zoneDenials) put(owner string, e *storedRR, limit int, now time.Time) {
-	if _, ok := z.recs[owner]; !ok && len(z.recs) >= limit {
-		victim := ""
-		for o, r := range z.recs {
-			if !now.Before(r.expires) {
-				delete(z.recs, o)
-				continue
-			}
-			if victim == "" || r.expires.Before(z.recs[victim].expires) {
-				victim = o
-			}
-		}
-		if len(z.recs) >= limit {
-			delete(z.recs, victim)
-		}
+	old, ok := z.recs[owner]
+	if !ok && len(z.recs) >= limit {
+		z.evict(limit-max(limit/4, 1), now)
+		old = nil
 	}
 	z.recs[owner] = e
+	if z.view != nil {
+		z.view = z.view.with(old, e)
+	}
+}
+
+// evict drops the expired records, then the earliest to expire until at
+// most keep are left, and the view with them.
+func (z *zoneDenials) evict(keep int, now time.Time) {
+	left := make([]string, 0, len(z.recs))
+	for o, r := range z.recs {
+		if !now.Before(r.expires) {
+			delete(z.recs, o)
+			continue
+		}
+		left = append(left, o)
+	}
+	if len(left) > keep {
+		slices.SortFunc(left, func(a, b string) int { return z.recs[a].expires.Compare(z.recs[b].expires) })
+		for _, o := range left[:len(left)-keep] {
+			delete(z.recs, o)
+		}
+	}
+	z.view = nil
 }
 
 // snapshot returns the view of the closest zone at or above name that the
@@ -211,7 +228,7 @@ func (st *denialStore) snapshot(name string, now time.Time) (string, *storedView
 	defer st.mu.Unlock()
 	for n := name; ; n = parentName(n) {
 		if z, ok := st.zones.Get(n); ok {
-			if z.view == nil || z.view.gen != z.gen || !now.Before(z.view.until) {
+			if z.view == nil || !now.Before(z.view.until) {
 				z.view = z.build(now)
 			}
 			return n, z.view
@@ -225,11 +242,8 @@ func (st *denialStore) snapshot(name string, now time.Time) (string, *storedView
 // build makes the view of z's records live at now. The caller holds the
 // store's lock.
 func (z *zoneDenials) build(now time.Time) *storedView {
-	// Sized once: a view is rebuilt after every change to the zone's
-	// records, and growing its slices to DenialsPerZone each time was
-	// most of what a cold name's Synthesize allocated (#6).
 	n := len(z.recs)
-	vw := &storedView{gen: z.gen, until: now.Add(24 * time.Hour * 365), live: make([]*storedRR, 0, n)}
+	vw := &storedView{until: now.Add(24 * time.Hour * 365), live: make([]*storedRR, 0, n)}
 	n3 := &nsec3Set{}
 	for _, r := range z.recs {
 		if !now.Before(r.expires) {
@@ -239,13 +253,10 @@ func (z *zoneDenials) build(now time.Time) *storedView {
 		vw.until = minTime(vw.until, r.expires)
 		switch d := r.rr.(type) {
 		case *dns.NSEC:
-			if vw.nsec == nil {
-				vw.nsec = make([]*dns.NSEC, 0, n)
-			}
 			vw.nsec = append(vw.nsec, d)
 		case *dns.NSEC3:
-			if n3.recs == nil {
-				n3.recs, n3.owners, n3.nexts = make([]*dns.NSEC3, 0, n), make([]string, 0, n), make([]string, 0, n)
+			if n3.ents == nil {
+				n3.ents = make([]nsec3Entry, 0, n)
 			}
 			n3.add(d, r.hash, r.next)
 		}
@@ -256,8 +267,56 @@ func (z *zoneDenials) build(now time.Time) *storedView {
 	}
 	if len(vw.nsec) == 0 {
 		vw.n3, _ = n3.done()
+		if vw.n3 != nil {
+			vw.n3.sort()
+		}
 	}
 	return vw
+}
+
+// with returns a copy of vw with e in place of old (nil when e is new),
+// or nil, for a rebuild, when old is of another type. NSEC3 records are
+// used only while the zone has no NSEC, as in build.
+func (vw *storedView) with(old, e *storedRR) *storedView {
+	var was dns.RR
+	if old != nil {
+		if old.rr.Header().Rrtype != e.rr.Header().Rrtype {
+			return nil
+		}
+		was = old.rr
+	}
+	c := *vw
+	c.live = make([]*storedRR, 0, len(vw.live)+1)
+	for _, r := range vw.live {
+		if r != old {
+			c.live = append(c.live, r)
+		}
+	}
+	c.live = append(c.live, e)
+	c.until = minTime(c.until, e.expires)
+	switch d := e.rr.(type) {
+	case *dns.NSEC:
+		c.nsec = make([]*dns.NSEC, 0, len(vw.nsec)+1)
+		for _, r := range vw.nsec {
+			if dns.RR(r) != was {
+				c.nsec = append(c.nsec, r)
+			}
+		}
+		c.nsec, c.n3 = append(c.nsec, d), nil
+	case *dns.NSEC3:
+		if len(c.nsec) == 0 {
+			prev, _ := was.(*dns.NSEC3)
+			c.n3 = vw.n3.with(prev, d, e.hash, e.next)
+		}
+	}
+	return &c
+}
+
+// withSOA returns a copy of vw with soa as the zone's SOA.
+func (vw *storedView) withSOA(soa *storedRR) *storedView {
+	c := *vw
+	c.soa, c.until = soa, minTime(vw.until, soa.expires)
+	return &c
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base32"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -16,16 +17,24 @@ import (
 // the remembered records' set is shared by every lookup until they change.
 type nsec3Set struct {
 	zone string
-	recs []*dns.NSEC3
-	// owners and nexts are recs' owner hash and next hash in upper case,
-	// made once per set rather than on every comparison.
-	owners, nexts []string
-	iter          uint16
-	salt          string
+	ents []nsec3Entry
+	// sorted says ents ascend by owner hash, so that lookups search by
+	// halves: a zone's remembered set holds up to DenialsPerZone records,
+	// a reply's a few, which are scanned.
+	sorted bool
+	iter   uint16
+	salt   string
 	// wireSalt is salt decoded, once per set; saltOK is false when it
 	// is not hex, and then every hash is "", as dns.HashName's.
 	wireSalt []byte
 	saltOK   bool
+}
+
+// nsec3Entry is a record with its owner hash and next hash in upper case,
+// made once rather than on every comparison.
+type nsec3Entry struct {
+	rec         *dns.NSEC3
+	owner, next string
 }
 
 // nsec3Proof evaluates NSEC3 denial (RFC 5155 §8) over a set of validated
@@ -53,26 +62,70 @@ func newNSEC3Set(recs []*dns.NSEC3) (*nsec3Set, verdict) {
 // add keeps r, whose owner and next hashes in upper case are given, if it
 // is usable with the records kept so far.
 func (p *nsec3Set) add(r *dns.NSEC3, owner, next string) {
-	if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
-		return
+	if p.usable(r) {
+		p.ents = append(p.ents, nsec3Entry{r, owner, next})
 	}
-	if len(p.recs) == 0 {
+}
+
+// usable reports whether r can join the set, taking the parameters of the
+// first record when the set is empty.
+func (p *nsec3Set) usable(r *dns.NSEC3) bool {
+	if r.Hash != dns.SHA1 || r.Flags&^1 != 0 {
+		return false
+	}
+	if len(p.ents) == 0 {
 		p.zone, p.iter, p.salt = parentName(canonical(r.Hdr.Name)), r.Iterations, strings.ToUpper(r.Salt)
 		ws, err := hex.DecodeString(p.salt)
 		p.wireSalt, p.saltOK = ws, err == nil
 	}
-	if r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt) {
-		p.recs = append(p.recs, r)
-		p.owners = append(p.owners, owner)
-		p.nexts = append(p.nexts, next)
-	}
+	return r.Iterations == p.iter && strings.EqualFold(r.Salt, p.salt)
 }
 
 func (p *nsec3Set) done() (*nsec3Set, verdict) {
-	if len(p.recs) == 0 {
+	if len(p.ents) == 0 {
 		return nil, insecure(0, "NSEC3 records use only unknown hash algorithms or flags")
 	}
 	return p, secure()
+}
+
+// sort orders the set for search by halves.
+func (p *nsec3Set) sort() {
+	slices.SortFunc(p.ents, func(a, b nsec3Entry) int { return strings.Compare(a.owner, b.owner) })
+	p.sorted = true
+}
+
+// find is the index of the first entry of a sorted set whose owner is not
+// below h, and whether it is h.
+func (p *nsec3Set) find(h string) (int, bool) {
+	return slices.BinarySearchFunc(p.ents, h, func(e nsec3Entry, h string) int { return strings.Compare(e.owner, h) })
+}
+
+// with returns a sorted copy of the sorted set p (nil for none) with r,
+// whose hashes are given, in place of old (nil for none): a zone's
+// remembered view changes by one record at a time, and a copy costs less
+// than gathering and sorting them all again. r stays out when its
+// parameters differ from the set's; a set left empty is nil.
+func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
+	c := &nsec3Set{sorted: true}
+	if p != nil {
+		*c = *p
+		c.ents = make([]nsec3Entry, len(p.ents), len(p.ents)+1)
+		copy(c.ents, p.ents)
+	}
+	if old != nil {
+		if i, ok := c.find(ownerHash(old)); ok && c.ents[i].rec == old {
+			c.ents = slices.Delete(c.ents, i, i+1)
+		}
+	}
+	if c.usable(r) {
+		if i, ok := c.find(owner); ok {
+			c.ents[i] = nsec3Entry{r, owner, next}
+		} else {
+			c.ents = slices.Insert(c.ents, i, nsec3Entry{r, owner, next})
+		}
+	}
+	c, _ = c.done()
+	return c
 }
 
 // newNSEC3Proof is newNSEC3Set's records, ready for lookups charged to w.
@@ -186,26 +239,54 @@ func (p *nsec3Proof) match(name string) *dns.NSEC3 {
 	if h == "" {
 		return nil
 	}
-	for i, o := range p.owners {
-		if o == h {
-			return p.recs[i]
+	if p.sorted {
+		if i, ok := p.find(h); ok {
+			return p.ents[i].rec
+		}
+		return nil
+	}
+	for _, e := range p.ents {
+		if e.owner == h {
+			return e.rec
 		}
 	}
 	return nil
 }
 
+// cover returns a record whose span covers name's hash. In a sorted set
+// only the span from the nearest owner below the hash (the last owner,
+// when none is below: its span wraps) is tried; of a zone's consistent
+// chain that is the one span, and should remembered records of two
+// versions of the chain overlap, missing a wider stale span only sends
+// the question upstream.
 func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
 	h := p.hash(name)
 	if h == "" {
 		return nil
 	}
-	for i, o := range p.owners {
-		next := p.nexts[i]
-		if o < next && o < h && h < next || o >= next && h != o && (h > o || h < next) {
-			return p.recs[i]
+	if p.sorted {
+		i, _ := p.find(h)
+		if i == 0 {
+			i = len(p.ents)
+		}
+		if e := p.ents[i-1]; covers(e, h) {
+			return e.rec
+		}
+		return nil
+	}
+	for _, e := range p.ents {
+		if covers(e, h) {
+			return e.rec
 		}
 	}
 	return nil
+}
+
+// covers reports whether the span of e covers hash h, wrapping at the end
+// of the chain.
+func covers(e nsec3Entry, h string) bool {
+	o, next := e.owner, e.next
+	return o < next && o < h && h < next || o >= next && h != o && (h > o || h < next)
 }
 
 // closestEncloser finds the closest encloser of name (the longest existing

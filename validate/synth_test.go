@@ -2,6 +2,9 @@ package validate
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -278,14 +281,14 @@ func TestRememberedRecordsAreIndexedOncePerChange(t *testing.T) {
 	}
 	add("00000000000000000000000000000000", 100)
 	_, first := st.snapshot("a.z.", testNow)
-	if _, again := st.snapshot("b.z.", testNow.Add(time.Second)); again != first || first.n3 == nil || len(first.n3.recs) != 1 {
+	if _, again := st.snapshot("b.z.", testNow.Add(time.Second)); again != first || first.n3 == nil || len(first.n3.ents) != 1 {
 		t.Fatalf("unchanged store: view %p then %p with %v, want one view of one NSEC3", first, again, first.n3)
 	}
 	add("11111111111111111111111111111111", 200)
-	if _, vw := st.snapshot("a.z.", testNow); vw == first || len(vw.n3.owners) != 2 {
-		t.Fatalf("after an add: %d NSEC3 in the view, want 2 in a new one", len(vw.n3.owners))
+	if _, vw := st.snapshot("a.z.", testNow); vw == first || len(vw.n3.ents) != 2 {
+		t.Fatalf("after an add: %d NSEC3 in the view, want 2 in a new one", len(vw.n3.ents))
 	}
-	if _, vw := st.snapshot("a.z.", testNow.Add(150*time.Second)); len(vw.live) != 1 || vw.n3.owners[0] != "11111111111111111111111111111111" {
+	if _, vw := st.snapshot("a.z.", testNow.Add(150*time.Second)); len(vw.live) != 1 || vw.n3.ents[0].owner != "11111111111111111111111111111111" {
 		t.Fatalf("after the first expired: %d live, want the second only", len(vw.live))
 	}
 }
@@ -307,5 +310,154 @@ func TestParentDenialsAreNotHashedForNamesOfAKnownChildZone(t *testing.T) {
 	}
 	if got := v.Stats().NSEC3Hashes - before; got != 0 {
 		t.Errorf("%d NSEC3 hashes, want 0", got)
+	}
+}
+
+// randomHash is an NSEC3 owner hash as a zone would have one: 32
+// characters of base32hex.
+func randomHash(rng *rand.Rand) string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUV"
+	var b [32]byte
+	for i := range b {
+		b[i] = digits[rng.IntN(len(digits))]
+	}
+	return string(b[:])
+}
+
+// TestSortedNSEC3LookupsAgreeWithAScan: a remembered zone's records are
+// searched by halves; over records of one consistent chain that finds
+// what a scan of every record finds, however the set was put together.
+func TestSortedNSEC3LookupsAgreeWithAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	chain := make([]string, 60)
+	for i := range chain {
+		chain[i] = randomHash(rng)
+	}
+	slices.Sort(chain)
+	var kept []*dns.NSEC3
+	for i, h := range chain {
+		if i%3 != 1 {
+			continue // the store remembers part of the chain
+		}
+		kept = append(kept, &dns.NSEC3{Hdr: dns.RR_Header{Name: h + ".z.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+			Hash: dns.SHA1, NextDomain: chain[(i+1)%len(chain)]})
+	}
+	scan, _ := newNSEC3Set(kept)
+	var grown *nsec3Set
+	for _, i := range rng.Perm(len(kept)) {
+		grown = grown.with(nil, kept[i], ownerHash(kept[i]), kept[i].NextDomain)
+	}
+	stale := kept[4]
+	grown = grown.with(nil, stale, ownerHash(stale), stale.NextDomain)
+	fresh := &dns.NSEC3{Hdr: stale.Hdr, Hash: dns.SHA1, NextDomain: stale.NextDomain}
+	grown = grown.with(stale, fresh, ownerHash(fresh), fresh.NextDomain)
+	if len(grown.ents) != len(kept) || !grown.sorted {
+		t.Fatalf("grown set: %d records, sorted %v; want %d, sorted", len(grown.ents), grown.sorted, len(kept))
+	}
+	cfg := Config{MaxNSEC3Hashes: 1 << 20}
+	for probe := range 2000 {
+		h := randomHash(rng)
+		if probe%4 == 0 {
+			h = chain[rng.IntN(len(chain))]
+		}
+		name := "p" + strconv.Itoa(probe) + ".z."
+		a, b := scan.proof(&work{cfg: &cfg}), grown.proof(&work{cfg: &cfg})
+		a.hashes.put(name, h)
+		b.hashes.put(name, h)
+		if am, bm := a.match(name), b.match(name); (am == nil) != (bm == nil) || am != nil && am.Hdr.Name != bm.Hdr.Name {
+			t.Fatalf("hash %s: scan matches %v, search %v", h, am, bm)
+		}
+		if ac, bc := a.cover(name), b.cover(name); (ac == nil) != (bc == nil) || ac != nil && ac.Hdr.Name != bc.Hdr.Name {
+			t.Fatalf("hash %s: scan covers with %v, search with %v", h, ac, bc)
+		}
+	}
+}
+
+// TestRememberedViewChangesAsARebuildWould: the view made from the last
+// one as records are added, replaced, evicted and expire is the view a
+// rebuild from the zone's records gives.
+func TestRememberedViewChangesAsARebuildWould(t *testing.T) {
+	for _, typ := range []uint16{dns.TypeNSEC3, dns.TypeNSEC} {
+		t.Run(dns.TypeToString[typ], func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, uint64(typ)))
+			owners := make([]string, 30)
+			for i := range owners {
+				owners[i] = randomHash(rng) + ".z."
+			}
+			st := newDenialStore(2, 16)
+			now := testNow
+			for step := range 600 {
+				now = now.Add(time.Duration(rng.IntN(5)) * time.Second)
+				hdr := dns.RR_Header{Name: owners[rng.IntN(len(owners))], Rrtype: typ, Class: dns.ClassINET, Ttl: uint32(20 + rng.IntN(300))}
+				var rr dns.RR = &dns.NSEC{Hdr: hdr, NextDomain: owners[rng.IntN(len(owners))]}
+				if typ == dns.TypeNSEC3 {
+					rr = &dns.NSEC3{Hdr: hdr, Hash: dns.SHA1, NextDomain: randomHash(rng)}
+				}
+				st.add("z.", &rrset{name: hdr.Name, typ: typ, rrs: []dns.RR{rr}}, now)
+				if step%50 == 0 {
+					soa := &dns.SOA{Hdr: dns.RR_Header{Name: "z.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 100}, Minttl: 60}
+					st.add("z.", &rrset{name: "z.", typ: dns.TypeSOA, rrs: []dns.RR{soa}}, now)
+				}
+				checkViewAsRebuilt(t, st, now, step)
+			}
+		})
+	}
+}
+
+// checkViewAsRebuilt compares the view of zone z. that st gives at now
+// with one built afresh from its records.
+func checkViewAsRebuilt(t *testing.T, st *denialStore, now time.Time, step int) {
+	t.Helper()
+	_, got := st.snapshot("x.z.", now)
+	z, _ := st.zones.Get("z.")
+	want := z.build(now)
+	if got.soa != want.soa || !sameRecords(got.live, want.live) || len(got.nsec) != len(want.nsec) {
+		t.Fatalf("step %d: view has %d live records (%d NSEC) and SOA %v, a rebuild %d (%d) and %v",
+			step, len(got.live), len(got.nsec), got.soa, len(want.live), len(want.nsec), want.soa)
+	}
+	if (got.n3 == nil) != (want.n3 == nil) || got.n3 != nil && !slices.Equal(got.n3.ents, want.n3.ents) {
+		t.Fatalf("step %d: the view's NSEC3 set differs from a rebuild's", step)
+	}
+}
+
+// sameRecords reports whether a and b hold the same records, in any order.
+func sameRecords(a, b []*storedRR) bool {
+	in := map[*storedRR]bool{}
+	for _, r := range a {
+		in[r] = true
+	}
+	for _, r := range b {
+		if !in[r] {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+// BenchmarkNewZoneBelowAFullParent is what each new unsigned child of a
+// signed parent costs the remembered denials, as in bench/run's
+// dnssec-cold-deleg: the child's no-DS proof (one NSEC3) is remembered in
+// the parent's full set, and the first name of the next child asks
+// Synthesize, which finds nothing.
+func BenchmarkNewZoneBelowAFullParent(b *testing.B) {
+	v := newValidator(b, nil, aggressive)
+	rng := rand.New(rand.NewPCG(5, 6))
+	i := 0
+	add := func() {
+		i++
+		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: randomHash(rng) + ".leaf.test.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600},
+			Hash: dns.SHA1, Iterations: 1, NextDomain: randomHash(rng), TypeBitMap: []uint16{dns.TypeNS}}
+		sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600}, TypeCovered: dns.TypeNSEC3, SignerName: "leaf.test."}
+		v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+	}
+	for range v.cfg.DenialsPerZone {
+		add()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		add()
+		if _, _, ok := v.Synthesize("h0.z"+strconv.Itoa(i)+".leaf.test.", dns.TypeA); ok {
+			b.Fatal("synthesised from random spans")
+		}
 	}
 }
