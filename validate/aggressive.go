@@ -193,7 +193,6 @@ func (z *zoneDenials) put(owner string, e *storedRR, limit int, now time.Time) {
 	old, ok := z.recs[owner]
 	if !ok && len(z.recs) >= limit {
 		z.evict(limit-max(limit/4, 1), now)
-		old = nil
 	}
 	z.recs[owner] = e
 	if z.view != nil {
