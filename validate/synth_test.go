@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -460,4 +461,33 @@ func BenchmarkNewZoneBelowAFullParent(b *testing.B) {
 			b.Fatal("synthesised from random spans")
 		}
 	}
+}
+
+// TestRememberedDenialsServeLookupsWhileRecordsArrive: lookups share the
+// views that adds replace, so they run concurrently with them (go test
+// -race checks the sharing), and the view left at the end is a rebuild's.
+func TestRememberedDenialsServeLookupsWhileRecordsArrive(t *testing.T) {
+	v := newValidator(t, nil, aggressive)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 500 {
+				n := &dns.NSEC3{Hdr: dns.RR_Header{Name: randomHash(rng) + ".z.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+					Hash: dns.SHA1, NextDomain: randomHash(rng)}
+				sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300}, TypeCovered: dns.TypeNSEC3, SignerName: "z."}
+				v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				v.Synthesize("n"+strconv.Itoa(g*1000+i)+".z.", dns.TypeA)
+			}
+		}()
+	}
+	wg.Wait()
+	checkViewAsRebuilt(t, v.denials, testNow, 0)
 }
