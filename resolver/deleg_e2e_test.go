@@ -138,3 +138,32 @@ func TestUnsignedDelegationIsProvenByItsReferral(t *testing.T) {
 		})
 	}
 }
+
+// TestEachNewZoneIsAskedForOnceWhenItsNamesComeTogether: the five names
+// of a new zone, asked at once, look for its cut with the same minimised
+// question. One of them asks and stores the referral before the others go
+// on, so that even a name that comes after the reply, while the referral
+// is being stored, finds the cut in the cache instead of asking again.
+func TestEachNewZoneIsAskedForOnceWhenItsNamesComeTogether(t *testing.T) {
+	const zones = 60
+	w := delegWorld(t, zones)
+	e := w.resolver(t)
+	e.ask(t, "ns.nic.test.", dns.TypeA, askFlags{do: true})
+	tld := w.h.Server(delegTLDAddr)
+	tld.Reset()
+	for i := range zones {
+		askZone(t, e, i)
+	}
+	asked := map[string]int{}
+	for _, q := range tld.Queries() {
+		asked[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Type]]++
+	}
+	for i := range zones {
+		if n := asked[fmt.Sprintf("z%d.test. NS", i)]; n != 1 {
+			t.Errorf("z%d.test. was asked for %d times, want once", i, n)
+		}
+	}
+	if len(asked) != zones {
+		t.Errorf("the TLD was asked %d questions, want the %d zones' NS: %v", len(asked), zones, asked)
+	}
+}

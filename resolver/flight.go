@@ -6,10 +6,11 @@ import (
 )
 
 // flightGroup runs one call for all concurrent callers with the same key.
-// The resolver uses it twice, as Unbound does: identical client questions
-// share one resolution (its mesh), and identical queries to one server
-// share one exchange (its serviced queries). Both cut upstream traffic and
-// defeat the birthday attack (threat model OFF-3).
+// The resolver uses it three times: identical client questions share one
+// resolution (Unbound's mesh), identical queries to one server share one
+// exchange (its serviced queries), and a minimised question shares the
+// exchange and the handling of its reply (sendMinimised). They cut
+// upstream traffic and defeat the birthday attack (threat model OFF-3).
 type flightGroup[K comparable, V any] struct {
 	mu sync.Mutex
 	// calls holds nil for a call nobody joined: most calls are never

@@ -67,6 +67,7 @@ type query struct {
 	minLabels int    // labels of the name asked while minimising
 	minSteps  int    // minimised queries sent
 	askName   string // what was sent last
+	waitedFor string // the minimised name this query last waited on another for
 	askType   uint16
 	server    netip.Addr
 	reply     scrubbed

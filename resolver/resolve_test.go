@@ -3,7 +3,10 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,6 +338,82 @@ func TestNamesOfOneZoneAskedAtOnceShareTheDelegationQuery(t *testing.T) {
 	}
 	if n := h.Server("127.53.0.2").QueryCount(); n > 2 {
 		t.Errorf("test. was asked %d times for 20 names of one zone, want ≤ 2", n)
+	}
+}
+
+// askAtOnce asks the names concurrently and checks that each is answered
+// with want.
+func askAtOnce(t *testing.T, f *fixture, names []string, want string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			m := f.ask(t, name, dns.TypeA)
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
+				t.Errorf("%s: got %s %v, want %s", name, dns.RcodeToString[m.Rcode], m.Answer, want)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestNamesAskedTogetherRetryTogetherWhenTheParentDropsTheirReferralQuery(t *testing.T) {
+	h := world(t)
+	h.Zone("many.test.", []string{"127.53.4.1"}, "* 300 A 192.0.2.44")
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
+	srv := h.Server("127.53.0.2")
+	srv.Reset()
+	var seen atomic.Int32
+	srv.Update(func(k *simnet.Knobs) {
+		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
+			if seen.Add(1) == 1 {
+				time.Sleep(50 * time.Millisecond) // until every name waits on this query
+				return nil
+			}
+			return srv.Honest(q, tcp)
+		}
+	})
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("h%d.many.test.", i))
+	}
+	askAtOnce(t, f, names, "192.0.2.44")
+	// The names that waited on the dropped query retry over TCP together
+	// with the one that sent it.
+	var got []string
+	for _, q := range srv.Queries() {
+		got = append(got, fmt.Sprintf("%s tcp=%v", strings.ToLower(q.Name), q.TCP))
+	}
+	if want := []string{"many.test. tcp=false", "many.test. tcp=true"}; !slices.Equal(got, want) {
+		t.Errorf("test. was asked %v for 20 names of one zone, want %v", got, want)
+	}
+}
+
+func TestNamesAskedTogetherAreAnsweredWhenOneServerServesTheZoneAndItsChild(t *testing.T) {
+	h := world(t)
+	h.Zone("co.test.", []string{"127.53.5.1"}, "")
+	h.Zone("sub.co.test.", []string{"127.53.5.1"}, "* 300 A 192.0.2.55")
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
+	h.Server("127.53.5.1").SetKnobs(simnet.Knobs{Latency: 20 * time.Millisecond})
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("h%d.sub.co.test.", i))
+	}
+	askAtOnce(t, f, names, "192.0.2.55")
+	asked := 0
+	for _, q := range h.Server("127.53.5.1").Queries() {
+		if strings.EqualFold(q.Name, "sub.co.test.") {
+			asked++
+		}
+	}
+	// The server answers the minimised question for sub.co.test. itself,
+	// which leaves no cut in the cache: each name that waited on the
+	// first asker asks once more (together, when they are in time to
+	// share the query), and none waits again.
+	if asked == 0 || asked > 1+len(names) {
+		t.Errorf("sub.co.test. was asked %d times for %d names under it, want 1 to %d", asked, len(names), 1+len(names))
 	}
 }
 

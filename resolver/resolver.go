@@ -53,9 +53,12 @@ type Resolver struct {
 	roots     []dns.RR
 	group     flightGroup[flightKey, *result]
 	exchanges flightGroup[exchangeKey, *transport.Response]
-	failures  *failureCache
-	fwd       forwarders
-	pressure  *zonePressure
+	// discoveries shares a minimised question and the handling of its
+	// reply (sendMinimised).
+	discoveries flightGroup[exchangeKey, struct{}]
+	failures    *failureCache
+	fwd         forwarders
+	pressure    *zonePressure
 }
 
 // New checks cfg and returns a Resolver.

@@ -30,7 +30,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	retry := q.fails[addr] > 0
 	useTCP := retry || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
-	resp, err := r.exchange(ctx, transport.Query{
+	tq := transport.Query{
 		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
 		Name:   q.askName,
 		Type:   q.askType,
@@ -44,13 +44,66 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		TCP:     useTCP,
 		RTT:     r.infra.srtt(addr),
 		Timeout: timeout,
+	}
+	if q.minimising() && q.waitedFor != q.askName && !q.parentRetried {
+		return r.sendMinimised(ctx, q, tq, retry)
+	}
+	r.takeExchange(ctx, q, tq, retry)
+	return nil
+}
+
+// sendMinimised asks a minimised question once for every query that asks
+// it of the same server at once: the names of a new zone asked together
+// all look for its cut. The query that asks also handles the reply (the
+// referral cached, or no cut remembered) before the others go on; they
+// then find the cut in the cache, as a later query would, instead of each
+// scrubbing and storing the same referral again. A query waits so only
+// once per name asked: when the cache did not take the cut (an untrusted
+// referral under spoofing pressure, an answer from a server of both
+// zones), it asks itself. A query that went back to the parent because
+// the cached cut proved useless asks itself too: the cache holds the cut
+// it is getting away from.
+func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Query, retry bool) error {
+	var replyErr error
+	cached := false
+	_, err, joined, _ := r.discoveries.do(ctx, newExchangeKey(tq), func() (struct{}, error) {
+		// The query found no cut a moment ago, but another may have just
+		// handled the same referral and left.
+		if cached = r.cachedDelegation(q.askName) != nil; cached {
+			return struct{}{}, nil
+		}
+		if err := r.takeExchange(ctx, q, tq, retry); err != nil {
+			return struct{}{}, err
+		}
+		if q.stage == stageReply {
+			replyErr = r.stepReply(ctx, q)
+		}
+		return struct{}{}, nil
 	})
+	switch {
+	case !joined && !cached:
+		return replyErr
+	case err != nil:
+		// The server's failure was counted once, by the query that asked.
+		q.setFails(tq.Server.Addr(), q.fails[tq.Server.Addr()]+1)
+		return nil
+	}
+	q.waitedFor = q.askName
+	q.stage = stageFindCut
+	return nil
+}
+
+// takeExchange asks tq's server and takes its reply, or counts the
+// failure; it returns the exchange's error.
+func (r *Resolver) takeExchange(ctx context.Context, q *query, tq transport.Query, retry bool) error {
+	addr := tq.Server.Addr()
+	resp, err := r.exchange(ctx, tq)
 	if r.notePressure(ctx, q, addr, transport.Unwanted(resp, err)) {
 		return nil
 	}
 	if err != nil {
 		r.upstreamFailed(ctx, q, addr, err)
-		return nil
+		return err
 	}
 	r.infra.rtt(addr, resp.RTT)
 	switch {
@@ -74,17 +127,20 @@ type exchangeKey struct {
 	do, tcp bool
 }
 
+func newExchangeKey(tq transport.Query) exchangeKey {
+	return exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
+}
+
 // exchange asks a server, sharing the exchange with identical queries to
-// the same server in flight: the names of one zone asked at once make the
-// same minimised query for its delegation, and one reply serves them all
-// (Unbound's serviced queries). Every caller of a shared exchange gets its
+// the same server in flight (Unbound's serviced queries): the address
+// lookups and key fetches of concurrent queries, and a minimised question
+// asked again by the queries that waited on it (sendMinimised). Every caller of a shared exchange gets its
 // own copy of the reply, since scrubbing and validation modify it; the
 // caller that made an exchange nobody joined, the usual case, keeps the
 // reply itself. Hold-On's later replies stay with the caller that made the
 // exchange.
 func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
-	k := exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
-	resp, err, joined, shared := r.exchanges.do(ctx, k, func() (*transport.Response, error) {
+	resp, err, joined, shared := r.exchanges.do(ctx, newExchangeKey(tq), func() (*transport.Response, error) {
 		return r.deps.Exchanger.Exchange(ctx, tq)
 	})
 	if err != nil || resp == nil {
