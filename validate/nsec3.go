@@ -312,6 +312,29 @@ func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc s
 
 func optOut(r *dns.NSEC3) bool { return r.Flags&1 != 0 }
 
+// outOfReach reports, with one hash, that the records prove nothing about
+// name: the ancestor of name one label below the zone is a delegation or
+// DNAME, or an opt-out span covers it, so the names under it belong to
+// another zone, or may. The search from name upward (closestEncloser)
+// comes to the same end only after hashing every ancestor on the way,
+// and every cold name below a delegation of an opt-out zone (a large TLD,
+// say) is asked that way (issue #6).
+func (p *nsec3Proof) outOfReach(name string) bool {
+	below := dns.CountLabel(name) - dns.CountLabel(p.zone) - 1
+	if below < 1 || !isSubDomain(p.zone, name) {
+		return false
+	}
+	top := name
+	for range below {
+		top = parentName(top)
+	}
+	if m := p.match(top); m != nil {
+		return cutsBelow(m.TypeBitMap)
+	}
+	c := p.cover(top)
+	return c != nil && optOut(c)
+}
+
 // nxdomain proves name does not exist, nor a wildcard that could answer it.
 func (p *nsec3Proof) nxdomain(name string) verdict {
 	ce, m, nc, ncCover := p.closestEncloser(name)

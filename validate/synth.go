@@ -108,6 +108,14 @@ func matchProvesNODATA(name string, qtype uint16, bitmap []uint16, kind string) 
 
 // nsec3Synthesize picks the NSEC3 records that prove the answer.
 func (v *Validator) nsec3Synthesize(p *proofs, name string, qtype uint16) (synthesis, bool) {
+	if p.n3.outOfReach(name) {
+		return synthesis{}, false
+	}
+	return v.nsec3Prove(p, name, qtype)
+}
+
+// nsec3Prove picks the NSEC3 records that prove the answer.
+func (v *Validator) nsec3Prove(p *proofs, name string, qtype uint16) (synthesis, bool) {
 	n := p.n3
 	if m := n.match(name); m != nil {
 		return synthesis{used: []dns.RR{m}}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC3")

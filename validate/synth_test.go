@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +272,22 @@ func BenchmarkSynthesize(b *testing.B) {
 	}
 }
 
+// BenchmarkSynthesizeRefusedUnderOptOut asks for a name three labels into
+// an opt-out span, as a cold name under a delegation of an opt-out TLD is
+// asked, and reports the NSEC3 hashes it costs to refuse.
+func BenchmarkSynthesizeRefusedUnderOptOut(b *testing.B) {
+	w, anchors := buildWorld(b, worldOpts{nsec3: true, optOut: true})
+	v := synthWorld(b, w, anchors, []string{"nope.example.test./A"}, aggressive)
+	b.ReportAllocs()
+	before := v.Stats().NSEC3Hashes
+	for b.Loop() {
+		if m, _, ok := v.Synthesize("www.host.nope.example.test.", dns.TypeA); ok {
+			b.Fatalf("synthesised from an opt-out span: %v", m)
+		}
+	}
+	b.ReportMetric(float64(v.Stats().NSEC3Hashes-before)/float64(b.N), "hashes/op")
+}
+
 // TestRememberedRecordsAreIndexedOncePerChange: lookups share one prepared
 // view of a zone's records until a record is added or one expires.
 func TestRememberedRecordsAreIndexedOncePerChange(t *testing.T) {
@@ -490,4 +507,81 @@ func TestRememberedDenialsServeLookupsWhileRecordsArrive(t *testing.T) {
 	}
 	wg.Wait()
 	checkViewAsRebuilt(t, v.denials, testNow, 0)
+}
+
+// TestOutOfReachAgreesWithTheFullSearch: the one-hash refusal of names
+// under a delegation, a DNAME or an opt-out span gives what the search
+// from the name upward gives, over random parts of a consistent chain
+// with random opt-out spans, for names that exist, do not, and lie
+// under cuts.
+func TestOutOfReachAgreesWithTheFullSearch(t *testing.T) {
+	const zone = "z."
+	types := map[string][]uint16{
+		"z.":       {dns.TypeNS, dns.TypeSOA, dns.TypeRRSIG, dns.TypeDNSKEY, dns.TypeNSEC3PARAM},
+		"a.z.":     {dns.TypeA, dns.TypeRRSIG},
+		"b.a.z.":   {dns.TypeA, dns.TypeRRSIG},
+		"c.b.a.z.": {dns.TypeTXT, dns.TypeRRSIG},
+		"d.z.":     {dns.TypeNS},
+		"s.z.":     {dns.TypeNS, dns.TypeDS, dns.TypeRRSIG},
+		"e.z.":     {dns.TypeDNAME, dns.TypeRRSIG},
+		"m.z.":     nil, // an empty non-terminal
+		"x.m.z.":   {dns.TypeA, dns.TypeRRSIG},
+	}
+	type link struct{ hash, name string }
+	var chain []link
+	for name := range types {
+		chain = append(chain, link{dns.HashName(name, dns.SHA1, 1, "AB"), name})
+	}
+	slices.SortFunc(chain, func(a, b link) int { return strings.Compare(a.hash, b.hash) })
+	rng := rand.New(rand.NewPCG(7, 8))
+	labels := []string{"a", "b", "c", "d", "e", "m", "s", "x", "q"}
+	var probes []string
+	for range 300 {
+		name := zone
+		for range 1 + rng.IntN(4) {
+			name = labels[rng.IntN(len(labels))] + "." + name
+		}
+		probes = append(probes, name)
+	}
+	var refused, proved, checked int
+	for trial := range 40 {
+		v := newValidator(t, nil, aggressive)
+		for i, l := range chain {
+			if rng.IntN(10) >= 7 {
+				continue // the store remembers part of the chain
+			}
+			n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(l.hash) + "." + zone, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600},
+				Hash: dns.SHA1, Iterations: 1, SaltLength: 1, Salt: "AB", NextDomain: chain[(i+1)%len(chain)].hash, TypeBitMap: types[l.name]}
+			if rng.IntN(3) == 0 {
+				n.Flags = 1 // opt-out
+			}
+			sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600}, TypeCovered: dns.TypeNSEC3, SignerName: zone}
+			v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+		}
+		for _, name := range probes {
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeDS} {
+				p, _, _ := v.storedProofs(name, qtype, &work{cfg: &v.cfg})
+				if p == nil || p.n3 == nil {
+					continue
+				}
+				full, _, _ := v.storedProofs(name, qtype, &work{cfg: &v.cfg})
+				got, gotOK := v.nsec3Synthesize(p, name, qtype)
+				want, wantOK := v.nsec3Prove(full, name, qtype)
+				if gotOK != wantOK || got.rcode != want.rcode || !slices.Equal(got.used, want.used) {
+					t.Fatalf("trial %d, %s/%s: shortcut gives %v %+v, the full search %v %+v", trial, name, dns.TypeToString[qtype], gotOK, got, wantOK, want)
+				}
+				checked++
+				if p.n3.outOfReach(name) {
+					refused++
+				}
+				if wantOK {
+					proved++
+				}
+			}
+		}
+	}
+	if refused < checked/10 || proved < checked/20 {
+		t.Fatalf("of %d lookups the shortcut refused %d and the search proved %d: the chain exercises too little", checked, refused, proved)
+	}
+	t.Logf("%d lookups: %d refused with one hash, %d proved", checked, refused, proved)
 }
