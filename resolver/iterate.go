@@ -190,6 +190,7 @@ func (r *Resolver) prime(ctx context.Context, q *query) error {
 func (q *query) setCut(d *delegation) {
 	q.cut = d
 	q.fails = nil
+	q.lostUDP = netip.Addr{}
 	q.minLabels = dns.CountLabel(d.zone) + 1
 }
 

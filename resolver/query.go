@@ -60,8 +60,11 @@ type query struct {
 	// serves (a delegation without glue), is that zone: the lookup starts
 	// at the parent's servers, which hold the glue, not at the zone whose
 	// servers it is trying to find.
-	above     string
-	fails     map[netip.Addr]int // failed tries per server, for this cut
+	above string
+	fails map[netip.Addr]int // failed tries per server, for this cut
+	// lostUDP is the server of the cut whose reply to this query's own
+	// UDP exchange (not one it shared) was lost.
+	lostUDP   netip.Addr
 	referrals int
 	minimise  bool   // QNAME minimisation still on for this query
 	minLabels int    // labels of the name asked while minimising

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -357,23 +358,30 @@ func askAtOnce(t *testing.T, f *fixture, names []string, want string) {
 	wg.Wait()
 }
 
+// loseFirstQuery makes srv hold its next query long enough for the
+// queries asked with it to wait on it, then drop it; it answers the
+// others as its zones do.
+func loseFirstQuery(srv *simnet.Server) {
+	srv.Reset()
+	var seen atomic.Int32
+	srv.Update(func(k *simnet.Knobs) {
+		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
+			if seen.Add(1) == 1 {
+				time.Sleep(50 * time.Millisecond)
+				return nil
+			}
+			return srv.Honest(q, tcp)
+		}
+	})
+}
+
 func TestNamesAskedTogetherRetryTogetherWhenTheParentDropsTheirReferralQuery(t *testing.T) {
 	h := world(t)
 	h.Zone("many.test.", []string{"127.53.4.1"}, "* 300 A 192.0.2.44")
 	f := newFixture(t, h, nil)
 	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
 	srv := h.Server("127.53.0.2")
-	srv.Reset()
-	var seen atomic.Int32
-	srv.Update(func(k *simnet.Knobs) {
-		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
-			if seen.Add(1) == 1 {
-				time.Sleep(50 * time.Millisecond) // until every name waits on this query
-				return nil
-			}
-			return srv.Honest(q, tcp)
-		}
-	})
+	loseFirstQuery(srv)
 	var names []string
 	for i := range 20 {
 		names = append(names, fmt.Sprintf("h%d.many.test.", i))
@@ -387,6 +395,59 @@ func TestNamesAskedTogetherRetryTogetherWhenTheParentDropsTheirReferralQuery(t *
 	}
 	if want := []string{"many.test. tcp=false", "many.test. tcp=true"}; !slices.Equal(got, want) {
 		t.Errorf("test. was asked %v for 20 names of one zone, want %v", got, want)
+	}
+}
+
+func TestALostDatagramSharedByManyQueriesCountsAsOneLoss(t *testing.T) {
+	h := world(t)
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA) // warm the root, test. and example.test.
+	srv := h.Server("127.53.1.1")
+	loseFirstQuery(srv)
+	// The names of glueless.test. all need the address of its server,
+	// which example.test.'s server gives: one exchange, shared.
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("h%d.glueless.test.", i))
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() { f.ask(t, name, dns.TypeA) })
+	}
+	wg.Wait()
+	// One lost datagram and one TCP answer: neither a dead server nor
+	// one to ask over TCP first.
+	srv.Reset()
+	if m := f.ask(t, "mail.example.test.", dns.TypeA); m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("mail.example.test.: %s", dns.RcodeToString[m.Rcode])
+	}
+	if qs := srv.Queries(); len(qs) != 1 || qs[0].TCP {
+		t.Errorf("the next question went as %+v, want one UDP query", qs)
+	}
+}
+
+func TestEachLostExchangeCountsOneTimeoutHoweverManyQueriesShareIt(t *testing.T) {
+	h := world(t)
+	f := newFixture(t, h, nil)
+	f.ask(t, "www.example.test.", dns.TypeA) // warm the root, test. and example.test.
+	srv := h.Server("127.53.1.1")
+	srv.Reset()
+	srv.Update(func(k *simnet.Knobs) {
+		k.Handler = func(*dns.Msg, bool) *dns.Msg {
+			time.Sleep(20 * time.Millisecond) // long enough for others to share the query
+			return nil
+		}
+	})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { f.ask(t, fmt.Sprintf("h%d.glueless.test.", i), dns.TypeA) })
+	}
+	wg.Wait()
+	f.r.infra.mu.Lock()
+	timeouts := f.r.infra.get(netip.MustParseAddr("127.53.1.1")).timeouts
+	f.r.infra.mu.Unlock()
+	if sent := srv.QueryCount(); timeouts > sent {
+		t.Errorf("%d timeouts counted for %d queries lost", timeouts, sent)
 	}
 }
 

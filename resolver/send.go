@@ -27,8 +27,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	}
 	// A retry after a failure goes over TCP: it reaches servers whose UDP
 	// is filtered or broken (TCP-only servers).
-	retry := q.fails[addr] > 0
-	useTCP := retry || r.infra.prefersTCP(addr)
+	useTCP := q.fails[addr] > 0 || r.infra.prefersTCP(addr)
 	q.askName, q.askType = r.nextAsk(q)
 	tq := transport.Query{
 		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
@@ -46,9 +45,9 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		Timeout: timeout,
 	}
 	if q.minimising() && q.waitedFor != q.askName && !q.parentRetried {
-		return r.sendMinimised(ctx, q, tq, retry)
+		return r.sendMinimised(ctx, q, tq)
 	}
-	r.takeExchange(ctx, q, tq, retry)
+	r.takeExchange(ctx, q, tq)
 	return nil
 }
 
@@ -63,7 +62,7 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 // zones), it asks itself. A query that went back to the parent because
 // the cached cut proved useless asks itself too: the cache holds the cut
 // it is getting away from.
-func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Query, retry bool) error {
+func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Query) error {
 	var replyErr error
 	cached := false
 	_, err, joined, _ := r.discoveries.do(ctx, newExchangeKey(tq), func() (struct{}, error) {
@@ -72,7 +71,7 @@ func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Que
 		if cached = r.cachedDelegation(q.askName) != nil; cached {
 			return struct{}{}, nil
 		}
-		if err := r.takeExchange(ctx, q, tq, retry); err != nil {
+		if err := r.takeExchange(ctx, q, tq); err != nil {
 			return struct{}{}, err
 		}
 		if q.stage == stageReply {
@@ -84,7 +83,7 @@ func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Que
 	case !joined && !cached:
 		return replyErr
 	case err != nil:
-		// The server's failure was counted once, by the query that asked.
+		// The infra cache heard of the failure from the query that asked.
 		q.setFails(tq.Server.Addr(), q.fails[tq.Server.Addr()]+1)
 		return nil
 	}
@@ -94,23 +93,36 @@ func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Que
 }
 
 // takeExchange asks tq's server and takes its reply, or counts the
-// failure; it returns the exchange's error.
-func (r *Resolver) takeExchange(ctx context.Context, q *query, tq transport.Query, retry bool) error {
+// failure; it returns the exchange's error. Only the query that made an
+// exchange tells the infra cache how the server did: the queries that
+// shared it would count one lost datagram, one RTT sample or one answer
+// over TCP as many, and three of them made a server dead for a minute and
+// asked over TCP first for 15. For the same reason an answer over TCP
+// counts as TCP's win only after the query's own UDP exchange was lost.
+func (r *Resolver) takeExchange(ctx context.Context, q *query, tq transport.Query) error {
 	addr := tq.Server.Addr()
-	resp, err := r.exchange(ctx, tq)
+	resp, joined, err := r.exchange(ctx, tq)
 	if r.notePressure(ctx, q, addr, transport.Unwanted(resp, err)) {
 		return nil
 	}
 	if err != nil {
-		r.upstreamFailed(ctx, q, addr, err)
+		q.setFails(addr, q.fails[addr]+1)
+		if !joined {
+			r.upstreamFailed(ctx, q.askName, addr, err)
+			if !tq.TCP {
+				q.lostUDP = addr
+			}
+		}
 		return err
 	}
-	r.infra.rtt(addr, resp.RTT)
-	switch {
-	case retry:
-		r.infra.answeredOverTCP(addr)
-	case !resp.TCP:
-		r.infra.answeredOverUDP(addr)
+	if !joined {
+		r.infra.rtt(addr, resp.RTT)
+		switch {
+		case resp.TCP && q.lostUDP == addr:
+			r.infra.answeredOverTCP(addr)
+		case !resp.TCP:
+			r.infra.answeredOverUDP(addr)
+		}
 	}
 	q.server = addr
 	q.heldOn = 0
@@ -138,8 +150,8 @@ func newExchangeKey(tq transport.Query) exchangeKey {
 // own copy of the reply, since scrubbing and validation modify it; the
 // caller that made an exchange nobody joined, the usual case, keeps the
 // reply itself. Hold-On's later replies stay with the caller that made the
-// exchange.
-func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport.Response, error) {
+// exchange. joined reports whether the caller shared another's exchange.
+func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (resp *transport.Response, joined bool, err error) {
 	resp, err, joined, shared := r.exchanges.do(ctx, newExchangeKey(tq), func() (*transport.Response, error) {
 		return r.deps.Exchanger.Exchange(ctx, tq)
 	})
@@ -147,10 +159,10 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 		if ue, ok := errors.AsType[*transport.UnwantedError](err); ok && joined {
 			err = ue.Err // the exchange's unwanted replies count once, for the caller that made it
 		}
-		return resp, err
+		return resp, joined, err
 	}
 	if !shared {
-		return resp, nil
+		return resp, false, nil
 	}
 	own := *resp
 	own.Msg = resp.Msg.Copy()
@@ -158,7 +170,7 @@ func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (*transport
 		own.Next = nil
 		own.Unwanted = 0
 	}
-	return &own, nil
+	return &own, joined, nil
 }
 
 // takeReply scrubs a reply and hands it to stepReply.
@@ -170,16 +182,15 @@ func (r *Resolver) takeReply(q *query, resp *transport.Response) {
 	q.stage = stageReply
 }
 
-// upstreamFailed records a try that produced no usable reply; the next
-// stepSend picks another server.
-func (r *Resolver) upstreamFailed(ctx context.Context, q *query, addr netip.Addr, err error) {
-	q.setFails(addr, q.fails[addr]+1)
+// upstreamFailed records in the infra cache an exchange about name that
+// got no usable reply from addr.
+func (r *Resolver) upstreamFailed(ctx context.Context, name string, addr netip.Addr, err error) {
 	if ctx.Err() != nil {
 		return // the client's deadline, not the server's fault
 	}
 	r.infra.timedOut(addr)
 	if !errors.Is(err, transport.ErrTimeout) {
-		r.log.Debug("upstream failed", zap.String("name", q.askName), zap.Stringer("server", addr), zap.Error(err))
+		r.log.Debug("upstream failed", zap.String("name", name), zap.Stringer("server", addr), zap.Error(err))
 	}
 }
 
