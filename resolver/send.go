@@ -139,6 +139,7 @@ type exchangeKey struct {
 	do, tcp bool
 }
 
+// newExchangeKey is the key under which tq is shared.
 func newExchangeKey(tq transport.Query) exchangeKey {
 	return exchangeKey{tq.Server.Addr(), strings.ToLower(tq.Name), tq.Type, tq.Class, tq.DO, tq.TCP}
 }
@@ -146,11 +147,12 @@ func newExchangeKey(tq transport.Query) exchangeKey {
 // exchange asks a server, sharing the exchange with identical queries to
 // the same server in flight (Unbound's serviced queries): the address
 // lookups and key fetches of concurrent queries, and a minimised question
-// asked again by the queries that waited on it (sendMinimised). Every caller of a shared exchange gets its
-// own copy of the reply, since scrubbing and validation modify it; the
-// caller that made an exchange nobody joined, the usual case, keeps the
-// reply itself. Hold-On's later replies stay with the caller that made the
-// exchange. joined reports whether the caller shared another's exchange.
+// asked again by the queries that waited on it (sendMinimised). Every
+// caller of a shared exchange gets its own copy of the reply, since
+// scrubbing and validation modify it; the caller that made an exchange
+// nobody joined, the usual case, keeps the reply itself. Hold-On's later
+// replies stay with the caller that made the exchange. joined reports
+// whether the caller shared another's exchange.
 func (r *Resolver) exchange(ctx context.Context, tq transport.Query) (resp *transport.Response, joined bool, err error) {
 	resp, err, joined, shared := r.exchanges.do(ctx, newExchangeKey(tq), func() (*transport.Response, error) {
 		return r.deps.Exchanger.Exchange(ctx, tq)
