@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -165,5 +166,45 @@ func TestEachNewZoneIsAskedForOnceWhenItsNamesComeTogether(t *testing.T) {
 	}
 	if len(asked) != zones {
 		t.Errorf("the TLD was asked %d questions, want the %d zones' NS: %v", len(asked), zones, asked)
+	}
+}
+
+// TestNamesThatWaitOnACheckingDisabledQuerySpareTheDSQuery: a CD query
+// that asks a new zone's minimised question first still hands the
+// referral's no-DS proof to the validator, so the validating names that
+// waited on it find the zone unsigned without asking for its DS.
+func TestNamesThatWaitOnACheckingDisabledQuerySpareTheDSQuery(t *testing.T) {
+	w := delegWorld(t, 1)
+	e := w.resolver(t)
+	e.ask(t, "ns.nic.test.", dns.TypeA, askFlags{do: true})
+	tld := w.h.Server(delegTLDAddr)
+	tld.Reset()
+	tld.Update(func(k *simnet.Knobs) {
+		k.Handler = func(q *dns.Msg, tcp bool) *dns.Msg {
+			time.Sleep(50 * time.Millisecond) // until the validating names wait on the CD one
+			return tld.Honest(q, tcp)
+		}
+	})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if m := e.ask(t, "h0.z0.test.", dns.TypeA, askFlags{do: true, cd: true}); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Errorf("h0.z0.test. with CD: %v", m)
+		}
+	})
+	time.Sleep(10 * time.Millisecond)
+	for n := 1; n < 5; n++ {
+		wg.Go(func() {
+			name := fmt.Sprintf("h%d.z0.test.", n)
+			if m := e.ask(t, name, dns.TypeA, askFlags{do: true}); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.AuthenticatedData {
+				t.Errorf("%s: want an insecure answer, got %v", name, m)
+			}
+		})
+	}
+	wg.Wait()
+	if ds := dsQueries(w.h, delegTLDAddr); ds != 0 {
+		t.Errorf("%d DS queries for z0.test., want 0", ds)
+	}
+	if n := tld.QueryCount(); n != 1 {
+		t.Errorf("the TLD was asked %d times, want once", n)
 	}
 }
