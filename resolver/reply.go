@@ -451,14 +451,12 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	clampTTL(ns, q.cut.ttl)
 	clampTTL(m.Extra, q.cut.ttl)
 	renew := r.renewable(q, child)
-	if renew && (q.replyTrusted || r.cachedDelegation(child) == nil) {
-		// A referral over plain UDP may set a delegation but not replace
-		// a live one: only TCP or a server cookie rules out an off-path
-		// forgery (BIND CVE-2025-40778). Under spoofing pressure on the
-		// zone only TCP may write it (pressure.go: renewable). The query
-		// follows it either way.
-		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
-	}
+	// A referral over plain UDP may set a delegation but not replace a
+	// live one: only TCP or a server cookie rules out an off-path forgery
+	// (BIND CVE-2025-40778). Under spoofing pressure on the zone only TCP
+	// may write it (pressure.go: renewable). The query follows it either
+	// way.
+	putNS := renew && (q.replyTrusted || r.cachedDelegation(child) == nil)
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
 		// The DS set is the parent's own signed data, not a hint: it may
 		// answer a DS question (rank of a non-AA answer).
@@ -468,6 +466,11 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 		glue := glueSets(m.Extra, ns)
 		r.cacheGlue(q, glue, cache.RankGlue)
 		r.cacheParentGlue(glue)
+	}
+	if putNS {
+		// Last, so that a query that finds the NS set in the cache finds
+		// the glue with it, not a cut without addresses to look up.
+		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
 	}
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))
