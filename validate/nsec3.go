@@ -101,10 +101,11 @@ func (p *nsec3Set) find(h string) (int, bool) {
 }
 
 // with returns a sorted copy of the sorted set p (nil for none) with r,
-// whose hashes are given, in place of old (nil for none): a zone's
-// remembered view changes by one record at a time, and a copy costs less
-// than gathering and sorting them all again. r stays out when its
-// parameters differ from the set's; a set left empty is nil.
+// whose hashes are given, in place of old (nil for none), the record it
+// replaces at the same owner: a zone's remembered view changes by one
+// record at a time, and a copy costs less than gathering and sorting them
+// all again. r stays out when its parameters differ from the set's; a set
+// left empty is nil.
 func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
 	c := &nsec3Set{sorted: true}
 	if p != nil {
@@ -113,7 +114,7 @@ func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
 		copy(c.ents, p.ents)
 	}
 	if old != nil {
-		if i, ok := c.find(ownerHash(old)); ok && c.ents[i].rec == old {
+		if i, ok := c.find(owner); ok && c.ents[i].rec == old {
 			c.ents = slices.Delete(c.ents, i, i+1)
 		}
 	}
