@@ -98,9 +98,9 @@ func (r *Resolver) minimisedReply(q *query, kind responseKind) error {
 // minimised question may carry. Such referrals are not validated (a bad
 // DS there would fail a question that is only finding cuts); the
 // validator checks the proof when it needs the child's keys, and asks
-// for the DS when the proof does not hold. It is kept for a query that
-// does not validate (CD) too: the queries that waited on it for the cut
-// may (sendMinimised).
+// for the DS when the proof does not hold. A query that does not
+// validate (CD) keeps it too, for the validating queries that waited on
+// it for the cut (sendMinimised).
 func (r *Resolver) keepReferralProof(q *query) {
 	if r.deps.Validator == nil {
 		return

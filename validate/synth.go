@@ -106,7 +106,8 @@ func matchProvesNODATA(name string, qtype uint16, bitmap []uint16, kind string) 
 	return vd.sec == cache.Secure
 }
 
-// nsec3Synthesize picks the NSEC3 records that prove the answer.
+// nsec3Synthesize refuses a name the records cannot reach (outOfReach),
+// with one hash, before searching for its proof.
 func (v *Validator) nsec3Synthesize(p *proofs, name string, qtype uint16) (synthesis, bool) {
 	if p.n3.outOfReach(name) {
 		return synthesis{}, false
