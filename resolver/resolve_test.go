@@ -342,20 +342,37 @@ func TestNamesOfOneZoneAskedAtOnceShareTheDelegationQuery(t *testing.T) {
 	}
 }
 
+// namesUnder is n names under zone: h0.zone. to h<n-1>.zone.
+func namesUnder(zone string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("h%d.%s", i, zone)
+	}
+	return names
+}
+
+// askTogether asks the names' A records concurrently and returns the
+// answers in the names' order.
+func askTogether(t *testing.T, f *fixture, names []string) []*dns.Msg {
+	t.Helper()
+	answers := make([]*dns.Msg, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { answers[i] = f.ask(t, name, dns.TypeA) })
+	}
+	wg.Wait()
+	return answers
+}
+
 // askAtOnce asks the names concurrently and checks that each is answered
 // with want.
 func askAtOnce(t *testing.T, f *fixture, names []string, want string) {
 	t.Helper()
-	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() {
-			m := f.ask(t, name, dns.TypeA)
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
-				t.Errorf("%s: got %s %v, want %s", name, dns.RcodeToString[m.Rcode], m.Answer, want)
-			}
-		})
+	for i, m := range askTogether(t, f, names) {
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
+			t.Errorf("%s: got %s %v, want %s", names[i], dns.RcodeToString[m.Rcode], m.Answer, want)
+		}
 	}
-	wg.Wait()
 }
 
 // loseFirstQuery makes srv hold its next query long enough for the
@@ -382,11 +399,7 @@ func TestNamesAskedTogetherRetryTogetherWhenTheParentDropsTheirReferralQuery(t *
 	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
 	srv := h.Server("127.53.0.2")
 	loseFirstQuery(srv)
-	var names []string
-	for i := range 20 {
-		names = append(names, fmt.Sprintf("h%d.many.test.", i))
-	}
-	askAtOnce(t, f, names, "192.0.2.44")
+	askAtOnce(t, f, namesUnder("many.test.", 20), "192.0.2.44")
 	// The names that waited on the dropped query retry over TCP together
 	// with the one that sent it.
 	var got []string
@@ -406,15 +419,7 @@ func TestALostDatagramSharedByManyQueriesCountsAsOneLoss(t *testing.T) {
 	loseFirstQuery(srv)
 	// The names of glueless.test. all need the address of its server,
 	// which example.test.'s server gives: one exchange, shared.
-	var names []string
-	for i := range 20 {
-		names = append(names, fmt.Sprintf("h%d.glueless.test.", i))
-	}
-	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() { f.ask(t, name, dns.TypeA) })
-	}
-	wg.Wait()
+	askTogether(t, f, namesUnder("glueless.test.", 20))
 	// One lost datagram and one TCP answer: neither a dead server nor
 	// one to ask over TCP first.
 	srv.Reset()
@@ -438,11 +443,7 @@ func TestEachLostExchangeCountsOneTimeoutHoweverManyQueriesShareIt(t *testing.T)
 			return nil
 		}
 	})
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Go(func() { f.ask(t, fmt.Sprintf("h%d.glueless.test.", i), dns.TypeA) })
-	}
-	wg.Wait()
+	askTogether(t, f, namesUnder("glueless.test.", 20))
 	f.r.infra.mu.Lock()
 	timeouts := f.r.infra.get(netip.MustParseAddr("127.53.1.1")).timeouts
 	f.r.infra.mu.Unlock()
@@ -458,10 +459,7 @@ func TestNamesAskedTogetherAreAnsweredWhenOneServerServesTheZoneAndItsChild(t *t
 	f := newFixture(t, h, nil)
 	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
 	h.Server("127.53.5.1").SetKnobs(simnet.Knobs{Latency: 20 * time.Millisecond})
-	var names []string
-	for i := range 20 {
-		names = append(names, fmt.Sprintf("h%d.sub.co.test.", i))
-	}
+	names := namesUnder("sub.co.test.", 20)
 	askAtOnce(t, f, names, "192.0.2.55")
 	asked := 0
 	for _, q := range h.Server("127.53.5.1").Queries() {
