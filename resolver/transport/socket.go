@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -143,10 +142,6 @@ func mapErr(err error) error {
 // sure to have crossed a real network in fragments (T4). Keeping the
 // buffer small keeps thousands of in-flight reads cheap.
 const maxUDPReply = 4096
-
-// readPool holds receive buffers one byte larger than maxUDPReply, so a
-// full buffer shows an oversized datagram on every platform.
-var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
 // Read waits for one datagram until ctx ends: ctx's deadline is the
 // read's end. Each platform's udpConn has its own ReadUntil.

@@ -131,22 +131,26 @@ type udpConn struct {
 	// reported. stash holds a datagram read ahead of its turn (recv).
 	drained bool
 	stash   *Datagram
-	oob     [2][128]byte
-	rx      mmsgScratch
 	addrs   struct {
 		local4, remote4 unix.SockaddrInet4
 		local6, remote6 unix.SockaddrInet6
 	}
 }
 
-// mmsgScratch is what recvmmsg2 hands the kernel. It lives in the socket:
-// passed to a system call through a pointer, it would escape to the heap
-// on every read.
-type mmsgScratch struct {
+// readScratch is what one read hands the kernel: two receive buffers,
+// their control data and recvmmsg's headers. A read borrows it from
+// readScratches for the system call's length: in the socket, which lives
+// through its Hold-On window, it would be 640 bytes more to allocate and
+// collect per exchange, and the buffers two pool round trips (issue #6).
+type readScratch struct {
+	buf  [2][maxUDPReply + 1]byte // one byte over: a full buffer shows an oversized datagram
+	oob  [2][128]byte
 	rsa  [2]unix.RawSockaddrAny
 	iov  [2]unix.Iovec
 	msgs [2]unix.Mmsghdr
 }
+
+var readScratches = sync.Pool{New: func() any { return new(readScratch) }}
 
 // register adds the socket to the reactor's epoll instance under its id,
 // edge-triggered: every datagram that arrives is reported once, with no
@@ -291,11 +295,10 @@ func (u *udpConn) recv() (Datagram, error) {
 		u.stash = nil
 		return *dg, nil
 	}
-	b0, b1 := readPool.Get().(*[]byte), readPool.Get().(*[]byte)
-	defer readPool.Put(b0)
-	defer readPool.Put(b1)
+	sc := readScratches.Get().(*readScratch)
+	defer readScratches.Put(sc)
 	var got [2]rcvd
-	n, err := recvmmsg2(u.fd, [2][]byte{*b0, *b1}, [2][]byte{u.oob[0][:], u.oob[1][:]}, &u.rx, &got)
+	n, err := recvmmsg2(u.fd, sc, &got)
 	// An error other than EAGAIN (a pending ICMP report) comes before
 	// what is queued, which it does not announce.
 	u.drained = err == unix.EAGAIN || (err == nil && n < 2)
@@ -303,10 +306,10 @@ func (u *udpConn) recv() (Datagram, error) {
 		return Datagram{}, err
 	}
 	if n == 2 {
-		dg := received(*b1, got[1].n, u.oob[1][:got[1].oobn], got[1].flags, got[1].from)
+		dg := received(sc.buf[1][:], got[1].n, sc.oob[1][:got[1].oobn], got[1].flags, got[1].from)
 		u.stash = &dg
 	}
-	return received(*b0, got[0].n, u.oob[0][:got[0].oobn], got[0].flags, got[0].from), nil
+	return received(sc.buf[0][:], got[0].n, sc.oob[0][:got[0].oobn], got[0].flags, got[0].from), nil
 }
 
 // Poll reads one datagram already queued, without waiting. A pending
@@ -350,23 +353,23 @@ type rcvd struct {
 	from           netip.AddrPort
 }
 
-// recvmmsg2 reads up to two queued datagrams, their control data and their
-// source addresses, without waiting; it returns how many it read, or
-// EAGAIN. The sources are decoded from raw sockaddrs held in sc, where
+// recvmmsg2 reads up to two queued datagrams into sc, with their control
+// data and their source addresses, without waiting; it returns how many it
+// read, or EAGAIN. The sources are decoded from raw sockaddrs held in sc, where
 // unix.Recvmsg would allocate one per read. The connected socket
 // fixes the source of what arrives after connect(2), but a datagram that
 // reached the port between bind(2) and connect(2) is still queued, so the
 // Client compares it with the server (Datagram.From).
-func recvmmsg2(fd int, bufs, oobs [2][]byte, sc *mmsgScratch, got *[2]rcvd) (int, error) {
+func recvmmsg2(fd int, sc *readScratch, got *[2]rcvd) (int, error) {
 	rsa, iov, msgs := &sc.rsa, &sc.iov, &sc.msgs
 	for i := range msgs {
-		iov[i].Base = &bufs[i][0]
-		iov[i].SetLen(len(bufs[i]))
+		iov[i].Base = &sc.buf[i][0]
+		iov[i].SetLen(len(sc.buf[i]))
 		h := &msgs[i].Hdr
 		h.Name, h.Namelen = (*byte)(unsafe.Pointer(&rsa[i])), unix.SizeofSockaddrAny
-		h.Iov, h.Control = &iov[i], &oobs[i][0]
+		h.Iov, h.Control = &iov[i], &sc.oob[i][0]
 		h.SetIovlen(1)
-		h.SetControllen(len(oobs[i]))
+		h.SetControllen(len(sc.oob[i]))
 	}
 	for {
 		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), 2, 0, 0, 0)

@@ -6,8 +6,13 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
+
+// readPool holds receive buffers one byte larger than maxUDPReply, so a
+// full buffer shows an oversized datagram (Linux's readScratch does too).
+var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
 // openUDP opens the socket of one UDP association from port to server
 // through the net package.
