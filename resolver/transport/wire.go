@@ -38,9 +38,6 @@ type wireQuery struct {
 	plainName []byte
 	// clientCookie is the client cookie sent, nil without one.
 	clientCookie []byte
-	// buf holds wire and plainName: one allocation per query, not two
-	// (issue #6).
-	buf [maxQueryLen + 255]byte
 }
 
 // packQuery builds the query for q with the given ID. It sets RD=0 (we
@@ -48,8 +45,14 @@ type wireQuery struct {
 // carrying cookie (client cookie, then any server cookie) when it is not
 // empty. When caseBits is non-nil the question name's letters are flipped
 // by it. It fills w, which must be zero, and returns it.
+//
+// The query is built on the stack and copied, with plainName, into one
+// allocation of its own length: a buffer of the longest query's length in
+// w would make every exchange allocate and clear about 600 bytes more
+// (issue #6).
 func packQuery(w *wireQuery, q *Query, id uint16, edns bool, udpSize uint16, caseBits []byte, cookie []byte) (*wireQuery, error) {
-	buf := w.buf[:]
+	var scratch [maxQueryLen]byte
+	buf, cookieAt := scratch[:], 0
 	binary.BigEndian.PutUint16(buf[0:], id)
 	if q.RD {
 		buf[2] = flagRD
@@ -58,13 +61,11 @@ func packQuery(w *wireQuery, q *Query, id uint16, edns bool, udpSize uint16, cas
 		buf[3] = flagCD
 	}
 	binary.BigEndian.PutUint16(buf[4:], 1)
-	off, err := dns.PackDomainName(q.Name, buf[:maxQueryLen], headerLen, nil, false)
+	off, err := dns.PackDomainName(q.Name, buf, headerLen, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("pack query name %q: %w", q.Name, err)
 	}
 	w.nameEnd, w.qEnd = off, off+4
-	w.plainName = buf[maxQueryLen : maxQueryLen+off-headerLen]
-	copy(w.plainName, buf[headerLen:off])
 	binary.BigEndian.PutUint16(buf[off:], q.Type)
 	binary.BigEndian.PutUint16(buf[off+2:], q.Class)
 	off += 4
@@ -82,11 +83,18 @@ func packQuery(w *wireQuery, q *Query, id uint16, edns bool, udpSize uint16, cas
 			binary.BigEndian.PutUint16(buf[off:], dns.EDNS0COOKIE)
 			binary.BigEndian.PutUint16(buf[off+2:], uint16(len(cookie)))
 			copy(buf[off+4:], cookie)
-			w.clientCookie = buf[off+4 : off+12 : off+12]
+			cookieAt = off + 4
 			off += 4 + len(cookie)
 		}
 	}
-	w.wire = buf[:off:off]
+	mem := make([]byte, off+w.nameEnd-headerLen)
+	w.wire = mem[:off:off]
+	copy(w.wire, buf)
+	w.plainName = mem[off:]
+	copy(w.plainName, buf[headerLen:w.nameEnd])
+	if cookieAt > 0 {
+		w.clientCookie = w.wire[cookieAt : cookieAt+8 : cookieAt+8]
+	}
 	if caseBits != nil {
 		flipCase(w.wire[headerLen:w.nameEnd], caseBits)
 	}
