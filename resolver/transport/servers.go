@@ -50,14 +50,16 @@ type serverInfo struct {
 }
 
 // serverTable is a bounded LRU of serverInfo: a resolver talks to an
-// unbounded set of servers, memory must not follow it.
+// unbounded set of servers, memory must not follow it. Entries are
+// pointers, changed in place by update: a copy handed to update's
+// function would be allocated on every exchange (issue #6).
 type serverTable struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[netip.AddrPort, serverInfo] // guarded by mu
+	lru *simplelru.LRU[netip.AddrPort, *serverInfo] // guarded by mu
 }
 
 func newServerTable(size int) *serverTable {
-	lru, err := simplelru.NewLRU[netip.AddrPort, serverInfo](size, nil)
+	lru, err := simplelru.NewLRU[netip.AddrPort, *serverInfo](size, nil)
 	if err != nil {
 		panic(err) // size is checked positive by Config.withDefaults
 	}
@@ -67,8 +69,10 @@ func newServerTable(size int) *serverTable {
 func (t *serverTable) get(s netip.AddrPort) serverInfo {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	info, _ := t.lru.Get(s)
-	return info
+	if info, ok := t.lru.Get(s); ok {
+		return *info
+	}
+	return serverInfo{}
 }
 
 // update applies f to the server's entry under the lock, so concurrent
@@ -76,7 +80,10 @@ func (t *serverTable) get(s netip.AddrPort) serverInfo {
 func (t *serverTable) update(s netip.AddrPort, f func(*serverInfo)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	info, _ := t.lru.Get(s)
-	f(&info)
-	t.lru.Add(s, info)
+	info, ok := t.lru.Get(s)
+	if !ok {
+		info = new(serverInfo)
+		t.lru.Add(s, info)
+	}
+	f(info)
 }
