@@ -325,29 +325,39 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// storedProofs builds the proofs of the closest known zone above name from
-// the store. For DS the zone is looked for above name: the parent denies it.
-func (v *Validator) storedProofs(name string, qtype uint16, w *work) (*proofs, []*storedRR, *storedRR) {
+// stored is a zone's remembered denial records ready for one lookup. It
+// is returned by value, its NSEC3 proof in it, so that a lookup allocates
+// neither: every cache miss of a validating query makes one (issue #6).
+// proofs.n3 is left nil for the caller to point at n3 when NSEC3 is
+// used: a pointer into the struct itself would move it to the heap.
+type stored struct {
+	proofs
+	n3 nsec3Proof
+}
+
+// storedProofs returns the proofs of the closest known zone above name from
+// the store, the zone's live records and SOA, and whether there are any.
+// For DS the zone is looked for above name: the parent denies it.
+func (v *Validator) storedProofs(name string, qtype uint16, w *work) (s stored, live []*storedRR, soa *storedRR, ok bool) {
 	from := name
 	if qtype == dns.TypeDS && name != "." {
 		from = parentName(name)
 	}
 	zone, vw := v.denials.snapshot(from, v.now())
 	if vw == nil || len(vw.live) == 0 || v.zoneBetween(zone, from) {
-		return nil, nil, nil
+		return stored{}, nil, nil, false
 	}
-	p := &proofs{zone: zone, nsec: vw.nsec[:len(vw.nsec):len(vw.nsec)]}
+	s.proofs = proofs{zone: zone, nsec: vw.nsec[:len(vw.nsec):len(vw.nsec)]}
 	if len(vw.nsec) == 0 {
 		if vw.n3 == nil {
-			return nil, nil, nil // only unusable NSEC3
+			return stored{}, nil, nil, false // only unusable NSEC3
 		}
-		n := vw.n3.proof(w)
-		if n.high {
-			return nil, nil, nil // nothing is synthesised from them
+		s.n3 = vw.n3.proof(w)
+		if s.n3.high {
+			return stored{}, nil, nil, false // nothing is synthesised from them
 		}
-		p.n3 = n
 	}
-	return p, vw.live, vw.soa
+	return s, vw.live, vw.soa, true
 }
 
 // zoneBetween reports whether the key cache knows a zone (Secure or
@@ -367,16 +377,16 @@ func (v *Validator) zoneBetween(zone, name string) bool {
 // a delegation without DS (Secure, or an opt-out span), and for how many
 // seconds.
 func (v *Validator) storedNoDS(name string, w *work) (bool, uint32) {
-	p, live, _ := v.storedProofs(name, dns.TypeDS, w)
-	if p == nil {
+	s, live, _, ok := v.storedProofs(name, dns.TypeDS, w)
+	if !ok {
 		return false, 0
 	}
 	var noDS bool
 	var vd verdict
-	if p.n3 != nil {
-		vd, noDS = p.n3.nodata(name, dns.TypeDS)
+	if s.n3.nsec3Set != nil {
+		vd, noDS = s.n3.nodata(name, dns.TypeDS)
 	} else {
-		vd, noDS = p.nsecNODATA(name, dns.TypeDS)
+		vd, noDS = s.nsecNODATA(name, dns.TypeDS)
 	}
 	if !noDS || vd.sec == cache.Bogus {
 		return false, 0

@@ -135,12 +135,13 @@ func newNSEC3Proof(recs []*dns.NSEC3, w *work) (*nsec3Proof, verdict) {
 	if set == nil {
 		return nil, vd
 	}
-	return set.proof(w), vd
+	p := set.proof(w)
+	return &p, vd
 }
 
 // proof starts lookups over s charged to w.
-func (s *nsec3Set) proof(w *work) *nsec3Proof {
-	return &nsec3Proof{nsec3Set: s, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
+func (s *nsec3Set) proof(w *work) nsec3Proof {
+	return nsec3Proof{nsec3Set: s, w: w, high: int(s.iter) > w.cfg.NSEC3MaxIterations}
 }
 
 // above turns the verdict of a proof over records whose iterations exceed

@@ -37,16 +37,17 @@ func (v *Validator) Synthesize(qname string, qtype uint16) (*dns.Msg, cache.Secu
 	// Synthesize hashes names too; Stats counts them so that a question's
 	// whole NSEC3 cost shows.
 	defer func() { v.stats.hashes.Add(uint64(w.hashes)) }()
-	p, live, soa := v.storedProofs(name, qtype, w)
-	if p == nil {
+	st, live, soa, ok := v.storedProofs(name, qtype, w)
+	if !ok {
 		return nil, cache.Unchecked, false
 	}
 	var s synthesis
-	var ok bool
-	if p.n3 != nil {
-		s, ok = v.nsec3Synthesize(p, name, qtype)
+	p := st.proofs
+	if st.n3.nsec3Set != nil {
+		p.n3 = &st.n3
+		s, ok = v.nsec3Synthesize(&p, name, qtype)
 	} else {
-		s, ok = v.nsecSynthesize(p, name, qtype)
+		s, ok = v.nsecSynthesize(&p, name, qtype)
 	}
 	if !ok || s.wild == nil && soa == nil {
 		return nil, cache.Unchecked, false
