@@ -331,8 +331,8 @@ func minTime(a, b time.Time) time.Time {
 // proofs.n3 is left nil for the caller to point at n3 when NSEC3 is
 // used: a pointer into the struct itself would move it to the heap.
 type stored struct {
-	proofs
-	n3 nsec3Proof
+	proofs proofs
+	n3     nsec3Proof
 }
 
 // storedProofs returns the proofs of the closest known zone above name from
@@ -386,7 +386,7 @@ func (v *Validator) storedNoDS(name string, w *work) (bool, uint32) {
 	if s.n3.nsec3Set != nil {
 		vd, noDS = s.n3.nodata(name, dns.TypeDS)
 	} else {
-		vd, noDS = s.nsecNODATA(name, dns.TypeDS)
+		vd, noDS = s.proofs.nsecNODATA(name, dns.TypeDS)
 	}
 	if !noDS || vd.sec == cache.Bogus {
 		return false, 0
