@@ -327,16 +327,7 @@ func TestNamesOfOneZoneAskedAtOnceShareTheDelegationQuery(t *testing.T) {
 	f.ask(t, "www.example.test.", dns.TypeA) // warm the root and test.
 	h.Server("127.53.0.2").Reset()
 	h.Server("127.53.0.2").SetKnobs(simnet.Knobs{Latency: 50 * time.Millisecond})
-	done := make(chan struct{})
-	for i := 0; i < 20; i++ {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			f.ask(t, fmt.Sprintf("h%d.many.test.", i), dns.TypeA)
-		}()
-	}
-	for i := 0; i < 20; i++ {
-		<-done
-	}
+	askTogether(t, f, namesUnder("many.test.", 20))
 	if n := h.Server("127.53.0.2").QueryCount(); n > 2 {
 		t.Errorf("test. was asked %d times for 20 names of one zone, want ≤ 2", n)
 	}
