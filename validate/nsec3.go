@@ -113,13 +113,14 @@ func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
 		c.ents = make([]nsec3Entry, len(p.ents), len(p.ents)+1)
 		copy(c.ents, p.ents)
 	}
-	if old != nil {
-		if i, ok := c.find(owner); ok && c.ents[i].rec == old {
-			c.ents = slices.Delete(c.ents, i, i+1)
-		}
+	// old sits at r's owner, so one search finds both places: the
+	// deletion leaves i where r goes.
+	i, found := c.find(owner)
+	if found && old != nil && c.ents[i].rec == old {
+		c.ents, found = slices.Delete(c.ents, i, i+1), false
 	}
 	if c.usable(r) {
-		if i, ok := c.find(owner); ok {
+		if found {
 			c.ents[i] = nsec3Entry{r, owner, next}
 		} else {
 			c.ents = slices.Insert(c.ents, i, nsec3Entry{r, owner, next})
