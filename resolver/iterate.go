@@ -194,6 +194,9 @@ func (q *query) setCut(d *delegation) {
 	q.minLabels = dns.CountLabel(d.zone) + 1
 }
 
+// failed counts one more failed try of server a of the cut.
+func (q *query) failed(a netip.Addr) { q.setFails(a, q.fails[a]+1) }
+
 // setFails records n failed tries of server a of the cut. The map is made
 // at the first failure: most cuts see none, and every cut would otherwise
 // cost one (issue #6).

@@ -84,7 +84,7 @@ func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Que
 		return replyErr
 	case err != nil:
 		// The infra cache heard of the failure from the query that asked.
-		q.setFails(tq.Server.Addr(), q.fails[tq.Server.Addr()]+1)
+		q.failed(tq.Server.Addr())
 		return nil
 	}
 	q.waitedFor = q.askName
@@ -106,7 +106,7 @@ func (r *Resolver) takeExchange(ctx context.Context, q *query, tq transport.Quer
 		return nil
 	}
 	if err != nil {
-		q.setFails(addr, q.fails[addr]+1)
+		q.failed(addr)
 		if !joined {
 			r.upstreamFailed(ctx, q.askName, addr, err)
 			if !tq.TCP {
