@@ -294,18 +294,26 @@ func covers(e nsec3Entry, h string) bool {
 
 // closestEncloser finds the closest encloser of name (the longest existing
 // ancestor, matched), the next closer name one label below it and the
-// record covering that (RFC 5155 §8.3).
-func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc string, ncCover *dns.NSEC3) {
-	prev := ""
-	for n := name; isSubDomain(p.zone, n); n = parentName(n) {
+// record covering that (RFC 5155 §8.3). The search gives up at stop, an
+// ancestor that reach found no closest encloser can be at or above ("" for
+// none).
+func (p *nsec3Proof) closestEncloser(name, stop string) (ce string, m *dns.NSEC3, nc string, ncCover *dns.NSEC3) {
+	if !isSubDomain(p.zone, name) {
+		return "", nil, "", nil
+	}
+	prev, n := "", name
+	for range dns.CountLabel(name) - dns.CountLabel(p.zone) + 1 {
+		if n == stop {
+			return "", nil, "", nil
+		}
 		if m = p.match(n); m != nil {
 			ce, nc = n, prev
 			break
 		}
-		if p.capped != nil || n == "." {
+		if p.capped != nil {
 			return "", nil, "", nil
 		}
-		prev = n
+		prev, n = n, parentName(n)
 	}
 	if m != nil && nc != "" {
 		ncCover = p.cover(nc)
@@ -315,32 +323,41 @@ func (p *nsec3Proof) closestEncloser(name string) (ce string, m *dns.NSEC3, nc s
 
 func optOut(r *dns.NSEC3) bool { return r.Flags&1 != 0 }
 
-// outOfReach reports, with one hash, that the records prove nothing about
-// name: the ancestor of name one label below the zone is a delegation or
-// DNAME, or an opt-out span covers it, so the names under it belong to
-// another zone, or may. The search from name upward (closestEncloser)
-// comes to the same end only after hashing every ancestor on the way,
-// and every cold name below a delegation of an opt-out zone (a large TLD,
-// say) is asked that way (issue #6).
-func (p *nsec3Proof) outOfReach(name string) bool {
+// reach says, with one hash, how far up the records can prove anything
+// about name, from its top: its ancestor one label below the zone. Out
+// when the top is a delegation or DNAME, or an opt-out span covers it: the
+// names under it belong to another zone, or may. The search from name
+// upward (closestEncloser) comes to the same end only after hashing every
+// ancestor on the way, and every cold name below a delegation of an
+// opt-out zone (a large TLD, say) is asked that way (issue #6). When no
+// record matches or covers the top, stop is the top: a closest encloser
+// can then only lie below it (one at the apex needs the top covered, one
+// at the top its match), and the zone's apex need not be hashed, which
+// every name of a delegation not yet seen would otherwise do.
+func (p *nsec3Proof) reach(name string) (out bool, stop string) {
 	below := dns.CountLabel(name) - dns.CountLabel(p.zone) - 1
 	if below < 1 || !isSubDomain(p.zone, name) {
-		return false
+		return false, ""
 	}
 	top := name
 	for range below {
 		top = parentName(top)
 	}
 	if m := p.match(top); m != nil {
-		return cutsBelow(m.TypeBitMap)
+		return cutsBelow(m.TypeBitMap), ""
 	}
-	c := p.cover(top)
-	return c != nil && optOut(c)
+	if c := p.cover(top); c != nil {
+		return optOut(c), ""
+	}
+	if p.capped != nil {
+		return false, ""
+	}
+	return false, top
 }
 
 // nxdomain proves name does not exist, nor a wildcard that could answer it.
 func (p *nsec3Proof) nxdomain(name string) verdict {
-	ce, m, nc, ncCover := p.closestEncloser(name)
+	ce, m, nc, ncCover := p.closestEncloser(name, "")
 	switch {
 	case p.capped != nil:
 		return *p.capped
@@ -372,7 +389,7 @@ func (p *nsec3Proof) nodata(name string, qtype uint16) (verdict, bool) {
 	if m := p.match(name); m != nil {
 		return bitmapNODATA(name, qtype, m.TypeBitMap, "NSEC3")
 	}
-	ce, m, nc, ncCover := p.closestEncloser(name)
+	ce, m, nc, ncCover := p.closestEncloser(name, "")
 	if p.capped != nil {
 		return *p.capped, false
 	}

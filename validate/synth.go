@@ -107,25 +107,27 @@ func matchProvesNODATA(name string, qtype uint16, bitmap []uint16, kind string) 
 	return vd.sec == cache.Secure
 }
 
-// nsec3Synthesize refuses a name the records cannot reach (outOfReach),
-// with one hash, before searching for its proof.
+// nsec3Synthesize refuses a name the records cannot reach, with one hash,
+// before searching for its proof, and searches no higher than they reach.
 func (v *Validator) nsec3Synthesize(p *proofs, name string, qtype uint16) (synthesis, bool) {
-	if p.n3.outOfReach(name) {
+	out, stop := p.n3.reach(name)
+	if out {
 		return synthesis{}, false
 	}
-	return v.nsec3Prove(p, name, qtype)
+	return v.nsec3Prove(p, name, qtype, stop)
 }
 
-// nsec3Prove picks the NSEC3 records that prove the answer.
-func (v *Validator) nsec3Prove(p *proofs, name string, qtype uint16) (synthesis, bool) {
+// nsec3Prove picks the NSEC3 records that prove the answer, giving up on
+// a closest encloser at stop ("" for none; see reach).
+func (v *Validator) nsec3Prove(p *proofs, name string, qtype uint16, stop string) (synthesis, bool) {
 	n := p.n3
 	if m := n.match(name); m != nil {
 		return synthesis{used: []dns.RR{m}}, matchProvesNODATA(name, qtype, m.TypeBitMap, "NSEC3")
 	}
-	if s, ok := v.nsec3Expansion(p, name, qtype); ok {
+	if s, ok := v.nsec3Expansion(p, name, qtype, stop); ok {
 		return s, true
 	}
-	ce, m, _, ncCover := n.closestEncloser(name)
+	ce, m, _, ncCover := n.closestEncloser(name, stop)
 	if m == nil || ncCover == nil || optOut(ncCover) || cutsBelow(m.TypeBitMap) {
 		return synthesis{}, false
 	}
@@ -146,12 +148,13 @@ func (v *Validator) nsec3Prove(p *proofs, name string, qtype uint16) (synthesis,
 // ancestor exists, so a next closer name covered by a span that is not
 // opt-out makes it the closest encloser (RFC 5155 §8.8). A nearer
 // ancestor that exists leaves the next closer name matched, not covered.
-func (v *Validator) nsec3Expansion(p *proofs, name string, qtype uint16) (synthesis, bool) {
+// At stop as the next closer name it would not be covered.
+func (v *Validator) nsec3Expansion(p *proofs, name string, qtype uint16, stop string) (synthesis, bool) {
 	if !expands(qtype) {
 		return synthesis{}, false
 	}
 	now := v.now()
-	for nc, ce := name, parentName(name); nc != p.zone && isSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
+	for nc, ce := name, parentName(name); nc != p.zone && nc != stop && isSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
 		set := v.denials.wildcard(p.zone, wildcardAt(ce), qtype, now)
 		if set == nil {
 			continue
