@@ -363,9 +363,10 @@ func (v *Validator) storedProofs(name string, qtype uint16, w *work) (s stored, 
 // zoneBetween reports whether the key cache knows a zone (Secure or
 // Insecure) at or above name and strictly below zone: zone's denial
 // records say nothing about names inside another zone, and looking there
-// costs NSEC3 hashes on every name of a new unsigned zone.
+// costs NSEC3 hashes on every name of a new unsigned zone. zone is an
+// ancestor of name, as snapshot finds it: parentName reaches it.
 func (v *Validator) zoneBetween(zone, name string) bool {
-	for n := name; n != zone && isSubDomain(zone, n); n = parentName(n) {
+	for n := name; n != zone && n != "."; n = parentName(n) {
 		if e := v.freshKeys(n); e != nil && e.sec != cache.Bogus {
 			return true
 		}

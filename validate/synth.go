@@ -148,13 +148,14 @@ func (v *Validator) nsec3Prove(p *proofs, name string, qtype uint16, stop string
 // ancestor exists, so a next closer name covered by a span that is not
 // opt-out makes it the closest encloser (RFC 5155 §8.8). A nearer
 // ancestor that exists leaves the next closer name matched, not covered.
-// At stop as the next closer name it would not be covered.
+// At stop as the next closer name it would not be covered. p's zone is an
+// ancestor of name, as storedProofs finds it: parentName reaches it.
 func (v *Validator) nsec3Expansion(p *proofs, name string, qtype uint16, stop string) (synthesis, bool) {
 	if !expands(qtype) {
 		return synthesis{}, false
 	}
 	now := v.now()
-	for nc, ce := name, parentName(name); nc != p.zone && nc != stop && isSubDomain(p.zone, ce); nc, ce = ce, parentName(ce) {
+	for nc, ce := name, parentName(name); nc != p.zone && nc != stop && nc != "."; nc, ce = ce, parentName(ce) {
 		set := v.denials.wildcard(p.zone, wildcardAt(ce), qtype, now)
 		if set == nil {
 			continue
