@@ -76,7 +76,9 @@ func (c *Context) errNow() error {
 			return err
 		}
 	}
-	if !time.Now().Before(c.at) {
+	// time.Until reads only the monotonic clock, time.Now the wall clock
+	// too: Err is asked between every two steps of a query (issue #6).
+	if time.Until(c.at) <= 0 {
 		return context.DeadlineExceeded
 	}
 	return nil
