@@ -54,7 +54,12 @@ type zoneDenials struct {
 // storedView is a zone's live remembered records ready for lookups: every
 // cache miss asks Synthesize and every unsigned RRset asks for a no-DS
 // proof, so the NSEC3 set is prepared and sorted once, not per call from
-// up to DenialsPerZone records. It is never modified once built.
+// up to DenialsPerZone records. It is never modified once built, but a
+// zone's views derive one from the other: each is made from the zone's
+// current view, which it replaces, or built afresh. So a view made from
+// another may append to the slices they share (live, n3's records): only
+// the current view's successor writes past its length, and no view reads
+// past its own.
 type storedView struct {
 	until time.Time // no later than the first expiry among live and soa
 	live  []*storedRR
@@ -255,7 +260,7 @@ func (z *zoneDenials) build(now time.Time) *storedView {
 			vw.nsec = append(vw.nsec, d)
 		case *dns.NSEC3:
 			if n3.ents == nil {
-				n3.ents = make([]nsec3Entry, 0, n)
+				n3.ents = make([]nsec3Entry, 0, n+recentMax)
 			}
 			n3.add(d, r.hash, r.next)
 		}
@@ -285,13 +290,17 @@ func (vw *storedView) with(old, e *storedRR) *storedView {
 		was = old.rr
 	}
 	c := *vw
-	c.live = make([]*storedRR, 0, len(vw.live)+1)
-	for _, r := range vw.live {
-		if r != old {
-			c.live = append(c.live, r)
+	if old == nil {
+		c.live = append(vw.live, e) // shared: see storedView
+	} else {
+		c.live = make([]*storedRR, 0, len(vw.live))
+		for _, r := range vw.live {
+			if r != old {
+				c.live = append(c.live, r)
+			}
 		}
+		c.live = append(c.live, e)
 	}
-	c.live = append(c.live, e)
 	c.until = minTime(c.until, e.expires)
 	switch d := e.rr.(type) {
 	case *dns.NSEC:

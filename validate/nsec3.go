@@ -18,12 +18,13 @@ import (
 type nsec3Set struct {
 	zone string
 	ents []nsec3Entry
-	// sorted says ents ascend by owner hash, so that lookups search by
-	// halves: a zone's remembered set holds up to DenialsPerZone records,
-	// a reply's a few, which are scanned.
-	sorted bool
-	iter   uint16
-	salt   string
+	// ents[:nSorted] ascend by owner hash, so that lookups search them by
+	// halves: a zone's remembered set holds up to DenialsPerZone records.
+	// The rest are scanned: a reply's few records, or those added to a
+	// remembered set since it was last sorted (with).
+	nSorted int
+	iter    uint16
+	salt    string
 	// wireSalt is salt decoded, once per set; saltOK is false when it
 	// is not hex, and then every hash is "", as dns.HashName's.
 	wireSalt []byte
@@ -91,27 +92,42 @@ func (p *nsec3Set) done() (*nsec3Set, verdict) {
 // sort orders the set for search by halves.
 func (p *nsec3Set) sort() {
 	slices.SortFunc(p.ents, func(a, b nsec3Entry) int { return strings.Compare(a.owner, b.owner) })
-	p.sorted = true
+	p.nSorted = len(p.ents)
 }
 
-// find is the index of the first entry of a sorted set whose owner is not
-// below h, and whether it is h.
+// find is the index of the first sorted entry whose owner is not below h,
+// and whether it is h.
 func (p *nsec3Set) find(h string) (int, bool) {
-	return slices.BinarySearchFunc(p.ents, h, func(e nsec3Entry, h string) int { return strings.Compare(e.owner, h) })
+	return slices.BinarySearchFunc(p.ents[:p.nSorted], h, func(e nsec3Entry, h string) int { return strings.Compare(e.owner, h) })
 }
 
-// with returns a sorted copy of the sorted set p (nil for none) with r,
-// whose hashes are given, in place of old (nil for none), the record it
-// replaces at the same owner: a zone's remembered view changes by one
-// record at a time, and a copy costs less than gathering and sorting them
-// all again. r stays out when its parameters differ from the set's; a set
-// left empty is nil.
+// recentMax bounds the records a remembered set holds unsorted.
+const recentMax = 16
+
+// with returns a copy of the set p (nil for none) with r, whose hashes are
+// given, in place of old (nil for none), the record it replaces at the
+// same owner. A zone's remembered view changes by one record at a time,
+// for every new delegation of a signed zone (issue #6): a new record is
+// appended to the records p shares with its copy, unsorted, and only for
+// a replacement or once recentMax records are unsorted are they all
+// copied and sorted. The sharing is safe because a zone's views derive
+// one from the other (storedView): only p's successor appends past p's
+// records, and no view reads past its own. r stays out when its
+// parameters differ from the set's; a set left empty is nil.
 func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
-	c := &nsec3Set{sorted: true}
+	if p != nil && old == nil && len(p.ents)-p.nSorted < recentMax && p.at(owner) == nil {
+		c := *p
+		if c.usable(r) {
+			c.ents = append(p.ents, nsec3Entry{r, owner, next})
+		}
+		return &c
+	}
+	c := &nsec3Set{}
 	if p != nil {
 		*c = *p
-		c.ents = make([]nsec3Entry, len(p.ents), len(p.ents)+1)
+		c.ents = make([]nsec3Entry, len(p.ents), len(p.ents)+recentMax+1)
 		copy(c.ents, p.ents)
+		c.sort()
 	}
 	// old sits at r's owner, so one search finds both places: the
 	// deletion leaves i where r goes.
@@ -126,6 +142,7 @@ func (p *nsec3Set) with(old, r *dns.NSEC3, owner, next string) *nsec3Set {
 			c.ents = slices.Insert(c.ents, i, nsec3Entry{r, owner, next})
 		}
 	}
+	c.nSorted = len(c.ents)
 	c, _ = c.done()
 	return c
 }
@@ -242,13 +259,15 @@ func (p *nsec3Proof) match(name string) *dns.NSEC3 {
 	if h == "" {
 		return nil
 	}
-	if p.sorted {
-		if i, ok := p.find(h); ok {
-			return p.ents[i].rec
-		}
-		return nil
+	return p.at(h)
+}
+
+// at is the record whose owner hash is h, or nil.
+func (p *nsec3Set) at(h string) *dns.NSEC3 {
+	if i, ok := p.find(h); ok {
+		return p.ents[i].rec
 	}
-	for _, e := range p.ents {
+	for _, e := range p.ents[p.nSorted:] {
 		if e.owner == h {
 			return e.rec
 		}
@@ -256,28 +275,27 @@ func (p *nsec3Proof) match(name string) *dns.NSEC3 {
 	return nil
 }
 
-// cover returns a record whose span covers name's hash. In a sorted set
-// only the span from the nearest owner below the hash (the last owner,
-// when none is below: its span wraps) is tried; of a zone's consistent
-// chain that is the one span, and should remembered records of two
-// versions of the chain overlap, missing a wider stale span only sends
-// the question upstream.
+// cover returns a record whose span covers name's hash. Of the sorted
+// records only the span from the nearest owner below the hash (the last
+// owner, when none is below: its span wraps) is tried; of a zone's
+// consistent chain that is the one span, and should remembered records of
+// two versions of the chain overlap, missing a wider stale span only sends
+// the question upstream. The unsorted records are all tried.
 func (p *nsec3Proof) cover(name string) *dns.NSEC3 {
 	h := p.hash(name)
 	if h == "" {
 		return nil
 	}
-	if p.sorted {
+	if p.nSorted > 0 {
 		i, _ := p.find(h)
 		if i == 0 {
-			i = len(p.ents)
+			i = p.nSorted
 		}
 		if e := p.ents[i-1]; covers(e, h) {
 			return e.rec
 		}
-		return nil
 	}
-	for _, e := range p.ents {
+	for _, e := range p.ents[p.nSorted:] {
 		if covers(e, h) {
 			return e.rec
 		}
