@@ -57,9 +57,9 @@ type zoneDenials struct {
 // up to DenialsPerZone records. It is never modified once built, but a
 // zone's views derive one from the other: each is made from the zone's
 // current view, which it replaces, or built afresh. So a view made from
-// another may append to the slices they share (live, n3's records): only
-// the current view's successor writes past its length, and no view reads
-// past its own.
+// another may append to the slices they share (live, nsec, n3's
+// records): only the current view's successor writes past its length,
+// and no view reads past its own.
 type storedView struct {
 	until time.Time // no later than the first expiry among live and soa
 	live  []*storedRR
@@ -290,27 +290,12 @@ func (vw *storedView) with(old, e *storedRR) *storedView {
 		was = old.rr
 	}
 	c := *vw
-	if old == nil {
-		c.live = append(vw.live, e) // shared: see storedView
-	} else {
-		c.live = make([]*storedRR, 0, len(vw.live))
-		for _, r := range vw.live {
-			if r != old {
-				c.live = append(c.live, r)
-			}
-		}
-		c.live = append(c.live, e)
-	}
+	c.live = replaced(vw.live, old, e)
 	c.until = minTime(c.until, e.expires)
 	switch d := e.rr.(type) {
 	case *dns.NSEC:
-		c.nsec = make([]*dns.NSEC, 0, len(vw.nsec)+1)
-		for _, r := range vw.nsec {
-			if dns.RR(r) != was {
-				c.nsec = append(c.nsec, r)
-			}
-		}
-		c.nsec, c.n3 = append(c.nsec, d), nil
+		prev, _ := was.(*dns.NSEC)
+		c.nsec, c.n3 = replaced(vw.nsec, prev, d), nil
 	case *dns.NSEC3:
 		if len(c.nsec) == 0 {
 			prev, _ := was.(*dns.NSEC3)
@@ -318,6 +303,23 @@ func (vw *storedView) with(old, e *storedRR) *storedView {
 		}
 	}
 	return &c
+}
+
+// replaced is s with e in place of old, or with e added when old is nil.
+// An addition appends to the array s shares with the view it came from
+// (see storedView); a replacement copies.
+func replaced[T comparable](s []T, old, e T) []T {
+	var none T
+	if old == none {
+		return append(s, e)
+	}
+	c := make([]T, 0, len(s))
+	for _, x := range s {
+		if x != old {
+			c = append(c, x)
+		}
+	}
+	return append(c, e)
 }
 
 // withSOA returns a copy of vw with soa as the zone's SOA.
