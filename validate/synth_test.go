@@ -294,6 +294,12 @@ func benchUnproved(b *testing.B, v *Validator, name string) {
 	b.ReportMetric(float64(v.Stats().NSEC3Hashes-before)/float64(b.N), "hashes/op")
 }
 
+// rememberNSEC3 has v remember n as validated, signed by signer's zone.
+func rememberNSEC3(v *Validator, n *dns.NSEC3, signer string) {
+	sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: n.Hdr.Ttl}, TypeCovered: dns.TypeNSEC3, SignerName: signer}
+	v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+}
+
 // unseenChildWorld is a validator that remembers the NSEC3 chain of z.
 // (its apex, a.z., b.z. and child.z.) but for child.z.'s own record:
 // no remembered record matches or covers child.z., as with a delegation
@@ -315,8 +321,7 @@ func unseenChildWorld(tb testing.TB) *Validator {
 		}
 		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: strings.ToLower(h) + "." + zone, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600},
 			Hash: dns.SHA1, NextDomain: sorted[(i+1)%len(sorted)], TypeBitMap: []uint16{dns.TypeA, dns.TypeRRSIG}}
-		sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600}, TypeCovered: dns.TypeNSEC3, SignerName: zone}
-		v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+		rememberNSEC3(v, n, zone)
 	}
 	return v
 }
@@ -533,8 +538,7 @@ func BenchmarkNewZoneBelowAFullParent(b *testing.B) {
 		i++
 		n := &dns.NSEC3{Hdr: dns.RR_Header{Name: randomHash(rng) + ".leaf.test.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 3600},
 			Hash: dns.SHA1, Iterations: 1, NextDomain: randomHash(rng), TypeBitMap: []uint16{dns.TypeNS}}
-		sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600}, TypeCovered: dns.TypeNSEC3, SignerName: "leaf.test."}
-		v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+		rememberNSEC3(v, n, "leaf.test.")
 	}
 	for range v.cfg.DenialsPerZone {
 		add()
@@ -562,8 +566,7 @@ func TestRememberedDenialsServeLookupsWhileRecordsArrive(t *testing.T) {
 			for range 500 {
 				n := &dns.NSEC3{Hdr: dns.RR_Header{Name: randomHash(rng) + ".z.", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
 					Hash: dns.SHA1, NextDomain: randomHash(rng)}
-				sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300}, TypeCovered: dns.TypeNSEC3, SignerName: "z."}
-				v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+				rememberNSEC3(v, n, "z.")
 			}
 		}()
 		go func() {
@@ -623,8 +626,7 @@ func TestReachAgreesWithTheFullSearch(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				n.Flags = 1 // opt-out
 			}
-			sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: n.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600}, TypeCovered: dns.TypeNSEC3, SignerName: zone}
-			v.remember(&rrset{name: n.Hdr.Name, typ: dns.TypeNSEC3, rrs: []dns.RR{n}, sigs: []*dns.RRSIG{sig}}, testNow)
+			rememberNSEC3(v, n, zone)
 		}
 		for _, name := range probes {
 			for _, qtype := range []uint16{dns.TypeA, dns.TypeDS} {
