@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -81,11 +82,25 @@ func benchUDPExchange(b *testing.B, cfg Config) {
 }
 
 // BenchmarkUDPSocketLoopback is the socket layer of one exchange alone:
-// open and connect a socket on a random port, write, read the reply, close.
+// open and connect a socket on a random port, write, read the reply,
+// close; its set-up through the ring and call by call (the sub-benchmark
+// "ring" skips where the kernel has none).
 func BenchmarkUDPSocketLoopback(b *testing.B) {
 	srv := echoServer(b)
-	nw := NewSocketNetwork(SocketConfig{})
 	server := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, mode := range []string{"ring", "calls"} {
+		b.Run(mode, func(b *testing.B) {
+			nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
+			nw.reactor.noRing = mode == "calls"
+			benchUDPSocket(b, nw, server)
+			if mode == "ring" && nw.reactor.ring == nil {
+				b.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+			}
+		})
+	}
+}
+
+func benchUDPSocket(b *testing.B, nw Network, server netip.AddrPort) {
 	query := make([]byte, 40)
 	ctx := context.Background()
 	b.ReportAllocs()

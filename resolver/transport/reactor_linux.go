@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"syscall"
@@ -19,8 +20,14 @@ import (
 // 22 µs that way against 14.5 µs with one epoll_ctl here, which close(2)
 // undoes by itself (measured on this machine, issue #6).
 type reactor struct {
-	mu      sync.Mutex
-	ep      *epoller            // made with the first socket; guarded by mu
+	mu sync.Mutex
+	ep *epoller // made with the first socket; guarded by mu
+	// ring, made with ep where the kernel has one, sets up each socket in
+	// one system call; ringErr says why there is none. noRing, set before
+	// the first socket, keeps to the plain calls (tests). Guarded by mu.
+	ring    *ring
+	ringErr error
+	noRing  bool
 	socks   map[uint32]*udpConn // by epoll id; guarded by mu
 	lastID  uint32              // guarded by mu
 	running bool                // the goroutine is live; guarded by mu
@@ -36,10 +43,11 @@ const reactorIdle = 100 * time.Millisecond
 // reactorBatch bounds the readiness events taken in one system call.
 const reactorBatch = 64
 
-// add registers u, armed: the first datagram, even one queued before, is
-// reported. The goroutine starts with the first socket and ends
-// reactorIdle after the last, so an idle Network runs none.
-func (r *reactor) add(u *udpConn) error {
+// add sets up u's socket as s says and registers it, armed: the first
+// datagram, even one queued before, is reported. The goroutine starts
+// with the first socket and ends reactorIdle after the last, so an idle
+// Network runs none.
+func (r *reactor) add(u *udpConn, s *udpSetup) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ep == nil {
@@ -48,13 +56,17 @@ func (r *reactor) add(u *udpConn) error {
 			return err
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
+		r.ringErr = errors.New("io_uring not asked for")
+		if !r.noRing {
+			r.ring, r.ringErr = newRing()
+		}
 	}
 	r.lastID++
 	for r.socks[r.lastID] != nil {
 		r.lastID++
 	}
 	u.r, u.id = r, r.lastID
-	if err := u.register(); err != nil {
+	if err := r.setUp(u, s); err != nil {
 		return err
 	}
 	r.socks[u.id] = u
@@ -67,6 +79,15 @@ func (r *reactor) add(u *udpConn) error {
 		go r.run()
 	}
 	return nil
+}
+
+// setUp runs u's set-up through the ring while it works, else call by
+// call.
+func (r *reactor) setUp(u *udpConn, s *udpSetup) error {
+	if r.ring != nil && !r.ring.broken {
+		return r.ring.setUpUDP(u, s, r.ep.fd)
+	}
+	return u.setUp(s)
 }
 
 // remove forgets u before it is closed; after the last socket the

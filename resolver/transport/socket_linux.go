@@ -33,21 +33,38 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 	// and the receive scratch live in it rather than in allocations of
 	// their own (issue #6).
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true}
-	family, local, remote := u.sockaddrs(server, port)
+	family := unix.AF_INET
+	if server.Addr().Is6() {
+		family = unix.AF_INET6
+	}
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	if err := setupUDP(fd, family, port, cfg, local, remote); err != nil {
-		_ = unix.Close(fd)
-		return nil, err
-	}
 	u.fd = fd
-	if err := r.add(u); err != nil {
+	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg}); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
 	}
 	return u, nil
+}
+
+// udpSetup is what a new socket is set up for: the association from port
+// to server, with the Network's options.
+type udpSetup struct {
+	server netip.AddrPort
+	port   uint16
+	cfg    *SocketConfig
+}
+
+// setUp sets up u's socket without the ring: its options, bind and
+// connect, then its registration, each a system call of its own.
+func (u *udpConn) setUp(s *udpSetup) error {
+	family, local, remote := u.sockaddrs(s.server, s.port)
+	if err := setupUDP(u.fd, family, s.port, *s.cfg, local, remote); err != nil {
+		return err
+	}
+	return u.register()
 }
 
 // sockaddrs fills in u's local and remote socket addresses for binding

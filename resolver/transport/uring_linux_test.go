@@ -1,0 +1,212 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// socketState is what the kernel says of an upstream socket after its
+// set-up.
+type socketState struct {
+	local, remote                        netip.AddrPort
+	timestamps, fragSize, v6Only, rcvbuf int
+	reuseport                            int
+	registered                           bool
+}
+
+// setUpWith dials server over a Network that sets sockets up through the
+// ring or through one system call each, and reads back the socket's
+// state. The ring mode skips where the kernel has no ring.
+func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) socketState {
+	t.Helper()
+	nw := NewSocketNetwork(cfg).(*socketNetwork)
+	nw.reactor.noRing = !ring
+	pc, err := nw.DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if ring && nw.reactor.ring == nil {
+		t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+	}
+	if !ring && nw.reactor.ring != nil {
+		t.Fatal("the ring was set up though the Network was told not to")
+	}
+	fd := pc.(*udpConn).fd
+	var st socketState
+	if st.local, st.remote, err = udpAddrs(pc); err != nil {
+		t.Fatal(err)
+	}
+	level, opt := unix.IPPROTO_IP, ipRecvFragSize
+	if st.remote.Addr().Is6() {
+		level, opt = unix.IPPROTO_IPV6, ipv6RecvFragSize
+		st.v6Only = sockopt(t, fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+	}
+	st.fragSize = sockopt(t, fd, level, opt)
+	st.timestamps = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS)
+	st.rcvbuf = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	st.reuseport = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(st.remote.Addr(), st.local.Port()))
+	if _, err := server.WriteToUDP([]byte("reply"), to); err != nil {
+		t.Fatal(err)
+	}
+	dg, err := pc.(*udpConn).ReadUntil(context.Background(), time.Now().Add(2*time.Second))
+	st.registered = err == nil && string(dg.Data) == "reply"
+	return st
+}
+
+func sockopt(t *testing.T, fd, level, opt int) int {
+	t.Helper()
+	v, err := unix.GetsockoptInt(fd, level, opt)
+	if err != nil {
+		t.Fatalf("getsockopt %d/%d: %v", level, opt, err)
+	}
+	return v
+}
+
+// freePort is a UDP port no socket holds right now, on the family of host.
+func freePort(t *testing.T, host string) uint16 {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(net.JoinHostPort(host, "0"))))
+	if err != nil {
+		t.Skipf("no %s: %v", host, err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// TestRingSetsUpSocketsAsTheSystemCallsDo: the ring's chain leaves a
+// socket in the state the calls one by one leave it in — bound to the
+// drawn port, connected to the server, with the receive-time and
+// fragment-size options, IPv6-only on IPv6, the asked receive buffer or
+// the shared port of the fixed-port mode — and registered, so that a
+// reply wakes its reader.
+func TestRingSetsUpSocketsAsTheSystemCallsDo(t *testing.T) {
+	for _, tt := range []struct {
+		name, host string
+		cfg        func(port uint16) SocketConfig
+	}{
+		{"IPv4", "127.0.0.1", func(p uint16) SocketConfig { return SocketConfig{PortMin: p, PortMax: p} }},
+		{"IPv6", "::1", func(p uint16) SocketConfig { return SocketConfig{PortMin: p, PortMax: p} }},
+		{"ReadBuffer", "127.0.0.1", func(p uint16) SocketConfig { return SocketConfig{PortMin: p, PortMax: p, ReadBuffer: 4096} }},
+		{"FixedSourcePort", "127.0.0.1", func(p uint16) SocketConfig { return SocketConfig{FixedSourcePort: p} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(net.JoinHostPort(tt.host, "0"))))
+			if err != nil {
+				t.Skipf("no %s: %v", tt.host, err)
+			}
+			defer server.Close()
+			port := freePort(t, tt.host)
+			calls := setUpWith(t, false, tt.cfg(port), server)
+			ringed := setUpWith(t, true, tt.cfg(port), server)
+			if ringed != calls {
+				t.Fatalf("through the ring %+v, call by call %+v", ringed, calls)
+			}
+			want := server.LocalAddr().(*net.UDPAddr).AddrPort()
+			if calls.local.Port() != port || calls.remote != want || calls.timestamps != 1 || calls.fragSize != 1 || !calls.registered {
+				t.Fatalf("socket %+v, want bound to %d, connected to %v, both options on, registered", calls, port, want)
+			}
+			if tt.host == "::1" && calls.v6Only != 1 {
+				t.Fatalf("IPV6_V6ONLY = %d, want 1", calls.v6Only)
+			}
+		})
+	}
+}
+
+// TestRingBindOfAPortInUseFailsAsBindDoes: the chain reports a taken port
+// as bind(2) would, so DialUDP redraws, and when only that port is
+// allowed, the draws run out with EADDRINUSE.
+func TestRingBindOfAPortInUseFailsAsBindDoes(t *testing.T) {
+	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	busy := uint16(held.LocalAddr().(*net.UDPAddr).Port)
+	nw := NewSocketNetwork(SocketConfig{PortMin: busy, PortMax: busy, BindTries: 3}).(*socketNetwork)
+	_, err = nw.DialUDP(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"))
+	if nw.reactor.ring == nil {
+		t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+	}
+	var se *os.SyscallError
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &se) || se.Syscall != "bind" {
+		t.Fatalf("err %v, want bind: EADDRINUSE", err)
+	}
+}
+
+// TestChainErrorNamesTheCause: a failed set-up is reported by the
+// operation that failed, not by the ones cancelled after it; a
+// best-effort option that fails alone does not fail the set-up.
+func TestChainErrorNamesTheCause(t *testing.T) {
+	cancelled := -int32(syscall.ECANCELED)
+	names := []string{"setsockopt", "", "", "bind", "connect", "epoll_ctl"}
+	for _, tt := range []struct {
+		name string
+		res  []int32
+		call string
+		want error
+	}{
+		{"AllDone", []int32{0, 0, 0, 0, 0, 0}, "", nil},
+		{"BestEffortFailedAlone", []int32{0, -int32(syscall.ENOPROTOOPT), 0, 0, 0, 0}, "", nil},
+		{"BindInUse", []int32{0, 0, 0, -int32(syscall.EADDRINUSE), cancelled, cancelled}, "bind", syscall.EADDRINUSE},
+		{"BindInUseAfterABestEffortFailure", []int32{0, -int32(syscall.ENOPROTOOPT), 0, -int32(syscall.EADDRINUSE), cancelled, cancelled}, "bind", syscall.EADDRINUSE},
+		{"MalformedBestEffortCancelsAll", []int32{cancelled, -int32(syscall.EINVAL), cancelled, cancelled, cancelled, cancelled}, "setsockopt", syscall.EINVAL},
+		{"AllCancelled", []int32{cancelled, cancelled, cancelled, cancelled, cancelled, cancelled}, "setsockopt", syscall.ECANCELED},
+		{"ConnectRefused", []int32{0, 0, 0, 0, -int32(syscall.ENETUNREACH), cancelled}, "connect", syscall.ENETUNREACH},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c chain
+			var res [maxChain]int32
+			for i, n := range names {
+				c.names[i] = n
+				res[i] = tt.res[i]
+			}
+			c.n = len(names)
+			err := chainError(&c, &res)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("err %v, want none", err)
+				}
+				return
+			}
+			var se *os.SyscallError
+			if !errors.Is(err, tt.want) || !errors.As(err, &se) || se.Syscall != tt.call {
+				t.Fatalf("err %v, want %s: %v", err, tt.call, tt.want)
+			}
+		})
+	}
+}
+
+// TestRingGoesOnAfterABestEffortOptionFails: an option the kernel refuses
+// (setupUDP ignores the same errors) does not cancel the bind, connect
+// and registration linked after it.
+func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
+	g, err := newRing()
+	if err != nil {
+		t.Skipf("no io_uring set-up on this kernel: %v", err)
+	}
+	defer unix.Close(g.fd)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var c chain
+	c.setsockopt("", fd, unix.SOL_SOCKET, 0x7fff, &g.args.one)
+	c.setsockopt("setsockopt", fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &g.args.one)
+	if err := g.run(&c); err != nil {
+		t.Fatalf("set-up failed: %v", err)
+	}
+	if v := sockopt(t, fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS); v != 1 {
+		t.Fatalf("SO_TIMESTAMPNS = %d after the refused option, want 1", v)
+	}
+}
