@@ -82,9 +82,9 @@ func benchUDPExchange(b *testing.B, cfg Config) {
 }
 
 // BenchmarkUDPSocketLoopback is the socket layer of one exchange alone:
-// open and connect a socket on a random port, write, read the reply,
-// close; its set-up through the ring and call by call (the sub-benchmark
-// "ring" skips where the kernel has none).
+// open and connect a socket on a random port and send the query, read the
+// reply, close; its set-up through the ring and call by call (the
+// sub-benchmark "ring" skips where the kernel has none).
 func BenchmarkUDPSocketLoopback(b *testing.B) {
 	srv := echoServer(b)
 	server := srv.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -100,17 +100,14 @@ func BenchmarkUDPSocketLoopback(b *testing.B) {
 	}
 }
 
-func benchUDPSocket(b *testing.B, nw Network, server netip.AddrPort) {
+func benchUDPSocket(b *testing.B, nw sendDialer, server netip.AddrPort) {
 	query := make([]byte, 40)
 	ctx := context.Background()
 	b.ReportAllocs()
 	start := processCPU(b)
 	for b.Loop() {
-		pc, err := nw.DialUDP(ctx, server)
+		pc, err := nw.DialUDPSend(ctx, server, query)
 		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pc.Write(query); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := pc.Read(ctx); err != nil {

@@ -49,18 +49,15 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	if err != nil {
 		return nil, p, fmt.Errorf("ask %s: %w", q.Server, err)
 	}
-	conn, err := c.net.DialUDP(ctx, q.Server)
-	if err != nil {
-		return nil, p, timeoutErr(ctx, q, err)
-	}
 	// The clock starts before the write: a goroutine that loses its
 	// thread in the write's system call may find the reply already
 	// waiting when it runs again, and a start taken then made busy
 	// loopback replies look microseconds fast, so Hold-On held them as
-	// early (bench/run's cold runs: 35-60% of the exchanges).
+	// early (bench/run's cold runs: 35-60% of the exchanges). It starts
+	// before the socket's set-up too, which may send the query.
 	start := time.Now()
-	if err := conn.Write(wq.wire); err != nil {
-		_ = conn.Close()
+	conn, err := c.dialSend(ctx, q.Server, wq.wire)
+	if err != nil {
 		return nil, p, timeoutErr(ctx, q, err)
 	}
 	c.n.queriesUDP.Add(1)
@@ -77,6 +74,23 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	}
 	mem.h = hold{c: c, wq: wq, conn: conn, first: got, start: start}
 	return c.holdOn(ctx, q, p, &mem.h, resp, arrivedAfter(start, got.at, rtt))
+}
+
+// dialSend opens an association with server and sends b on it, in one
+// step where the Network can.
+func (c *Client) dialSend(ctx context.Context, server netip.AddrPort, b []byte) (PacketConn, error) {
+	if sd, ok := c.net.(sendDialer); ok {
+		return sd.DialUDPSend(ctx, server, b)
+	}
+	conn, err := c.net.DialUDP(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Write(b); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // arrivedAfter is how long after start a reply reached the kernel, given

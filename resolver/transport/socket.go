@@ -94,6 +94,15 @@ func (n *socketNetwork) drawPort() (uint16, error) {
 // DialUDP binds a new socket to a random source port and connects it to
 // server, so the kernel drops datagrams from any other address or port.
 func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (PacketConn, error) {
+	return n.dial(ctx, server, nil)
+}
+
+// DialUDPSend is DialUDP, then the first datagram sent.
+func (n *socketNetwork) DialUDPSend(ctx context.Context, server netip.AddrPort, first []byte) (PacketConn, error) {
+	return n.dial(ctx, server, first)
+}
+
+func (n *socketNetwork) dial(ctx context.Context, server netip.AddrPort, first []byte) (PacketConn, error) {
 	server = netip.AddrPortFrom(server.Addr().Unmap(), server.Port())
 	var lastErr error
 	for range n.cfg.BindTries {
@@ -101,9 +110,13 @@ func (n *socketNetwork) DialUDP(ctx context.Context, server netip.AddrPort) (Pac
 		if err != nil {
 			return nil, err
 		}
-		c, err := openUDP(ctx, server, port, n.cfg, &n.reactor)
+		c, err := openUDP(ctx, server, port, n.cfg, &n.reactor, first)
 		if err == nil {
 			return c, nil
+		}
+		var se *os.SyscallError
+		if errors.As(err, &se) && se.Syscall == "write" {
+			return nil, mapErr(err)
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) || n.cfg.FixedSourcePort != 0 {
 			return nil, fmt.Errorf("dial udp %s: %w", server, err)

@@ -28,7 +28,7 @@ const (
 // none of them is needed for a socket whose both ends we chose. The socket
 // is non-blocking from its creation and waits through the Network's
 // reactor, not the runtime's poller (reactor_linux.go says why).
-func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor) (PacketConn, error) {
+func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor, first []byte) (PacketConn, error) {
 	// The socket's state is allocated first, so that the socket addresses
 	// and the receive scratch live in it rather than in allocations of
 	// their own (issue #6).
@@ -42,7 +42,7 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 		return nil, os.NewSyscallError("socket", err)
 	}
 	u.fd = fd
-	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg}); err != nil {
+	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg, first: first}); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
 	}
@@ -50,21 +50,30 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 }
 
 // udpSetup is what a new socket is set up for: the association from port
-// to server, with the Network's options.
+// to server, with the Network's options, and the datagram it sends first
+// (none when nil).
 type udpSetup struct {
 	server netip.AddrPort
 	port   uint16
 	cfg    *SocketConfig
+	first  []byte
 }
 
 // setUp sets up u's socket without the ring: its options, bind and
-// connect, then its registration, each a system call of its own.
+// connect, its registration and its first datagram, each a system call of
+// its own.
 func (u *udpConn) setUp(s *udpSetup) error {
 	family, local, remote := u.sockaddrs(s.server, s.port)
 	if err := setupUDP(u.fd, family, s.port, *s.cfg, local, remote); err != nil {
 		return err
 	}
-	return u.register()
+	if err := u.register(); err != nil {
+		return err
+	}
+	if s.first == nil {
+		return nil
+	}
+	return os.NewSyscallError("write", write(u.fd, s.first))
 }
 
 // sockaddrs fills in u's local and remote socket addresses for binding

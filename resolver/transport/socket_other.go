@@ -15,8 +15,8 @@ import (
 var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); return &b }}
 
 // openUDP opens the socket of one UDP association from port to server
-// through the net package.
-func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, _ *reactor) (PacketConn, error) {
+// through the net package, and sends first unless it is nil.
+func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, _ *reactor, first []byte) (PacketConn, error) {
 	network, local := "udp4", net.IPv4zero
 	if server.Addr().Is6() {
 		network, local = "udp6", net.IPv6unspecified
@@ -30,7 +30,14 @@ func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg Socket
 	if cfg.ReadBuffer > 0 {
 		_ = uc.SetReadBuffer(cfg.ReadBuffer) // best effort: the kernel caps it
 	}
-	return &udpConn{conn: uc}, nil
+	u := &udpConn{conn: uc}
+	if first != nil {
+		if err := u.Write(first); err != nil {
+			_ = u.Close()
+			return nil, err
+		}
+	}
+	return u, nil
 }
 
 // reactor exists on Linux only; elsewhere the runtime's poller waits for

@@ -42,6 +42,14 @@ type Network interface {
 	DialTCP(ctx context.Context, server netip.AddrPort) (StreamConn, error)
 }
 
+// sendDialer is a Network that sends an association's first datagram as
+// part of opening it, one system call less per exchange (the socket
+// Network through its io_uring chain). A Network without it is dialled,
+// then written to.
+type sendDialer interface {
+	DialUDPSend(ctx context.Context, server netip.AddrPort, first []byte) (PacketConn, error)
+}
+
 // PacketConn is one connected UDP association. It is used by one goroutine
 // at a time (the exchange, then a Hold-On watcher or sweeper).
 type PacketConn interface {

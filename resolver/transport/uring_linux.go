@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -14,9 +15,9 @@ import (
 )
 
 // ring is an io_uring instance with one use: it runs the set-up of an
-// upstream UDP socket (its options, bind, connect and epoll registration)
-// as one linked chain of operations, one system call where the plain
-// path makes five or six. On this kind of guest a system call's entry and
+// upstream UDP socket (its options, bind, connect, the query and the
+// epoll registration) as one linked chain of operations, one system call
+// where the plain path makes six or seven. On this kind of guest a system call's entry and
 // exit cost more than the work of most of these calls: socket, set-up and
 // close took 22-25 µs of CPU through system calls and 15-17 µs with the
 // chain (issue #6, docs/performance.md). Every operation of the chain
@@ -76,6 +77,7 @@ type ringParams struct {
 // The constants of include/uapi/linux/io_uring.h that the ring uses.
 const (
 	opConnect  = 16
+	opSend     = 26
 	opEpollCtl = 29
 	opURingCmd = 46
 	opBind     = 56
@@ -101,7 +103,7 @@ const (
 )
 
 // ringOps are the operations a chain uses.
-var ringOps = [...]uint8{opConnect, opEpollCtl, opURingCmd, opBind}
+var ringOps = [...]uint8{opConnect, opSend, opEpollCtl, opURingCmd, opBind}
 
 // newRing sets up a ring, or says why this kernel cannot give one.
 func newRing() (*ring, error) {
@@ -209,6 +211,12 @@ func (c *chain) sockaddr(name string, op uint8, fd int, sa unsafe.Pointer, n uin
 	binary.NativeEndian.PutUint64(s[sqeOffOff:], uint64(n))
 }
 
+func (c *chain) send(fd int, b []byte) {
+	s := c.push("write", opSend, fd)
+	binary.NativeEndian.PutUint64(s[sqeOffAddr:], uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))))
+	binary.NativeEndian.PutUint32(s[sqeOffLen:], uint32(len(b)))
+}
+
 func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 	s := c.push("epoll_ctl", opEpollCtl, epfd)
 	binary.NativeEndian.PutUint32(s[sqeOffLen:], unix.EPOLL_CTL_ADD)
@@ -217,8 +225,9 @@ func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 }
 
 // setUpUDP configures u's socket as setupUDP does, binds it to s.port,
-// connects it to s.server and registers it with the epoll instance epfd
-// under u.id, in one system call. The caller holds the reactor's mutex.
+// connects it to s.server, sends s.first and registers the socket with
+// the epoll instance epfd under u.id, in one system call. A reply that
+// arrives before the registration is reported by it. The caller holds the reactor's mutex.
 func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) error {
 	a := &g.args
 	var c chain
@@ -239,9 +248,14 @@ func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) error {
 	}
 	c.sockaddr("bind", opBind, u.fd, local, n)
 	c.sockaddr("connect", opConnect, u.fd, remote, n)
+	if s.first != nil {
+		c.send(u.fd, s.first)
+	}
 	a.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
 	c.epollAdd(epfd, u.fd, &a.ev)
-	return g.run(&c)
+	err := g.run(&c)
+	runtime.KeepAlive(s.first)
+	return err
 }
 
 // sockaddrs fills in the raw local and remote addresses of an association

@@ -19,17 +19,18 @@ type socketState struct {
 	local, remote                        netip.AddrPort
 	timestamps, fragSize, v6Only, rcvbuf int
 	reuseport                            int
-	registered                           bool
+	sent, registered                     bool
 }
 
-// setUpWith dials server over a Network that sets sockets up through the
-// ring or through one system call each, and reads back the socket's
-// state. The ring mode skips where the kernel has no ring.
+// setUpWith dials server and sends it a query over a Network that sets
+// sockets up through the ring or through one system call each, and reads
+// back the socket's state. The ring mode skips where the kernel has no
+// ring.
 func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) socketState {
 	t.Helper()
 	nw := NewSocketNetwork(cfg).(*socketNetwork)
 	nw.reactor.noRing = !ring
-	pc, err := nw.DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
+	pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +55,10 @@ func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) s
 	st.timestamps = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS)
 	st.rcvbuf = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 	st.reuseport = sockopt(t, fd, unix.SOL_SOCKET, unix.SO_REUSEPORT)
+	buf := make([]byte, 16)
+	_ = server.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, from, err := server.ReadFromUDPAddrPort(buf)
+	st.sent = err == nil && string(buf[:n]) == "query" && from.Port() == st.local.Port()
 	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(st.remote.Addr(), st.local.Port()))
 	if _, err := server.WriteToUDP([]byte("reply"), to); err != nil {
 		t.Fatal(err)
@@ -87,8 +92,8 @@ func freePort(t *testing.T, host string) uint16 {
 // socket in the state the calls one by one leave it in — bound to the
 // drawn port, connected to the server, with the receive-time and
 // fragment-size options, IPv6-only on IPv6, the asked receive buffer or
-// the shared port of the fixed-port mode — and registered, so that a
-// reply wakes its reader.
+// the shared port of the fixed-port mode — with the query sent, and
+// registered, so that the reply wakes its reader.
 func TestRingSetsUpSocketsAsTheSystemCallsDo(t *testing.T) {
 	for _, tt := range []struct {
 		name, host string
@@ -112,8 +117,8 @@ func TestRingSetsUpSocketsAsTheSystemCallsDo(t *testing.T) {
 				t.Fatalf("through the ring %+v, call by call %+v", ringed, calls)
 			}
 			want := server.LocalAddr().(*net.UDPAddr).AddrPort()
-			if calls.local.Port() != port || calls.remote != want || calls.timestamps != 1 || calls.fragSize != 1 || !calls.registered {
-				t.Fatalf("socket %+v, want bound to %d, connected to %v, both options on, registered", calls, port, want)
+			if calls.local.Port() != port || calls.remote != want || calls.timestamps != 1 || calls.fragSize != 1 || !calls.sent || !calls.registered {
+				t.Fatalf("socket %+v, want bound to %d, connected to %v, both options on, query sent, registered", calls, port, want)
 			}
 			if tt.host == "::1" && calls.v6Only != 1 {
 				t.Fatalf("IPV6_V6ONLY = %d, want 1", calls.v6Only)
@@ -208,5 +213,26 @@ func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
 	}
 	if v := sockopt(t, fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS); v != 1 {
 		t.Fatalf("SO_TIMESTAMPNS = %d after the refused option, want 1", v)
+	}
+}
+
+// TestFirstDatagramFailureIsTheWritesFailure: a query the kernel will not
+// send fails the dial as Write would fail, and under write's name, with
+// or without the ring.
+func TestFirstDatagramFailureIsTheWritesFailure(t *testing.T) {
+	for _, ring := range []bool{true, false} {
+		nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
+		nw.reactor.noRing = !ring
+		pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), make([]byte, 70000))
+		if err == nil {
+			pc.Close()
+		}
+		if ring && nw.reactor.ring == nil {
+			t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+		}
+		var se *os.SyscallError
+		if !errors.Is(err, syscall.EMSGSIZE) || !errors.As(err, &se) || se.Syscall != "write" {
+			t.Fatalf("ring %v: err %v, want write: EMSGSIZE", ring, err)
+		}
 	}
 }
