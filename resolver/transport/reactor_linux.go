@@ -28,6 +28,10 @@ type reactor struct {
 	ring    *ring
 	ringErr error
 	noRing  bool
+	// spares hold, per family (IPv4, IPv6), fd+1 of a socket the ring
+	// made ahead for the next set-up, or 0; closed when the goroutine
+	// ends. Guarded by mu.
+	spares  [2]int
 	socks   map[uint32]*udpConn // by epoll id; guarded by mu
 	lastID  uint32              // guarded by mu
 	running bool                // the goroutine is live; guarded by mu
@@ -66,6 +70,11 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 		r.lastID++
 	}
 	u.r, u.id = r, r.lastID
+	fd, err := r.socket(s.server.Addr().Is6())
+	if err != nil {
+		return err
+	}
+	u.fd = fd
 	if err := r.setUp(u, s); err != nil {
 		return err
 	}
@@ -81,13 +90,40 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 	return nil
 }
 
-// setUp runs u's set-up through the ring while it works, else call by
-// call.
-func (r *reactor) setUp(u *udpConn, s *udpSetup) error {
-	if r.ring != nil && !r.ring.broken {
-		return r.ring.setUpUDP(u, s, r.ep.fd)
+// socket is a new UDP socket of the family: the one the ring made ahead,
+// else one made now.
+func (r *reactor) socket(v6 bool) (int, error) {
+	i, family := familyIndex(v6)
+	if fd := r.spares[i] - 1; fd >= 0 {
+		r.spares[i] = 0
+		return fd, nil
 	}
-	return u.setUp(s)
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	return fd, nil
+}
+
+func familyIndex(v6 bool) (int, int) {
+	if v6 {
+		return 1, unix.AF_INET6
+	}
+	return 0, unix.AF_INET
+}
+
+// setUp runs u's set-up through the ring while it works, else call by
+// call. The ring also makes the next socket of the family.
+func (r *reactor) setUp(u *udpConn, s *udpSetup) error {
+	if r.ring == nil || r.ring.broken {
+		return u.setUp(s)
+	}
+	spare, err := r.ring.setUpUDP(u, s, r.ep.fd)
+	if spare >= 0 {
+		i, _ := familyIndex(s.server.Addr().Is6())
+		r.spares[i] = spare + 1
+	}
+	return err
 }
 
 // remove forgets u before it is closed; after the last socket the
@@ -134,6 +170,12 @@ func (r *reactor) plan() bool {
 	defer r.mu.Unlock()
 	if len(r.socks) == 0 && !time.Now().Before(r.idleUntil) {
 		r.running = false
+		for i, fd := range r.spares {
+			if fd > 0 {
+				_ = unix.Close(fd - 1)
+				r.spares[i] = 0
+			}
+		}
 		return false
 	}
 	return true

@@ -32,18 +32,11 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketCo
 	// The socket's state is allocated first, so that the socket addresses
 	// and the receive scratch live in it rather than in allocations of
 	// their own (issue #6).
-	u := &udpConn{signal: make(chan struct{}, 1), drained: true}
-	family := unix.AF_INET
-	if server.Addr().Is6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	u.fd = fd
+	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
 	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg, first: first}); err != nil {
-		_ = unix.Close(fd)
+		if u.fd >= 0 {
+			_ = unix.Close(u.fd)
+		}
 		return nil, err
 	}
 	return u, nil

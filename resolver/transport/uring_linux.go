@@ -79,6 +79,7 @@ const (
 	opConnect  = 16
 	opSend     = 26
 	opEpollCtl = 29
+	opSocket   = 45
 	opURingCmd = 46
 	opBind     = 56
 
@@ -93,7 +94,7 @@ const (
 	cmdSetsockopt   = 3      // SOCKET_URING_OP_SETSOCKOPT
 	offSQEs         = 0x10000000
 	ringEntries     = 16
-	maxChain        = 8
+	maxChain        = 12
 	sqeOffOff       = 8  // off, addr2, cmd_op
 	sqeOffAddr      = 16 // addr, level and optname
 	sqeOffLen       = 24
@@ -103,7 +104,7 @@ const (
 )
 
 // ringOps are the operations a chain uses.
-var ringOps = [...]uint8{opConnect, opSend, opEpollCtl, opURingCmd, opBind}
+var ringOps = [...]uint8{opConnect, opSend, opEpollCtl, opSocket, opURingCmd, opBind}
 
 // newRing sets up a ring, or says why this kernel cannot give one.
 func newRing() (*ring, error) {
@@ -217,6 +218,13 @@ func (c *chain) send(fd int, b []byte) {
 	binary.NativeEndian.PutUint32(s[sqeOffLen:], uint32(len(b)))
 }
 
+// socket adds the making of a socket of the family, best effort.
+func (c *chain) socket(family int) {
+	s := c.push("", opSocket, family)
+	binary.NativeEndian.PutUint64(s[sqeOffOff:], unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	binary.NativeEndian.PutUint32(s[sqeOffLen:], unix.IPPROTO_UDP)
+}
+
 func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 	s := c.push("epoll_ctl", opEpollCtl, epfd)
 	binary.NativeEndian.PutUint32(s[sqeOffLen:], unix.EPOLL_CTL_ADD)
@@ -227,8 +235,11 @@ func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 // setUpUDP configures u's socket as setupUDP does, binds it to s.port,
 // connects it to s.server, sends s.first and registers the socket with
 // the epoll instance epfd under u.id, in one system call. A reply that
-// arrives before the registration is reported by it. The caller holds the reactor's mutex.
-func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) error {
+// arrives before the registration is reported by it. When all that
+// succeeded, the same call makes the next socket of the family, whose
+// descriptor it returns as spare (-1 without one). The caller holds the
+// reactor's mutex.
+func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) (spare int, err error) {
 	a := &g.args
 	var c chain
 	local, remote, n := a.sockaddrs(s.server, s.port)
@@ -253,9 +264,14 @@ func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) error {
 	}
 	a.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
 	c.epollAdd(epfd, u.fd, &a.ev)
-	err := g.run(&c)
+	_, family := familyIndex(s.server.Addr().Is6())
+	c.socket(family)
+	res, err := g.run(&c)
 	runtime.KeepAlive(s.first)
-	return err
+	if next := res[c.n-1]; next >= 0 {
+		return int(next), err
+	}
+	return -1, err
 }
 
 // sockaddrs fills in the raw local and remote addresses of an association
@@ -285,7 +301,7 @@ func putPort(dst *uint16, port uint16) {
 // system call, so that EADDRINUSE from bind reads as it does from
 // bind(2). A best-effort option that fails only stops the chain when it
 // was malformed; then the set-up fails with that error.
-func (g *ring) run(c *chain) error {
+func (g *ring) run(c *chain) (res [maxChain]int32, err error) {
 	tail := *g.sqTail
 	for i := range c.n {
 		if i < c.n-1 {
@@ -300,12 +316,14 @@ func (g *ring) run(c *chain) error {
 		g.sqArr[idx] = idx
 	}
 	atomic.StoreUint32(g.sqTail, tail+uint32(c.n))
-	var res [maxChain]int32
+	for i := range res {
+		res[i] = -int32(syscall.ECANCELED)
+	}
 	if err := g.complete(c.n, &res); err != nil {
 		g.broken = true
-		return err
+		return res, err
 	}
-	return chainError(c, &res)
+	return res, chainError(c, &res)
 }
 
 // complete enters the kernel until n operations were submitted and their

@@ -208,7 +208,7 @@ func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
 	var c chain
 	c.setsockopt("", fd, unix.SOL_SOCKET, 0x7fff, &g.args.one)
 	c.setsockopt("setsockopt", fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &g.args.one)
-	if err := g.run(&c); err != nil {
+	if _, err := g.run(&c); err != nil {
 		t.Fatalf("set-up failed: %v", err)
 	}
 	if v := sockopt(t, fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS); v != 1 {
@@ -234,5 +234,65 @@ func TestFirstDatagramFailureIsTheWritesFailure(t *testing.T) {
 		if !errors.Is(err, syscall.EMSGSIZE) || !errors.As(err, &se) || se.Syscall != "write" {
 			t.Fatalf("ring %v: err %v, want write: EMSGSIZE", ring, err)
 		}
+	}
+}
+
+// TestRingMakesTheNextSocketAhead: a set-up through the ring also makes
+// the next socket of its family — a non-blocking, close-on-exec UDP
+// socket, which the next set-up takes — and the spare is closed when the
+// reactor goes idle.
+func TestRingMakesTheNextSocketAhead(t *testing.T) {
+	server, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
+	dial := func() *udpConn {
+		pc, err := nw.DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pc.(*udpConn)
+	}
+	first := dial()
+	r := &nw.reactor
+	if r.ring == nil {
+		t.Skipf("no io_uring set-up on this kernel: %v", r.ringErr)
+	}
+	r.mu.Lock()
+	spare := r.spares[0] - 1
+	r.mu.Unlock()
+	if spare < 0 {
+		t.Fatal("no spare IPv4 socket after a set-up")
+	}
+	fl, _ := unix.FcntlInt(uintptr(spare), unix.F_GETFL, 0)
+	fd, _ := unix.FcntlInt(uintptr(spare), unix.F_GETFD, 0)
+	if sockopt(t, spare, unix.SOL_SOCKET, unix.SO_TYPE) != unix.SOCK_DGRAM || sockopt(t, spare, unix.SOL_SOCKET, unix.SO_DOMAIN) != unix.AF_INET ||
+		fl&unix.O_NONBLOCK == 0 || fd&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("spare socket is not a non-blocking close-on-exec IPv4 UDP socket (flags %#x, fd flags %#x)", fl, fd)
+	}
+	second := dial()
+	if second.fd != spare {
+		t.Fatalf("the next set-up took socket %d, want the spare %d", second.fd, spare)
+	}
+	first.Close()
+	second.Close()
+	r.mu.Lock()
+	next := r.spares[0] - 1
+	r.mu.Unlock()
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r.mu.Lock()
+		running := r.running
+		r.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the reactor did not go idle")
+		}
+	}
+	if _, err := unix.FcntlInt(uintptr(next), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Fatalf("spare %d still open after the reactor went idle (%v)", next, err)
 	}
 }
