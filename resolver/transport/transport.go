@@ -12,9 +12,11 @@
 // reject EDNS, and from UDP to TCP on truncation.
 //
 // On Linux the real Network's UDP sockets wait through one epoll reactor
-// per Network (reactor_linux.go), and the Hold-On windows of replies that
-// went back at once are watched by one sweeper per Client (sweep.go), so
-// an exchange starts no goroutine of its own.
+// per Network (reactor_linux.go), which sets each socket up, query
+// included, in one io_uring chain where the kernel has one
+// (uring_linux.go), and the Hold-On windows of replies that went back at
+// once are watched by one sweeper per Client (sweep.go), so an exchange
+// starts no goroutine of its own.
 //
 // The package must not interpret answers beyond pairing them with their
 // query: bailiwick, caching and referrals belong to the resolver. It never

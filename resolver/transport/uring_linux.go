@@ -15,14 +15,14 @@ import (
 )
 
 // ring is an io_uring instance with one use: it runs the set-up of an
-// upstream UDP socket (its options, bind, connect, the query and the
-// epoll registration) as one linked chain of operations, one system call
-// where the plain path makes six or seven. On this kind of guest a system call's entry and
-// exit cost more than the work of most of these calls: socket, set-up and
-// close took 22-25 µs of CPU through system calls and 15-17 µs with the
-// chain (issue #6, docs/performance.md). Every operation of the chain
-// completes inline, so a chain is a synchronous call: the reactor's mutex
-// serialises chains, and nothing is pending between them.
+// upstream UDP socket (its options, bind, connect, the query, the epoll
+// registration and the making of the next socket) as one linked chain of
+// operations, one system call where the plain path makes seven or more.
+// On this kind of guest a system call's entry and exit cost more than
+// the work of most of these calls (issue #6, docs/performance.md,
+// Eleventh round). Every operation of the chain completes inline, so a
+// chain is a synchronous call: the reactor's mutex serialises chains,
+// and nothing is pending between them.
 //
 // It needs Linux 6.11 (IORING_OP_BIND; socket options through
 // IORING_OP_URING_CMD came in 6.7). newRing probes for the operations and
