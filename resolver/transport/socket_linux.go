@@ -29,9 +29,7 @@ const (
 // is non-blocking from its creation and waits through the Network's
 // reactor, not the runtime's poller (reactor_linux.go says why).
 func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor, first []byte) (PacketConn, error) {
-	// The socket's state is allocated first, so that the socket addresses
-	// and the receive scratch live in it rather than in allocations of
-	// their own (issue #6).
+	// No socket until the reactor makes or hands one over.
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
 	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg, first: first}); err != nil {
 		if u.fd >= 0 {
@@ -56,7 +54,7 @@ type udpSetup struct {
 // connect, its registration and its first datagram, each a system call of
 // its own.
 func (u *udpConn) setUp(s *udpSetup) error {
-	family, local, remote := u.sockaddrs(s.server, s.port)
+	family, local, remote := sockaddrs(s.server, s.port)
 	if err := setupUDP(u.fd, family, s.port, *s.cfg, local, remote); err != nil {
 		return err
 	}
@@ -69,18 +67,18 @@ func (u *udpConn) setUp(s *udpSetup) error {
 	return os.NewSyscallError("write", write(u.fd, s.first))
 }
 
-// sockaddrs fills in u's local and remote socket addresses for binding
-// port and connecting to server.
-func (u *udpConn) sockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
-	a := &u.addrs
+// sockaddrs are the local and remote socket addresses for binding port
+// and connecting to server, in one allocation. Only the calls one by one
+// need them: the ring keeps raw ones of its own, so a socket's state
+// holds none (issue #6: bytes allocated per exchange are pages the
+// fresh heap faults in).
+func sockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
 	if server.Addr().Is6() {
-		a.local6 = unix.SockaddrInet6{Port: int(port)}
-		a.remote6 = unix.SockaddrInet6{Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}
-		return unix.AF_INET6, &a.local6, &a.remote6
+		a := &[2]unix.SockaddrInet6{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}}
+		return unix.AF_INET6, &a[0], &a[1]
 	}
-	a.local4 = unix.SockaddrInet4{Port: int(port)}
-	a.remote4 = unix.SockaddrInet4{Port: int(server.Port()), Addr: server.Addr().As4()}
-	return unix.AF_INET, &a.local4, &a.remote4
+	a := &[2]unix.SockaddrInet4{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As4()}}
+	return unix.AF_INET, &a[0], &a[1]
 }
 
 // zoneID is the interface index of a scoped IPv6 address, 0 without one.
@@ -150,10 +148,6 @@ type udpConn struct {
 	// reported. stash holds a datagram read ahead of its turn (recv).
 	drained bool
 	stash   *Datagram
-	addrs   struct {
-		local4, remote4 unix.SockaddrInet4
-		local6, remote6 unix.SockaddrInet6
-	}
 }
 
 // readScratch is what one read hands the kernel: two receive buffers,
