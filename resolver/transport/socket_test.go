@@ -367,12 +367,7 @@ func TestSilentServerTimesOutAtTheExchangeCap(t *testing.T) {
 // socket, every association takes the free one; with only the held port
 // the draws run out and the error says the port is in use.
 func TestPortInUseIsRedrawn(t *testing.T) {
-	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	busy := uint16(held.LocalAddr().(*net.UDPAddr).Port)
+	busy := heldPort(t)
 	free := busy + 1
 	if busy == 65535 {
 		free = busy - 1
@@ -394,6 +389,17 @@ func TestPortInUseIsRedrawn(t *testing.T) {
 	if _, err := only.DialUDP(context.Background(), server); !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("err %v, want EADDRINUSE after the draws ran out", err)
 	}
+}
+
+// heldPort is a UDP port that another socket holds until the test ends.
+func heldPort(t *testing.T) uint16 {
+	t.Helper()
+	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	return uint16(held.LocalAddr().(*net.UDPAddr).Port)
 }
 
 // TestReadErrorsOfAnEndedWaitAreTimeouts: however a read learns that its

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -127,27 +128,6 @@ func TestRingSetsUpSocketsAsTheSystemCallsDo(t *testing.T) {
 	}
 }
 
-// TestRingBindOfAPortInUseFailsAsBindDoes: the chain reports a taken port
-// as bind(2) would, so DialUDP redraws, and when only that port is
-// allowed, the draws run out with EADDRINUSE.
-func TestRingBindOfAPortInUseFailsAsBindDoes(t *testing.T) {
-	held, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	busy := uint16(held.LocalAddr().(*net.UDPAddr).Port)
-	nw := NewSocketNetwork(SocketConfig{PortMin: busy, PortMax: busy, BindTries: 3}).(*socketNetwork)
-	_, err = nw.DialUDP(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"))
-	if nw.reactor.ring == nil {
-		t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
-	}
-	var se *os.SyscallError
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &se) || se.Syscall != "bind" {
-		t.Fatalf("err %v, want bind: EADDRINUSE", err)
-	}
-}
-
 // TestChainErrorNamesTheCause: a failed set-up is reported by the
 // operation that failed, not by the ones cancelled after it; a
 // best-effort option that fails alone does not fail the set-up.
@@ -216,23 +196,38 @@ func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
 	}
 }
 
-// TestFirstDatagramFailureIsTheWritesFailure: a query the kernel will not
-// send fails the dial as Write would fail, and under write's name, with
-// or without the ring.
-func TestFirstDatagramFailureIsTheWritesFailure(t *testing.T) {
-	for _, ring := range []bool{true, false} {
-		nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
-		nw.reactor.noRing = !ring
-		pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), make([]byte, 70000))
-		if err == nil {
-			pc.Close()
-		}
-		if ring && nw.reactor.ring == nil {
-			t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
-		}
-		var se *os.SyscallError
-		if !errors.Is(err, syscall.EMSGSIZE) || !errors.As(err, &se) || se.Syscall != "write" {
-			t.Fatalf("ring %v: err %v, want write: EMSGSIZE", ring, err)
+// TestSetUpFailuresReadAsTheirSystemCalls: through the ring as call by
+// call, a taken port fails as bind(2) fails, so that DialUDP redraws and,
+// when only that port is allowed, runs out with EADDRINUSE; and a query
+// the kernel will not send fails as Write would, under write's name.
+func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
+	busy := heldPort(t)
+	for _, tt := range []struct {
+		name  string
+		cfg   SocketConfig
+		first []byte
+		call  string
+		want  error
+	}{
+		{"PortInUse", SocketConfig{PortMin: busy, PortMax: busy, BindTries: 3}, nil, "bind", syscall.EADDRINUSE},
+		{"QueryTooLarge", SocketConfig{}, make([]byte, 70000), "write", syscall.EMSGSIZE},
+	} {
+		for _, ring := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/ring=%v", tt.name, ring), func(t *testing.T) {
+				nw := NewSocketNetwork(tt.cfg).(*socketNetwork)
+				nw.reactor.noRing = !ring
+				pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
+				if err == nil {
+					pc.Close()
+				}
+				if ring && nw.reactor.ring == nil {
+					t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+				}
+				var se *os.SyscallError
+				if !errors.Is(err, tt.want) || !errors.As(err, &se) || se.Syscall != tt.call {
+					t.Fatalf("err %v, want %s: %v", err, tt.call, tt.want)
+				}
+			})
 		}
 	}
 }
