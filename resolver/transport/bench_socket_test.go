@@ -91,10 +91,10 @@ func BenchmarkUDPSocketLoopback(b *testing.B) {
 	for _, mode := range []string{"ring", "calls"} {
 		b.Run(mode, func(b *testing.B) {
 			nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
-			nw.reactor.noRing = mode == "calls"
+			setRing(nw, mode == "ring")
 			benchUDPSocket(b, nw, server)
-			if mode == "ring" && nw.reactor.ring == nil {
-				b.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+			if err := ringMissing(nw); mode == "ring" && err != nil {
+				b.Skipf("no io_uring set-up here: %v", err)
 			}
 		})
 	}

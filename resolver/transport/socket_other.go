@@ -30,14 +30,14 @@ func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg Socket
 	if cfg.ReadBuffer > 0 {
 		_ = uc.SetReadBuffer(cfg.ReadBuffer) // best effort: the kernel caps it
 	}
-	u := &udpConn{conn: uc}
 	if first != nil {
-		if err := u.Write(first); err != nil {
-			_ = u.Close()
+		// Unmapped: DialUDPSend maps a failed write as Write does.
+		if _, err := uc.Write(first); err != nil {
+			_ = uc.Close()
 			return nil, err
 		}
 	}
-	return u, nil
+	return &udpConn{conn: uc}, nil
 }
 
 // reactor exists on Linux only; elsewhere the runtime's poller waits for

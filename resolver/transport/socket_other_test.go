@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 )
@@ -12,3 +13,8 @@ func udpAddrs(pc PacketConn) (local, remote netip.AddrPort, err error) {
 	c := pc.(*udpConn).conn
 	return c.LocalAddr().(*net.UDPAddr).AddrPort(), c.RemoteAddr().(*net.UDPAddr).AddrPort(), nil
 }
+
+// setRing does nothing: only Linux sets sockets up through io_uring.
+func setRing(*socketNetwork, bool) {}
+
+func ringMissing(*socketNetwork) error { return errors.New("io_uring is Linux's") }

@@ -14,6 +14,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// setRing has nw set sockets up through the ring or call by call; it
+// must come before nw's first socket.
+func setRing(nw *socketNetwork, on bool) { nw.reactor.noRing = !on }
+
+// ringMissing says, after nw's first socket, why it has no ring.
+func ringMissing(nw *socketNetwork) error {
+	if nw.reactor.ring != nil {
+		return nil
+	}
+	return nw.reactor.ringErr
+}
+
 // socketState is what the kernel says of an upstream socket after its
 // set-up.
 type socketState struct {
@@ -30,14 +42,14 @@ type socketState struct {
 func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) socketState {
 	t.Helper()
 	nw := NewSocketNetwork(cfg).(*socketNetwork)
-	nw.reactor.noRing = !ring
+	setRing(nw, ring)
 	pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	if ring && nw.reactor.ring == nil {
-		t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+	if err := ringMissing(nw); ring && err != nil {
+		t.Skipf("no io_uring set-up on this kernel: %v", err)
 	}
 	if !ring && nw.reactor.ring != nil {
 		t.Fatal("the ring was set up though the Network was told not to")
@@ -215,13 +227,13 @@ func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
 		for _, ring := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/ring=%v", tt.name, ring), func(t *testing.T) {
 				nw := NewSocketNetwork(tt.cfg).(*socketNetwork)
-				nw.reactor.noRing = !ring
+				setRing(nw, ring)
 				pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
 				if err == nil {
 					pc.Close()
 				}
-				if ring && nw.reactor.ring == nil {
-					t.Skipf("no io_uring set-up on this kernel: %v", nw.reactor.ringErr)
+				if err := ringMissing(nw); ring && err != nil {
+					t.Skipf("no io_uring set-up on this kernel: %v", err)
 				}
 				var se *os.SyscallError
 				if !errors.Is(err, tt.want) || !errors.As(err, &se) || se.Syscall != tt.call {
