@@ -45,6 +45,9 @@ type settings struct {
 	answerDoorkeeper bool
 	// aggressiveNSEC answers from validated NSEC/NSEC3 (RFC 8198).
 	aggressiveNSEC bool
+	// ioURing lets upstream sockets be set up through io_uring where the
+	// kernel offers it.
+	ioURing bool
 	// insecure are negative trust anchors (domain-insecure).
 	insecure []string
 	logLevel string
@@ -57,6 +60,7 @@ func defaultSettings() settings {
 		listen:         append([]string(nil), defaultListen...),
 		validate:       true,
 		aggressiveNSEC: true,
+		ioURing:        true,
 		// Most names are asked once; their answers would only take the
 		// answer cache's room (docs/performance.md, Memory).
 		answerDoorkeeper: true,

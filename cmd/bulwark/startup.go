@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/resolver/listener"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 // listenAll binds every listen address. Of the defaults, [::1]:53 may be
@@ -119,7 +120,21 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.Bool("prefetch", s.prefetch),
 		zap.String("serve-expired", serveExpired(s)),
 		zap.Strings("forward-zones", forwardZones(s)),
-		zap.Bool("query-log", s.queryLog))
+		zap.Bool("query-log", s.queryLog),
+		zap.String("upstream-sockets", upstreamSockets(s)))
+}
+
+// upstreamSockets says how upstream UDP sockets are set up, and why not
+// through io_uring when they are not.
+func upstreamSockets(s *settings) string {
+	const calls = "one system call per step"
+	if !s.ioURing {
+		return calls + " (upstream-io-uring: no)"
+	}
+	if err := transport.IOURingSupport(); err != nil {
+		return calls + " (" + err.Error() + ")"
+	}
+	return "io_uring, one system call per socket"
 }
 
 // gcPercentText says which GOGC the daemon runs with and where it came from.

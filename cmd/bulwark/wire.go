@@ -34,7 +34,7 @@ func newUpstream(s *settings, log *zap.Logger) *transport.Client {
 			avoid = append(avoid, p)
 		}
 	}
-	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid})
+	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid, NoIOURing: !s.ioURing})
 	return transport.NewExchanger(nw, transport.Config{}, log.Named("upstream"))
 }
 

@@ -61,7 +61,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 		r.ringErr = errors.New("io_uring not asked for")
-		if !r.noRing {
+		if !r.noRing && !s.cfg.NoIOURing {
 			r.ring, r.ringErr = newRing()
 		}
 	}

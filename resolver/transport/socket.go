@@ -38,6 +38,11 @@ type SocketConfig struct {
 	// it so that a flood is examined rather than dropped by the kernel;
 	// default: the kernel's.
 	ReadBuffer int
+	// NoIOURing sets each UDP socket up one system call at a time even
+	// where the kernel offers io_uring (uring_linux.go): the escape hatch
+	// for a sandbox whose seccomp filter kills a process that calls
+	// io_uring_setup instead of refusing the call.
+	NoIOURing bool
 	// Dialer dials TCP; nil means a zero net.Dialer.
 	Dialer *net.Dialer
 }

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -39,6 +40,9 @@ func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg Socket
 	}
 	return &udpConn{conn: uc}, nil
 }
+
+// IOURingSupport says that only Linux sets sockets up through io_uring.
+func IOURingSupport() error { return errors.New("io_uring is Linux's") }
 
 // reactor exists on Linux only; elsewhere the runtime's poller waits for
 // the sockets and every Hold-On window gets a watcher goroutine.

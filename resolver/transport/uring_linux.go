@@ -31,6 +31,7 @@ import (
 // one by one. The chain asks the kernel for exactly what setupUDP does.
 type ring struct {
 	fd     int
+	maps   [2][]byte // the rings and the entries, as mapped
 	sqTail *uint32
 	sqMask uint32
 	sqArr  []uint32
@@ -127,6 +128,20 @@ func newRing() (*ring, error) {
 	return g, nil
 }
 
+// IOURingSupport says why the socket Network cannot set sockets up
+// through io_uring here, or nil when it can. It sets up a ring and
+// closes it: a daemon asks once, to say so at start.
+func IOURingSupport() error {
+	g, err := newRing()
+	if err != nil {
+		return err
+	}
+	for _, m := range g.maps {
+		_ = unix.Munmap(m)
+	}
+	return unix.Close(g.fd)
+}
+
 // probe asks the kernel whether it knows every operation of the chain.
 func (g *ring) probe() error {
 	var p struct {
@@ -168,6 +183,7 @@ func (g *ring) mapRings(p *ringParams) error {
 		_ = unix.Munmap(rings)
 		return os.NewSyscallError("mmap", err)
 	}
+	g.maps = [2][]byte{rings, entries}
 	base := unsafe.Pointer(&rings[0])
 	at := func(off uint32) *uint32 { return (*uint32)(unsafe.Add(base, off)) }
 	g.sqTail, g.sqMask = at(sqOff[1]), *at(sqOff[2])

@@ -303,3 +303,29 @@ func TestRingMakesTheNextSocketAhead(t *testing.T) {
 		t.Fatalf("spare %d still open after the reactor went idle (%v)", next, err)
 	}
 }
+
+// TestNoIOURingKeepsToTheSystemCalls: SocketConfig.NoIOURing (the
+// daemon's upstream-io-uring: no) sets sockets up call by call, and
+// IOURingSupport agrees with a Network left to choose.
+func TestNoIOURingKeepsToTheSystemCalls(t *testing.T) {
+	server, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	for _, off := range []bool{true, false} {
+		nw := NewSocketNetwork(SocketConfig{NoIOURing: off}).(*socketNetwork)
+		pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.Close()
+		missing := ringMissing(nw)
+		if off && missing == nil {
+			t.Fatal("NoIOURing set, yet the Network set its socket up through the ring")
+		}
+		if support := IOURingSupport(); !off && (support == nil) != (missing == nil) {
+			t.Fatalf("IOURingSupport says %v, the Network's ring %v", support, missing)
+		}
+	}
+}
