@@ -22,12 +22,11 @@ import (
 type reactor struct {
 	mu sync.Mutex
 	ep *epoller // made with the first socket; guarded by mu
-	// ring, made with ep where the kernel has one, sets up each socket in
-	// one system call; ringErr says why there is none. noRing, set before
-	// the first socket, keeps to the plain calls (tests). Guarded by mu.
+	// ring, made with ep where the kernel has one and the Network's
+	// SocketConfig allows it, sets up each socket in one system call;
+	// ringErr says why there is none. Guarded by mu.
 	ring    *ring
 	ringErr error
-	noRing  bool
 	// spares hold, per family (IPv4, IPv6), fd+1 of a socket the ring
 	// made ahead for the next set-up, or 0; closed when the goroutine
 	// ends. Guarded by mu.
@@ -61,7 +60,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 		r.ringErr = errors.New("io_uring not asked for")
-		if !r.noRing && !s.cfg.NoIOURing {
+		if !s.cfg.NoIOURing {
 			r.ring, r.ringErr = newRing()
 		}
 	}

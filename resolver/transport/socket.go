@@ -115,7 +115,7 @@ func (n *socketNetwork) dial(ctx context.Context, server netip.AddrPort, first [
 		if err != nil {
 			return nil, err
 		}
-		c, err := openUDP(ctx, server, port, n.cfg, &n.reactor, first)
+		c, err := openUDP(ctx, server, port, &n.cfg, &n.reactor, first)
 		if err == nil {
 			return c, nil
 		}

@@ -28,10 +28,10 @@ const (
 // none of them is needed for a socket whose both ends we chose. The socket
 // is non-blocking from its creation and waits through the Network's
 // reactor, not the runtime's poller (reactor_linux.go says why).
-func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, r *reactor, first []byte) (PacketConn, error) {
+func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg *SocketConfig, r *reactor, first []byte) (PacketConn, error) {
 	// No socket until the reactor makes or hands one over.
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
-	if err := r.add(u, &udpSetup{server: server, port: port, cfg: &cfg, first: first}); err != nil {
+	if err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg, first: first}); err != nil {
 		if u.fd >= 0 {
 			_ = unix.Close(u.fd)
 		}
@@ -54,8 +54,9 @@ type udpSetup struct {
 // connect, its registration and its first datagram, each a system call of
 // its own.
 func (u *udpConn) setUp(s *udpSetup) error {
-	family, local, remote := sockaddrs(s.server, s.port)
-	if err := setupUDP(u.fd, family, s.port, *s.cfg, local, remote); err != nil {
+	local, remote := sockaddrs(s.server, s.port)
+	var buf [maxSockOpts]sockOpt
+	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), local, remote); err != nil {
 		return err
 	}
 	if err := u.register(); err != nil {
@@ -72,13 +73,13 @@ func (u *udpConn) setUp(s *udpSetup) error {
 // need them: the ring keeps raw ones of its own, so a socket's state
 // holds none (issue #6: bytes allocated per exchange are pages the
 // fresh heap faults in).
-func sockaddrs(server netip.AddrPort, port uint16) (family int, local, remote unix.Sockaddr) {
+func sockaddrs(server netip.AddrPort, port uint16) (local, remote unix.Sockaddr) {
 	if server.Addr().Is6() {
 		a := &[2]unix.SockaddrInet6{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}}
-		return unix.AF_INET6, &a[0], &a[1]
+		return &a[0], &a[1]
 	}
 	a := &[2]unix.SockaddrInet4{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As4()}}
-	return unix.AF_INET, &a[0], &a[1]
+	return &a[0], &a[1]
 }
 
 // zoneID is the interface index of a scoped IPv6 address, 0 without one.
@@ -94,33 +95,52 @@ func zoneID(a netip.Addr) uint32 {
 	return uint32(ifi.Index)
 }
 
-// setupUDP sets the options of a new UDP socket, binds it to the drawn port
-// and connects it, so the kernel drops datagrams from any other source. An
-// IPv6 socket is IPv6-only, so its port does not also take the IPv4 one. A
-// kernel without the fragment-size option still gets a working socket: the
-// EDNS size of 1232 remains the first defense.
-func setupUDP(fd, family int, port uint16, cfg SocketConfig, local, remote unix.Sockaddr) error {
-	level, opt := unix.IPPROTO_IP, ipRecvFragSize
-	if family == unix.AF_INET6 {
-		level, opt = unix.IPPROTO_IPV6, ipv6RecvFragSize
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
+// sockOpt is one option of a new upstream socket; without a required one
+// the set-up fails, a best-effort one the kernel may refuse.
+type sockOpt struct {
+	level, name int
+	value       int32
+	required    bool
+}
+
+// maxSockOpts bounds the options udpOptions gives.
+const maxSockOpts = 5
+
+// udpOptions appends to buf the options of a new upstream socket, the
+// same whichever way it is set up (setupUDP, ring.setUpUDP):
+//   - IPv6-only on IPv6, so that its port does not also take the IPv4 one;
+//   - the size of the fragments a datagram was rebuilt from, best effort:
+//     without it the EDNS size of 1232 remains the first defense;
+//   - each datagram's receive time, so that Hold-On judges a reply by
+//     when it arrived, not by when a loaded machine read it (holdon.go);
+//     best effort: without it the read time stands in;
+//   - in the test mode without port randomisation, the shared port, as one
+//     shared socket would be used;
+//   - the receive buffer asked for, best effort: the kernel caps it.
+func udpOptions(buf *[maxSockOpts]sockOpt, v6 bool, cfg *SocketConfig) []sockOpt {
+	opts := buf[:0]
+	frag := sockOpt{unix.IPPROTO_IP, ipRecvFragSize, 1, false}
+	if v6 {
+		opts = append(opts, sockOpt{unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1, true})
+		frag.level, frag.name = unix.IPPROTO_IPV6, ipv6RecvFragSize
 	}
-	_ = unix.SetsockoptInt(fd, level, opt, 1)
-	// Each datagram's receive time, so that Hold-On judges a reply by when
-	// it arrived, not by when a loaded machine read it (holdon.go). Best
-	// effort: without it, the read time stands in.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	opts = append(opts, frag, sockOpt{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1, false})
 	if cfg.FixedSourcePort != 0 {
-		// Test mode without port randomisation: every socket binds the same
-		// port, as one shared socket would be used.
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
+		opts = append(opts, sockOpt{unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, true})
 	}
 	if cfg.ReadBuffer > 0 {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.ReadBuffer) // best effort: the kernel caps it
+		opts = append(opts, sockOpt{unix.SOL_SOCKET, unix.SO_RCVBUF, int32(min(cfg.ReadBuffer, 1<<30)), false})
+	}
+	return opts
+}
+
+// setupUDP sets opts on a new UDP socket, binds it to the drawn port and
+// connects it, so the kernel drops datagrams from any other source.
+func setupUDP(fd int, opts []sockOpt, local, remote unix.Sockaddr) error {
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, int(o.value)); err != nil && o.required {
+			return os.NewSyscallError("setsockopt", err)
+		}
 	}
 	if err := unix.Bind(fd, local); err != nil {
 		return os.NewSyscallError("bind", err)

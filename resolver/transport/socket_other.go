@@ -17,7 +17,7 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, maxUDPReply+1); ret
 
 // openUDP opens the socket of one UDP association from port to server
 // through the net package, and sends first unless it is nil.
-func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg SocketConfig, _ *reactor, first []byte) (PacketConn, error) {
+func openUDP(ctx context.Context, server netip.AddrPort, port uint16, cfg *SocketConfig, _ *reactor, first []byte) (PacketConn, error) {
 	network, local := "udp4", net.IPv4zero
 	if server.Addr().Is6() {
 		network, local = "udp6", net.IPv6unspecified

@@ -14,7 +14,5 @@ func udpAddrs(pc PacketConn) (local, remote netip.AddrPort, err error) {
 	return c.LocalAddr().(*net.UDPAddr).AddrPort(), c.RemoteAddr().(*net.UDPAddr).AddrPort(), nil
 }
 
-// setRing does nothing: only Linux sets sockets up through io_uring.
-func setRing(*socketNetwork, bool) {}
-
+// ringMissing says why nw has no ring: only Linux has io_uring.
 func ringMissing(*socketNetwork) error { return errors.New("io_uring is Linux's") }

@@ -28,7 +28,7 @@ import (
 // IORING_OP_URING_CMD came in 6.7). newRing probes for the operations and
 // fails on older kernels, under seccomp filters that refuse io_uring, or
 // with kernel.io_uring_disabled set; the reactor then makes the calls
-// one by one. The chain asks the kernel for exactly what setupUDP does.
+// one by one. Both ways set the options udpOptions gives.
 type ring struct {
 	fd     int
 	maps   [2][]byte // the rings and the entries, as mapped
@@ -52,7 +52,7 @@ type ringArgs struct {
 	local4, remote4 unix.RawSockaddrInet4
 	local6, remote6 unix.RawSockaddrInet6
 	ev              unix.EpollEvent
-	one, rcvbuf     int32
+	vals            [maxSockOpts]int32 // the options' values
 }
 
 // sqe is a submission queue entry, written field by field at the offsets
@@ -124,7 +124,6 @@ func newRing() (*ring, error) {
 		_ = unix.Close(g.fd)
 		return nil, err
 	}
-	g.args.one = 1
 	return g, nil
 }
 
@@ -248,7 +247,7 @@ func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 	binary.NativeEndian.PutUint64(s[sqeOffAddr:], uint64(uintptr(unsafe.Pointer(ev))))
 }
 
-// setUpUDP configures u's socket as setupUDP does, binds it to s.port,
+// setUpUDP sets udpOptions on u's socket, binds it to s.port,
 // connects it to s.server, sends s.first and registers the socket with
 // the epoll instance epfd under u.id, in one system call. A reply that
 // arrives before the registration is reported by it. When all that
@@ -259,19 +258,14 @@ func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) (spare int, err error
 	a := &g.args
 	var c chain
 	local, remote, n := a.sockaddrs(s.server, s.port)
-	level, opt := unix.IPPROTO_IP, ipRecvFragSize
-	if s.server.Addr().Is6() {
-		level, opt = unix.IPPROTO_IPV6, ipv6RecvFragSize
-		c.setsockopt("setsockopt", u.fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, &a.one)
-	}
-	c.setsockopt("", u.fd, level, opt, &a.one)
-	c.setsockopt("", u.fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &a.one)
-	if s.cfg.FixedSourcePort != 0 {
-		c.setsockopt("setsockopt", u.fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, &a.one)
-	}
-	if s.cfg.ReadBuffer > 0 {
-		a.rcvbuf = int32(min(s.cfg.ReadBuffer, 1<<30))
-		c.setsockopt("", u.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, &a.rcvbuf)
+	var buf [maxSockOpts]sockOpt
+	for i, o := range udpOptions(&buf, s.server.Addr().Is6(), s.cfg) {
+		name := ""
+		if o.required {
+			name = "setsockopt"
+		}
+		a.vals[i] = o.value
+		c.setsockopt(name, u.fd, o.level, o.name, &a.vals[i])
 	}
 	c.sockaddr("bind", opBind, u.fd, local, n)
 	c.sockaddr("connect", opConnect, u.fd, remote, n)

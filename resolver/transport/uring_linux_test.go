@@ -14,10 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setRing has nw set sockets up through the ring or call by call; it
-// must come before nw's first socket.
-func setRing(nw *socketNetwork, on bool) { nw.reactor.noRing = !on }
-
 // ringMissing says, after nw's first socket, why it has no ring.
 func ringMissing(nw *socketNetwork) error {
 	if nw.reactor.ring != nil {
@@ -41,8 +37,8 @@ type socketState struct {
 // ring.
 func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) socketState {
 	t.Helper()
+	cfg.NoIOURing = !ring
 	nw := NewSocketNetwork(cfg).(*socketNetwork)
-	setRing(nw, ring)
 	pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
 	if err != nil {
 		t.Fatal(err)
@@ -198,8 +194,9 @@ func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
 	}
 	defer unix.Close(fd)
 	var c chain
-	c.setsockopt("", fd, unix.SOL_SOCKET, 0x7fff, &g.args.one)
-	c.setsockopt("setsockopt", fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &g.args.one)
+	g.args.vals[0] = 1
+	c.setsockopt("", fd, unix.SOL_SOCKET, 0x7fff, &g.args.vals[0])
+	c.setsockopt("setsockopt", fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, &g.args.vals[0])
 	if _, err := g.run(&c); err != nil {
 		t.Fatalf("set-up failed: %v", err)
 	}
@@ -226,8 +223,9 @@ func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
 	} {
 		for _, ring := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/ring=%v", tt.name, ring), func(t *testing.T) {
-				nw := NewSocketNetwork(tt.cfg).(*socketNetwork)
-				setRing(nw, ring)
+				cfg := tt.cfg
+				cfg.NoIOURing = !ring
+				nw := NewSocketNetwork(cfg).(*socketNetwork)
 				pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
 				if err == nil {
 					pc.Close()
