@@ -36,6 +36,7 @@ var configKeys = map[string]setter{
 	"harden-unverified-glue":  boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
 	"aggressive-nsec":         boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
 	"upstream-io-uring":       boolKey(func(s *settings) *bool { return &s.ioURing }),
+	"heap-huge-pages":         boolKey(func(s *settings) *bool { return &s.heapHugePages }),
 	"domain-insecure":         setDomainInsecure,
 	"do-ip4":                  boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),
 	"do-ip6":                  boolKey(func(s *settings) *bool { return &s.resolver.DoIPv6 }),

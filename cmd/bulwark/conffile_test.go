@@ -47,6 +47,7 @@ minimal-responses: no
 harden-unverified-glue: yes
 aggressive-nsec: no
 upstream-io-uring: no
+heap-huge-pages: no
 domain-insecure: corp.example
 domain-insecure: lab.example.
 forward-zone:
@@ -78,6 +79,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	want.answerDoorkeeper = false
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
 	want.ioURing = false
+	want.heapHugePages = false
 	want.insecure = []string{"corp.example.", "lab.example."}
 	want.resolver.ForwardZones = []resolver.ForwardZone{
 		{Zone: "corp.example.", Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53"), netip.MustParseAddrPort("[2001:db8::53]:5353")}},

@@ -107,6 +107,8 @@ func loadSettings(cl *commandLine) (settings, error) {
 
 // serve runs the listener until ctx ends.
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
+	// Before the resolver and its caches take any heap.
+	hugePages := heapHugePages(s, os.ReadFile)
 	w, err := newResolver(s, log)
 	if err != nil {
 		return err
@@ -120,7 +122,7 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 		srv.Shutdown(context.Background())
 		return err
 	}
-	logSummary(log, s, srv)
+	logSummary(log, s, srv, hugePages)
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -48,6 +48,9 @@ type settings struct {
 	// ioURing lets upstream sockets be set up through io_uring where the
 	// kernel offers it.
 	ioURing bool
+	// heapHugePages asks for transparent huge pages behind the heap
+	// (hugeheap.go).
+	heapHugePages bool
 	// insecure are negative trust anchors (domain-insecure).
 	insecure []string
 	logLevel string
@@ -61,6 +64,7 @@ func defaultSettings() settings {
 		validate:       true,
 		aggressiveNSEC: true,
 		ioURing:        true,
+		heapHugePages:  true,
 		// Most names are asked once; their answers would only take the
 		// answer cache's room (docs/performance.md, Memory).
 		answerDoorkeeper: true,

@@ -73,8 +73,9 @@ func bindError(addr string, err error) error {
 	return fmt.Errorf("cannot listen on %s: %w\n  %s", addr, err, hint)
 }
 
-// logSummary logs what the daemon runs with, once, at start.
-func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
+// logSummary logs what the daemon runs with, once, at start; hugePages
+// is what heapHugePages did.
+func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages string) {
 	var addrs []string
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
@@ -121,7 +122,8 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server) {
 		zap.String("serve-expired", serveExpired(s)),
 		zap.Strings("forward-zones", forwardZones(s)),
 		zap.Bool("query-log", s.queryLog),
-		zap.String("upstream-sockets", upstreamSockets(s)))
+		zap.String("upstream-sockets", upstreamSockets(s)),
+		zap.String("heap-huge-pages", hugePages))
 }
 
 // upstreamSockets says how upstream UDP sockets are set up, and why not
