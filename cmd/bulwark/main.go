@@ -109,14 +109,15 @@ func loadSettings(cl *commandLine) (settings, error) {
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	// Before the resolver and its caches take any heap.
 	hugePages := heapHugePages(s, os.ReadFile)
-	w, err := newResolver(s, log)
+	clock := new(wallClock)
+	w, err := newResolver(s, log, clock)
 	if err != nil {
 		return err
 	}
 	lcfg := s.listenerConfig()
 	lcfg.Logger = log.Named("listener")
 	lcfg.Answers = s.answerCache()
-	lcfg.Clock = wallClock{}
+	lcfg.Clock = clock
 	srv := listener.New(lcfg, w.res)
 	if err := listenAll(ctx, srv, s, log); err != nil {
 		srv.Shutdown(context.Background())

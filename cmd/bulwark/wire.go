@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,15 +20,36 @@ import (
 )
 
 // wallClock is the real time, which only the daemon reads; the packages
-// take it as a Clock.
-type wallClock struct{}
+// take it as a Clock. It reads the system's wall clock once per
+// wallResync and between two such reads adds the monotonic clock's
+// progress: time.Now reads both, and on this kind of guest each read of
+// the paravirtual clock is dear (time.Now took about 2% of a cold name's
+// CPU; docs/performance.md, Twelfth round). A step of the system clock
+// shows at the next read of it: TTLs and signature validity count in
+// seconds.
+type wallClock struct {
+	base atomic.Pointer[time.Time] // the last read of the wall clock, with its monotonic reading
+}
 
-func (wallClock) Now() time.Time { return time.Now() }
+// wallResync is how often wallClock reads the wall clock.
+const wallResync = 100 * time.Millisecond
+
+func (c *wallClock) Now() time.Time {
+	if b := c.base.Load(); b != nil {
+		// time.Since reads only the monotonic clock, b carrying its own.
+		if d := time.Since(*b); d < wallResync {
+			return b.Add(d)
+		}
+	}
+	now := time.Now()
+	c.base.Store(&now)
+	return now
+}
 
 // newUpstream is the one place that chooses how Bulwark reaches
 // authoritative servers: the defended Exchanger over real sockets that
 // never use a port we serve clients on as their source.
-func newUpstream(s *settings, log *zap.Logger) *transport.Client {
+func newUpstream(s *settings, log *zap.Logger, clock *wallClock) *transport.Client {
 	var avoid []uint16
 	for _, a := range s.listen {
 		if _, p, err := splitPort(a); err == nil {
@@ -35,11 +57,11 @@ func newUpstream(s *settings, log *zap.Logger) *transport.Client {
 		}
 	}
 	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid, NoIOURing: !s.ioURing})
-	return transport.NewExchanger(nw, transport.Config{}, log.Named("upstream"))
+	return transport.NewExchanger(nw, transport.Config{Clock: clock}, log.Named("upstream"))
 }
 
 // newValidator returns nil when validation is off.
-func newValidator(s *settings, log *zap.Logger) (*validate.Validator, error) {
+func newValidator(s *settings, log *zap.Logger, clock *wallClock) (*validate.Validator, error) {
 	if !s.validate {
 		log.Warn("DNSSEC validation is off (-validate=false): answers are not checked against the chain of trust")
 		if s.trustAnchor != "" {
@@ -61,7 +83,7 @@ func newValidator(s *settings, log *zap.Logger) (*validate.Validator, error) {
 	// RFC 8198 aggressive negative caching is on by default, as in Unbound
 	// and Knot Resolver: validated NSEC/NSEC3 answer later questions they
 	// cover.
-	return validate.New(validate.Config{Clock: wallClock{}, Anchors: anchors,
+	return validate.New(validate.Config{Clock: clock, Anchors: anchors,
 		AggressiveNSEC: s.aggressiveNSEC, NegativeAnchors: s.insecure})
 }
 
@@ -100,20 +122,21 @@ func (w wired) stats() []zap.Field {
 	return f
 }
 
-// newResolver wires the resolver to its collaborators.
-func newResolver(s *settings, log *zap.Logger) (wired, error) {
+// newResolver wires the resolver to its collaborators, which all read the
+// time from clock.
+func newResolver(s *settings, log *zap.Logger, clock *wallClock) (wired, error) {
 	if err := loadRootHints(s); err != nil {
 		return wired{}, err
 	}
-	v, err := newValidator(s, log)
+	v, err := newValidator(s, log, clock)
 	if err != nil {
 		return wired{}, err
 	}
 	records, _ := s.cacheSizes()
-	up := newUpstream(s, log)
+	up := newUpstream(s, log, clock)
 	res, err := resolver.New(s.resolver, resolver.Deps{
 		Exchanger: up,
-		Clock:     wallClock{},
+		Clock:     clock,
 		Logger:    log.Named("resolver"),
 		Cache:     cache.New(s.resolver.CacheConfig(records)),
 		Validator: v,
