@@ -3,6 +3,8 @@ package resolver
 import (
 	"context"
 	"sync"
+
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 )
 
 // flightGroup runs one call for all concurrent callers with the same key.
@@ -41,12 +43,10 @@ func (g *flightGroup[K, V]) do(ctx context.Context, k K, fn func() (V, error)) (
 			g.calls[k] = f
 		}
 		g.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.val, f.err, true, true
-		case <-ctx.Done():
-			return val, ctx.Err(), true, true
+		if err := deadline.Wait(ctx, f.done); err != nil {
+			return val, err, true, true
 		}
+		return f.val, f.err, true, true
 	}
 	g.calls[k] = nil
 	g.mu.Unlock()

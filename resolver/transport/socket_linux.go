@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark-dns/bulwark/resolver/internal/deadline"
 )
 
 // Socket options that make the kernel report, with each datagram, the
@@ -289,10 +291,8 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		if d <= 0 {
 			return errTimeoutDeadline
 		}
-		t := waitTimers.Get().(*time.Timer)
-		t.Reset(d)
-		defer waitTimers.Put(t)
-		defer t.Stop()
+		t, release := deadline.Timer(d)
+		defer release()
 		expired = t.C
 	}
 	select {
@@ -309,15 +309,6 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 // while work under it runs (resolver/internal/deadline's detached one).
 // Its Done channel may cost a timer to make (issue #6).
 type deadlineOnly interface{ EndsAtDeadline() bool }
-
-// waitTimers are the stopped timers of waits that ended, so that a wait
-// costs no new timer (issue #6). A stopped timer's channel is empty since
-// Go 1.23, so a reused one cannot report an old expiry.
-var waitTimers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
 
 // recv returns the datagram read ahead, or reads what is queued, or fails
 // with EAGAIN. It asks the kernel for two datagrams: with edge-triggered

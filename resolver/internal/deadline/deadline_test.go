@@ -166,3 +166,45 @@ func TestAttachedContextDoesNotClaimToEndOnlyAtItsDeadline(t *testing.T) {
 		t.Error("a context its parent can end says it ends only at its deadline")
 	}
 }
+
+func TestWaitUnderADetachedContextMakesNoTimerOfItsContext(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		closeIn time.Duration // 0: never
+		want    error
+	}{
+		{"the work ends first", 5 * time.Second, 10 * time.Millisecond, nil},
+		{"the deadline comes first", 30 * time.Millisecond, 0, context.DeadlineExceeded},
+		{"the deadline has passed", -time.Second, 0, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := Detached(context.Background(), tc.timeout)
+			defer ctx.Cancel()
+			ch := make(chan struct{})
+			if tc.closeIn > 0 {
+				time.AfterFunc(tc.closeIn, func() { close(ch) })
+			}
+			start := time.Now()
+			if err := Wait(ctx, ch); !errors.Is(err, tc.want) {
+				t.Fatalf("Wait: %v, want %v", err, tc.want)
+			}
+			if took := time.Since(start); tc.want != nil && tc.timeout > 0 && took < tc.timeout {
+				t.Errorf("Wait gave up after %v, before the deadline %v", took, tc.timeout)
+			}
+			if ctx.Timed() {
+				t.Error("Wait made the context's timer")
+			}
+		})
+	}
+}
+
+func TestWaitUnderAnAttachedContextEndsWithItsParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	ctx := New(parent, 5*time.Second)
+	defer ctx.Cancel()
+	time.AfterFunc(10*time.Millisecond, cancel)
+	if err := Wait(ctx, make(chan struct{})); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v, want %v", err, context.Canceled)
+	}
+}
