@@ -2,9 +2,14 @@ package transport
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -193,5 +198,48 @@ func TestCheckCookieVerdicts(t *testing.T) {
 		if got, sc := checkCookie(wq, m, &raw); got != tt.want || len(sc) != tt.server {
 			t.Errorf("cookie %s: verdict %d with %d server bytes, want %d with %d", tt.cookie, got, len(sc), tt.want, tt.server)
 		}
+	}
+}
+
+func TestRememberedClientCookiesAreTheDerivedOnes(t *testing.T) {
+	j := newCookieJar(time.Hour)
+	now := time.Now()
+	derive := func(a netip.Addr) [8]byte {
+		mac := hmac.New(sha256.New, j.secret[:])
+		b, _ := a.AppendBinary(nil)
+		mac.Write(b)
+		var cc [8]byte
+		copy(cc[:], mac.Sum(nil))
+		return cc
+	}
+	// More servers than the memo has slots, asked twice over, so that
+	// slots are shared and overwritten.
+	var servers []netip.AddrPort
+	for i := range 3 * cookieMemo {
+		servers = append(servers, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 77, byte(i >> 8), byte(i)}), 53),
+			netip.AddrPortFrom(netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", i)), 53))
+	}
+	for round := range 2 {
+		for _, s := range servers {
+			if got, want := j.client(s, now), derive(s.Addr()); got != want {
+				t.Fatalf("round %d: cookie for %v is %x, want %x", round, s, got, want)
+			}
+		}
+	}
+	s := servers[0]
+	before := j.client(s, now)
+	if after := j.client(s, now.Add(time.Hour)); after == before || after != derive(s.Addr()) {
+		t.Fatalf("after rotation the cookie for %v is %x (was %x, derived %x)", s, after, before, derive(s.Addr()))
+	}
+}
+
+func BenchmarkClientCookie(b *testing.B) {
+	j := newCookieJar(time.Hour)
+	now := time.Now()
+	server := netip.MustParseAddrPort("192.0.2.53:53")
+	j.client(server, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		j.client(server, now)
 	}
 }
