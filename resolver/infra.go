@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -107,42 +108,58 @@ func (si *serverInfo) timeout() time.Duration {
 	return min(max(t, minTimeout), maxTimeout)
 }
 
-// choose picks a server for zone among addrs, skipping those in skip.
-// Lame and dead servers are used only when nothing else is left.
+// choose picks a server for zone among addrs, skipping those in skip:
+// at random among those whose estimate is within selectionBand of the
+// best. Lame and dead servers are used only when nothing else is left.
 func (ic *infraCache) choose(addrs []netip.Addr, zone string, skip func(netip.Addr) bool) (netip.Addr, time.Duration, bool) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	now := ic.clock.Now()
-	var good, poor []netip.Addr
+	// Each server's entry is looked up once: choose runs for every
+	// upstream query (issue #6).
+	var room [16]candidate
+	cands, good := room[:0], 0
 	for _, a := range addrs {
 		if skip(a) {
 			continue
 		}
 		si := ic.get(a)
-		if now.Before(si.lame[zone]) || now.Before(si.deadUntil) {
-			poor = append(poor, a)
-			continue
+		c := candidate{a: a, si: si, estimate: si.estimate(),
+			good: !now.Before(si.lame[zone]) && !now.Before(si.deadUntil)}
+		if c.good {
+			good++
 		}
-		good = append(good, a)
+		cands = append(cands, c)
 	}
-	if len(good) == 0 {
-		good = poor
+	usable := func(c *candidate) bool { return c.good || good == 0 }
+	best := time.Duration(math.MaxInt64)
+	for i := range cands {
+		if usable(&cands[i]) {
+			best = min(best, cands[i].estimate)
+		}
 	}
-	if len(good) == 0 {
+	// One pass of reservoir sampling draws uniformly from the band.
+	var pick *candidate
+	inBand := 0
+	for i := range cands {
+		if c := &cands[i]; usable(c) && c.estimate <= best+selectionBand {
+			if inBand++; rand.IntN(inBand) == 0 {
+				pick = c
+			}
+		}
+	}
+	if pick == nil {
 		return netip.Addr{}, 0, false
 	}
-	best := ic.get(good[0]).estimate()
-	for _, a := range good[1:] {
-		best = min(best, ic.get(a).estimate())
-	}
-	var band []netip.Addr
-	for _, a := range good {
-		if ic.get(a).estimate() <= best+selectionBand {
-			band = append(band, a)
-		}
-	}
-	a := band[rand.IntN(len(band))]
-	return a, ic.get(a).timeout(), true
+	return pick.a, pick.si.timeout(), true
+}
+
+// candidate is a server choose may pick.
+type candidate struct {
+	a        netip.Addr
+	si       *serverInfo
+	estimate time.Duration
+	good     bool // neither lame for the zone nor dead
 }
 
 // rtt records a measured round trip (RFC 6298 smoothing).

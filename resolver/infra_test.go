@@ -51,3 +51,54 @@ func TestTCPPreferenceExpires(t *testing.T) {
 		t.Errorf("still TCP-first %v after the last TCP-only verdict", tcpFor+time.Second)
 	}
 }
+
+func TestChooseKeepsToUsableServersWithinTheBand(t *testing.T) {
+	fast, near, slow, lame, dead := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
+		netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.4"), netip.MustParseAddr("192.0.2.5")
+	none := func(netip.Addr) bool { return false }
+	tests := []struct {
+		name  string
+		addrs []netip.Addr
+		skip  func(netip.Addr) bool
+		want  []netip.Addr // every one of them is picked, and nothing else
+	}{
+		{"TheFastestAndThoseWithinTheBand", []netip.Addr{fast, near, slow}, none, []netip.Addr{fast, near}},
+		{"LameAndDeadOnlyWhenNothingElseIsLeft", []netip.Addr{lame, dead, slow}, none, []netip.Addr{slow}},
+		{"LameAndDeadAsTheLastResort", []netip.Addr{lame, dead}, none, []netip.Addr{lame, dead}},
+		{"SkippedServersAreNotPicked", []netip.Addr{fast, near}, func(a netip.Addr) bool { return a == fast }, []netip.Addr{near}},
+		{"NothingWhenAllAreSkipped", []netip.Addr{fast}, func(netip.Addr) bool { return true }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ic := newInfraCache(simnet.NewClock(time.Unix(1_800_000_000, 0)))
+			ic.rtt(fast, 10*time.Millisecond)
+			ic.rtt(near, 300*time.Millisecond)
+			ic.rtt(slow, 2*time.Second)
+			ic.rtt(lame, time.Millisecond)
+			ic.markLame(lame, "example.")
+			ic.rtt(dead, time.Millisecond)
+			for range deadAfter {
+				ic.timedOut(dead)
+			}
+			seen := map[netip.Addr]int{}
+			for range 200 {
+				a, timeout, ok := ic.choose(tc.addrs, "example.", tc.skip)
+				if !ok {
+					break
+				}
+				if timeout < minTimeout || timeout > maxTimeout {
+					t.Fatalf("timeout %v for %v", timeout, a)
+				}
+				seen[a]++
+			}
+			if len(seen) != len(tc.want) {
+				t.Fatalf("picked %v, want each of %v", seen, tc.want)
+			}
+			for _, a := range tc.want {
+				if seen[a] == 0 {
+					t.Errorf("never picked %v: %v", a, seen)
+				}
+			}
+		})
+	}
+}
