@@ -278,8 +278,8 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	default:
 	}
 	var done <-chan struct{}
-	if d, ok := ctx.(deadlineOnly); ok && d.EndsAtDeadline() {
-		if at, ok := ctx.Deadline(); ok && (end.IsZero() || at.Before(end)) {
+	if at, ok := deadline.OnlyDeadline(ctx); ok {
+		if end.IsZero() || at.Before(end) {
 			end = at
 		}
 	} else {
@@ -304,11 +304,6 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		return ctxTimeout(ctx.Err())
 	}
 }
-
-// deadlineOnly is a context that ends at its deadline and not before
-// while work under it runs (resolver/internal/deadline's detached one).
-// Its Done channel may cost a timer to make (issue #6).
-type deadlineOnly interface{ EndsAtDeadline() bool }
 
 // recv returns the datagram read ahead, or reads what is queued, or fails
 // with EAGAIN. It asks the kernel for two datagrams: with edge-triggered

@@ -46,10 +46,20 @@ func (c *Context) Done() <-chan struct{}       { return c.context().Done() }
 
 // EndsAtDeadline reports whether nothing but the deadline ends the
 // context while work under it runs: true when detached, since only the
-// work's owner cancels it, once the work is over. A wait that keeps the
-// deadline with a timer of its own need not ask for Done, which would
-// make the timer this type exists to spare (resolver/transport does so).
+// work's owner cancels it, once the work is over.
 func (c *Context) EndsAtDeadline() bool { return c.detached }
+
+// OnlyDeadline returns ctx's deadline when nothing but it ends ctx while
+// the work under it runs (a Context that EndsAtDeadline). A wait may then
+// keep the deadline with a timer of its own (Timer) rather than ask for
+// Done, which would make the timer this type exists to spare; Wait and
+// resolver/transport's socket wait do so.
+func OnlyDeadline(ctx context.Context) (time.Time, bool) {
+	if c, ok := ctx.(*Context); ok && c.EndsAtDeadline() {
+		return c.at, true
+	}
+	return time.Time{}, false
+}
 
 // Value asks the made context, so that a context derived from this one
 // finds its cancellation there and registers with it, as with any context
@@ -137,8 +147,8 @@ func (c *Context) context() context.Context {
 // joiners of a shared minimised question (one per new zone and name
 // asked with it), were 1% of a cold profile's samples (issue #6).
 func Wait(ctx context.Context, ch <-chan struct{}) error {
-	c, ok := ctx.(*Context)
-	if !ok || !c.EndsAtDeadline() {
+	at, ok := OnlyDeadline(ctx)
+	if !ok {
 		select {
 		case <-ch:
 			return nil
@@ -146,7 +156,7 @@ func Wait(ctx context.Context, ch <-chan struct{}) error {
 			return ctx.Err()
 		}
 	}
-	d := time.Until(c.at)
+	d := time.Until(at)
 	if d <= 0 {
 		return context.DeadlineExceeded
 	}
