@@ -18,12 +18,13 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 		rank = cache.RankAnswerAA
 	}
 	var buf [4][]dns.RR
+	now := r.clock.Now()
 	for _, set := range splitRRsets(m.Answer, buf[:]) {
 		h := set[0].Header()
 		if h.Rrtype == dns.TypeRRSIG || synthesised(set[0], m.Answer) || h.Rrtype == dns.TypeNS && !r.renewable(q, h.Name) {
 			continue
 		}
-		r.putRRset(q, r.glueBound(set), sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec)
+		r.putRRset(r.glueBound(set, now), sigsFor(m.Answer, h.Name, h.Rrtype), rank, sec, now)
 	}
 }
 
@@ -33,16 +34,19 @@ func (r *Resolver) cacheAnswer(q *query, m *dns.Msg, sec cache.Security) {
 // parent no longer delegates to must not keep its address alive by
 // repeating it (ghost domains, Unbound's ghost_glue_*). The records are
 // copied; the client sees the answer's own TTLs.
-func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
+func (r *Resolver) glueBound(set []dns.RR, now time.Time) []dns.RR {
 	h := set[0].Header()
 	if h.Rrtype != dns.TypeA && h.Rrtype != dns.TypeAAAA {
 		return set
 	}
-	e, ok := r.cache.Get(cache.NewKey(h.Name, h.Rrtype, h.Class), r.clock.Now())
-	if !ok || e.Negative() || e.Rank > cache.RankGlue || !sameData(e.RRs, set) {
+	bound, limit := false, uint32(0)
+	// Read, not Get: only a comparison and a TTL are needed of the glue.
+	r.cache.Read(cache.NewKey(h.Name, h.Rrtype, h.Class), now, func(e cache.Entry, ttl uint32) {
+		bound, limit = !e.Negative() && e.Rank <= cache.RankGlue && sameData(e.RRs, set), ttl
+	})
+	if !bound {
 		return set
 	}
-	limit := e.RRs[0].Header().Ttl
 	out := make([]dns.RR, len(set))
 	for i, rr := range set {
 		out[i] = dns.Copy(rr)
@@ -54,9 +58,9 @@ func (r *Resolver) glueBound(set []dns.RR) []dns.RR {
 // cacheGlue stores the addresses of NS names, as glueSets bounds them
 // (glue must not outlive the delegation it came with: the ghost-domain
 // fixes), at rank.
-func (r *Resolver) cacheGlue(q *query, sets [][]dns.RR, rank cache.Rank) {
+func (r *Resolver) cacheGlue(sets [][]dns.RR, rank cache.Rank, now time.Time) {
 	for _, set := range sets {
-		r.putRRset(q, set, nil, rank, cache.Unchecked)
+		r.putRRset(set, nil, rank, cache.Unchecked, now)
 	}
 }
 
@@ -65,8 +69,7 @@ func (r *Resolver) cacheGlue(q *query, sets [][]dns.RR, rank cache.Rank) {
 // does not replace it: when the child's addresses are wrong, the parent's
 // are the last resort (parentGlue). sets are glueSets's, which a
 // referral computes once for both sides (issue #6).
-func (r *Resolver) cacheParentGlue(sets [][]dns.RR) {
-	now := r.clock.Now()
+func (r *Resolver) cacheParentGlue(sets [][]dns.RR, now time.Time) {
 	for _, set := range sets {
 		h := set[0].Header()
 		r.cache.Put(cache.NewKey(h.Name, h.Rrtype, h.Class).On(cache.SideParent), cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
@@ -151,12 +154,11 @@ func (r *Resolver) childNSFresh(k cache.Key, ns []dns.RR, sec cache.Security, tt
 }
 
 // putRRset stores one RRset.
-func (r *Resolver) putRRset(q *query, rrs, sigs []dns.RR, rank cache.Rank, sec cache.Security) {
+func (r *Resolver) putRRset(rrs, sigs []dns.RR, rank cache.Rank, sec cache.Security, now time.Time) {
 	if len(rrs) == 0 {
 		return
 	}
 	h := rrs[0].Header()
-	now := r.clock.Now()
 	e := cache.Entry{RRs: rrs, Sigs: sigs, Rank: rank, Security: sec}
 	if h.Rrtype == dns.TypeDNAME && sec == cache.Secure {
 		e.Grace = dnameGrace(now)

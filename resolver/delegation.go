@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -246,8 +247,7 @@ func (r *Resolver) hintsDelegation() *delegation {
 
 // cachedDelegation returns the cut at zone if its NS set is cached,
 // with whatever addresses the cache holds for the NS names.
-func (r *Resolver) cachedDelegation(zone string) *delegation {
-	now := r.clock.Now()
+func (r *Resolver) cachedDelegation(zone string, now time.Time) *delegation {
 	var d *delegation
 	// Read, not Get: the cut only takes names and addresses from the
 	// records, and every cold name passes here (issue #6).
@@ -275,8 +275,11 @@ func (r *Resolver) cachedDelegation(zone string) *delegation {
 // findCut returns the deepest cached cut at or above name, or the root
 // hints when nothing is cached.
 func (r *Resolver) findCut(name string) *delegation {
+	// One reading of the clock for the whole walk: it takes microseconds,
+	// and every cold name walks several labels (issue #6).
+	now := r.clock.Now()
 	for n := strings.ToLower(name); ; n = parentName(n) {
-		d := r.cachedDelegation(n)
+		d := r.cachedDelegation(n, now)
 		if n == "." && (d == nil || len(d.addresses(r.cfg.DoIPv4, r.cfg.DoIPv6)) == 0) {
 			// A primed root NS set without glue is no use: the hints know
 			// where the root servers are.

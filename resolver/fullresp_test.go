@@ -75,10 +75,12 @@ func TestAddressAnswerCannotOutliveTheSameGlue(t *testing.T) {
 		name     string
 		cached   string
 		rank     cache.Rank
+		after    time.Duration // from the glue's caching to the answer's
 		answer   string
 		wantTTLs uint32
 	}{
 		{name: "SameAddressKeepsGlueExpiry", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankGlue, answer: "ns.bank.test. 7200 A 192.0.2.1", wantTTLs: 4},
+		{name: "BoundByWhatIsLeftOfTheGlue", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankGlue, after: 3 * time.Second, answer: "ns.bank.test. 7200 A 192.0.2.1", wantTTLs: 1},
 		{name: "OtherAddressIsStoredWhole", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankGlue, answer: "ns.bank.test. 7200 A 192.0.2.7", wantTTLs: 7200},
 		{name: "AnswerAboveGlueIsNotBound", cached: "ns.bank.test. 4 A 192.0.2.1", rank: cache.RankAnswerAA, answer: "ns.bank.test. 7200 A 192.0.2.1", wantTTLs: 7200},
 		{name: "OtherTypesAreNotBound", cached: "ns.bank.test. 4 TXT \"x\"", rank: cache.RankGlue, answer: "ns.bank.test. 7200 TXT \"x\"", wantTTLs: 7200},
@@ -90,7 +92,8 @@ func TestAddressAnswerCannotOutliveTheSameGlue(t *testing.T) {
 			old := rrs(t, tc.cached)
 			r.cache.Put(cache.NewKey(old[0].Header().Name, old[0].Header().Rrtype, dns.ClassINET), cache.Entry{RRs: old, Rank: tc.rank}, clock.Now())
 			set := rrs(t, tc.answer)
-			got := r.glueBound(set)
+			clock.Advance(tc.after)
+			got := r.glueBound(set, clock.Now())
 			if ttl := got[0].Header().Ttl; ttl != tc.wantTTLs {
 				t.Errorf("stored TTL = %d, want %d", ttl, tc.wantTTLs)
 			}

@@ -108,14 +108,25 @@ func (si *serverInfo) timeout() time.Duration {
 	return min(max(t, minTimeout), maxTimeout)
 }
 
+// pick is the server choose picked and what the query to it needs to
+// know of it.
+type pick struct {
+	addr    netip.Addr
+	timeout time.Duration // for one try
+	srtt    time.Duration // 0 if never measured
+	tcp     bool          // known to answer only over TCP
+}
+
 // choose picks a server for zone among addrs, skipping those in skip:
 // at random among those whose estimate is within selectionBand of the
 // best. Lame and dead servers are used only when nothing else is left.
-func (ic *infraCache) choose(addrs []netip.Addr, zone string, skip func(netip.Addr) bool) (netip.Addr, time.Duration, bool) {
+// It reports false when every server is skipped.
+func (ic *infraCache) choose(addrs []netip.Addr, zone string, skip func(netip.Addr) bool) (pick, bool) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	now := ic.clock.Now()
-	// Each server's entry is looked up once: choose runs for every
+	// Each server's entry is looked up once, and what the query needs of
+	// the one picked is read under the same lock: choose runs for every
 	// upstream query (issue #6).
 	var room [16]candidate
 	cands, good := room[:0], 0
@@ -139,19 +150,20 @@ func (ic *infraCache) choose(addrs []netip.Addr, zone string, skip func(netip.Ad
 		}
 	}
 	// One pass of reservoir sampling draws uniformly from the band.
-	var pick *candidate
+	var chosen *candidate
 	inBand := 0
 	for i := range cands {
 		if c := &cands[i]; usable(c) && c.estimate <= best+selectionBand {
 			if inBand++; rand.IntN(inBand) == 0 {
-				pick = c
+				chosen = c
 			}
 		}
 	}
-	if pick == nil {
-		return netip.Addr{}, 0, false
+	if chosen == nil {
+		return pick{}, false
 	}
-	return pick.a, pick.si.timeout(), true
+	si := chosen.si
+	return pick{addr: chosen.a, timeout: si.timeout(), srtt: si.srtt, tcp: now.Before(si.tcpUntil)}, true
 }
 
 // candidate is a server choose may pick.
@@ -162,11 +174,38 @@ type candidate struct {
 	good     bool // neither lame for the zone nor dead
 }
 
-// rtt records a measured round trip (RFC 6298 smoothing).
-func (ic *infraCache) rtt(a netip.Addr, d time.Duration) {
+// answerWay is how a server's reply to a query's own exchange came.
+type answerWay uint8
+
+const (
+	overUDP             answerWay = iota // its UDP works
+	overTCP                              // over TCP, asked so from the start
+	overTCPAfterLostUDP                  // over TCP after the query's UDP exchange was lost
+)
+
+// answered records a server's reply: the round trip it took (RFC 6298
+// smoothing) and how it came. The tcpOnlyAfter-th answer in a row over
+// TCP after lost UDP has the server asked over TCP first; an answer over
+// UDP starts that count again. One lock for all of it: every upstream
+// reply passes here (issue #6).
+func (ic *infraCache) answered(a netip.Addr, rtt time.Duration, way answerWay) {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	si := ic.get(a)
+	si.noteRTT(rtt)
+	switch way {
+	case overUDP:
+		si.tcpWins = 0
+	case overTCPAfterLostUDP:
+		if si.tcpWins++; si.tcpWins >= tcpOnlyAfter {
+			si.tcpUntil = ic.clock.Now().Add(tcpFor)
+		}
+	}
+}
+
+// noteRTT takes a measured round trip into the estimate; a server that
+// answers is not dead.
+func (si *serverInfo) noteRTT(d time.Duration) {
 	si.timeouts = 0
 	si.deadUntil = time.Time{}
 	if si.srtt == 0 {
@@ -209,29 +248,4 @@ func (ic *infraCache) markLame(a netip.Addr, zone string) {
 		si.lame = map[string]time.Time{}
 	}
 	si.lame[zone] = ic.clock.Now().Add(lameFor)
-}
-
-// answeredOverTCP records that a server answered over TCP after UDP
-// failed; the tcpOnlyAfter-th time in a row it is asked over TCP first.
-func (ic *infraCache) answeredOverTCP(a netip.Addr) {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	si := ic.get(a)
-	if si.tcpWins++; si.tcpWins >= tcpOnlyAfter {
-		si.tcpUntil = ic.clock.Now().Add(tcpFor)
-	}
-}
-
-// answeredOverUDP records that a server's UDP works.
-func (ic *infraCache) answeredOverUDP(a netip.Addr) {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	ic.get(a).tcpWins = 0
-}
-
-// prefersTCP reports whether the server is known to answer only over TCP.
-func (ic *infraCache) prefersTCP(a netip.Addr) bool {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	return ic.clock.Now().Before(ic.get(a).tcpUntil)
 }

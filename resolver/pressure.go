@@ -310,7 +310,7 @@ func (r *Resolver) replaceDelegation(zone string, ns, glue []dns.RR) {
 		given[gk] = true
 		r.replaceUnlessSecure(gk, cache.Entry{RRs: set, Rank: cache.RankGlue, Security: cache.Unchecked}, now)
 	}
-	r.cacheParentGlue(sets)
+	r.cacheParentGlue(sets, now)
 	for _, rr := range ns {
 		name := rr.(*dns.NS).Ns
 		if !inBailiwick(name, zone) {

@@ -138,7 +138,7 @@ func (r *Resolver) onAnswer(q *query, sec cache.Security) error {
 		// The addresses of an NS answer rank as additional data (RFC 2181
 		// §5.4.1): the zone's own servers must not refresh the parent's
 		// glue, or a revoked delegation lives on (ghost domains).
-		r.cacheGlue(q, glueSets(m.Extra, rrsOfType(m.Answer, dns.TypeNS)), cache.RankAdditional)
+		r.cacheGlue(glueSets(m.Extra, rrsOfType(m.Answer, dns.TypeNS)), cache.RankAdditional, r.clock.Now())
 		q.res.glue = r.shownGlue(m.Extra)
 	}
 	rrs, sigs := answerRRset(m.Answer, q.name, q.qtype)
@@ -401,7 +401,7 @@ func (r *Resolver) dsFromChild(ctx context.Context, q *query) bool {
 		if err != nil || !hasRRset(res.answer, n, dns.TypeNS) {
 			continue
 		}
-		d := r.cachedDelegation(n)
+		d := r.cachedDelegation(n, r.clock.Now())
 		if d == nil {
 			d = newDelegation(n, res.answer, r.cfg.Limits.MaxServersPerZone)
 		}
@@ -456,21 +456,22 @@ func (r *Resolver) onReferral(q *query, sec cache.Security) error {
 	// (BIND CVE-2025-40778). Under spoofing pressure on the zone only TCP
 	// may write it (pressure.go: renewable). The query follows it either
 	// way.
-	putNS := renew && (q.replyTrusted || r.cachedDelegation(child) == nil)
+	now := r.clock.Now()
+	putNS := renew && (q.replyTrusted || r.cachedDelegation(child, now) == nil)
 	if ds := rrsOfType(m.Ns, dns.TypeDS); len(ds) > 0 {
 		// The DS set is the parent's own signed data, not a hint: it may
 		// answer a DS question (rank of a non-AA answer).
-		r.putRRset(q, ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec)
+		r.putRRset(ds, sigsFor(m.Ns, child, dns.TypeDS), cache.RankAnswerNonAA, sec, now)
 	}
 	if renew {
 		glue := glueSets(m.Extra, ns)
-		r.cacheGlue(q, glue, cache.RankGlue)
-		r.cacheParentGlue(glue)
+		r.cacheGlue(glue, cache.RankGlue, now)
+		r.cacheParentGlue(glue, now)
 	}
 	if putNS {
 		// Last, so that a query that finds the NS set in the cache finds
 		// the glue with it, not a cut without addresses to look up.
-		r.putRRset(q, ns, nil, cache.RankAuthorityNonAA, sec)
+		r.putRRset(ns, nil, cache.RankAuthorityNonAA, sec, now)
 	}
 	d := newDelegation(child, ns, r.cfg.Limits.MaxServersPerZone)
 	d.addAddrs(r.usableGlue(m.Extra, child))

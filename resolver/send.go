@@ -17,7 +17,7 @@ import (
 // When no server address is known it resolves an NS name first.
 func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	var buf [8]netip.Addr
-	addr, timeout, ok := r.infra.choose(q.cut.appendAddresses(buf[:0], r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
+	p, ok := r.infra.choose(q.cut.appendAddresses(buf[:0], r.cfg.DoIPv4, r.cfg.DoIPv6), q.cut.zone,
 		func(a netip.Addr) bool { return q.fails[a] >= maxFailsPerServer || q.req.rejected.avoided(a) })
 	if !ok {
 		return r.resolveMoreServers(ctx, q)
@@ -27,7 +27,8 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 	}
 	// A retry after a failure goes over TCP: it reaches servers whose UDP
 	// is filtered or broken (TCP-only servers).
-	useTCP := q.fails[addr] > 0 || r.infra.prefersTCP(addr)
+	addr := p.addr
+	useTCP := q.fails[addr] > 0 || p.tcp
 	q.askName, q.askType = r.nextAsk(q)
 	tq := transport.Query{
 		Server: netip.AddrPortFrom(addr, q.cut.port(addr)),
@@ -41,8 +42,8 @@ func (r *Resolver) stepSend(ctx context.Context, q *query) error {
 		RD:      q.cut.forward,
 		CD:      q.cut.forward && r.deps.Validator != nil,
 		TCP:     useTCP,
-		RTT:     r.infra.srtt(addr),
-		Timeout: timeout,
+		RTT:     p.srtt,
+		Timeout: p.timeout,
 	}
 	if q.minimising() && q.waitedFor != q.askName && !q.parentRetried {
 		return r.sendMinimised(ctx, q, tq)
@@ -68,7 +69,7 @@ func (r *Resolver) sendMinimised(ctx context.Context, q *query, tq transport.Que
 	_, err, joined, _ := r.discoveries.do(ctx, newExchangeKey(tq), func() (struct{}, error) {
 		// The query found no cut a moment ago, but another may have just
 		// handled the same referral and left.
-		if cached = r.cachedDelegation(q.askName) != nil; cached {
+		if cached = r.cachedDelegation(q.askName, r.clock.Now()) != nil; cached {
 			return struct{}{}, nil
 		}
 		if err := r.takeExchange(ctx, q, tq); err != nil {
@@ -116,13 +117,14 @@ func (r *Resolver) takeExchange(ctx context.Context, q *query, tq transport.Quer
 		return err
 	}
 	if !joined {
-		r.infra.rtt(addr, resp.RTT)
+		way := overUDP
 		switch {
 		case resp.TCP && q.lostUDP == addr:
-			r.infra.answeredOverTCP(addr)
-		case !resp.TCP:
-			r.infra.answeredOverUDP(addr)
+			way = overTCPAfterLostUDP
+		case resp.TCP:
+			way = overTCP
 		}
+		r.infra.answered(addr, resp.RTT, way)
 	}
 	q.server = addr
 	q.heldOn = 0
