@@ -291,8 +291,8 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 		if d <= 0 {
 			return errTimeoutDeadline
 		}
-		t, release := deadline.Timer(d)
-		defer release()
+		t := deadline.Timer(d)
+		defer deadline.Release(t)
 		expired = t.C
 	}
 	select {

@@ -147,6 +147,11 @@ func (c *Context) context() context.Context {
 // joiners of a shared minimised question (one per new zone and name
 // asked with it), were 1% of a cold profile's samples (issue #6).
 func Wait(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil // done already: no timer to arm
+	default:
+	}
 	at, ok := OnlyDeadline(ctx)
 	if !ok {
 		select {
@@ -160,8 +165,8 @@ func Wait(ctx context.Context, ch <-chan struct{}) error {
 	if d <= 0 {
 		return context.DeadlineExceeded
 	}
-	t, release := Timer(d)
-	defer release()
+	t := Timer(d)
+	defer Release(t)
 	select {
 	case <-ch:
 		return nil
@@ -170,16 +175,20 @@ func Wait(ctx context.Context, ch <-chan struct{}) error {
 	}
 }
 
-// Timer returns a timer that fires after d, and release, which stops it
-// and keeps it for another wait: a wait under a Context costs no new
-// timer (issue #6).
-func Timer(d time.Duration) (t *time.Timer, release func()) {
-	t = timers.Get().(*time.Timer)
+// Timer returns a timer that fires after d; Release gives it back once
+// the wait is over. A wait under a Context costs no new timer (issue #6).
+func Timer(d time.Duration) *time.Timer {
+	t := timers.Get().(*time.Timer)
 	t.Reset(d)
-	return t, func() {
-		t.Stop()
-		timers.Put(t)
-	}
+	return t
+}
+
+// Release stops t, from Timer, and keeps it for another wait. It is a
+// function of its own, not a closure Timer returns: that closure was an
+// allocation per wait.
+func Release(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // timers are the stopped timers of waits that ended. A stopped timer's

@@ -171,18 +171,22 @@ func TestWaitUnderADetachedContextMakesNoTimerOfItsContext(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		timeout time.Duration
-		closeIn time.Duration // 0: never
+		closeIn time.Duration // 0: never; negative: before the wait
 		want    error
 	}{
 		{"the work ends first", 5 * time.Second, 10 * time.Millisecond, nil},
 		{"the deadline comes first", 30 * time.Millisecond, 0, context.DeadlineExceeded},
 		{"the deadline has passed", -time.Second, 0, context.DeadlineExceeded},
+		{"the work was done before the wait and its deadline", -time.Second, -1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := Detached(context.Background(), tc.timeout)
 			defer ctx.Cancel()
 			ch := make(chan struct{})
-			if tc.closeIn > 0 {
+			switch {
+			case tc.closeIn < 0:
+				close(ch)
+			case tc.closeIn > 0:
 				time.AfterFunc(tc.closeIn, func() { close(ch) })
 			}
 			start := time.Now()
