@@ -90,8 +90,8 @@ func TestGCFloorDefaultsToAQuarterOfASmallCache(t *testing.T) {
 		conf string
 		want int64
 	}{
-		{name: "DefaultCache", want: 16 << 20},
-		{name: "BigCache", conf: "cache-size: 1g\n", want: 16 << 20},
+		{name: "DefaultCache", want: 8 << 20},
+		{name: "BigCache", conf: "cache-size: 1g\n", want: 8 << 20},
 		{name: "RouterCache", conf: "cache-size: 16m\n", want: 4 << 20},
 		{name: "SetExplicitly", conf: "cache-size: 16m\ngc-floor: 32m\n", want: 32 << 20},
 		{name: "TurnedOff", conf: "gc-floor: 0\n", want: 0},

@@ -109,9 +109,11 @@ func (s *settings) cacheTotal() int64 {
 // allocator, so its RSS follows its cache sizes.
 const defaultGCPercent = 50
 
-// defaultGCFloor: below 32 MiB of live heap, gc-percent 50 would collect
-// after less than 16 MiB of allocation (docs/performance.md, Memory).
-const defaultGCFloor = 16 << 20
+// defaultGCFloor: below 16 MiB of live heap, gc-percent 50 would collect
+// after less than 8 MiB of allocation. 16 MiB ran cold names no faster
+// and left a fresh daemon's heap 8 MiB larger (docs/performance.md,
+// Memory).
+const defaultGCFloor = 8 << 20
 
 // gcFloorBytes is gc-floor, or by default defaultGCFloor but at most a
 // quarter of cache-size: an operator who sized the caches for a small
