@@ -82,7 +82,7 @@ def main():
           f"dnsperf: {sh('dnsperf -H 2>&1 | grep Version')}")
     commit = sh("git rev-parse --short HEAD")
     print(f"- Bulwark: commit {commit}")
-    print(f"- medians of {rounds} alternating rounds (A B A B), {duration} s per cache-hit run\n")
+    print(f"- medians of {rounds} rounds, each starting one server further along (A B C, B C A, C A B), {duration} s per cache-hit run\n")
     print("Tests: `capped` = resolver on core 1 with a cgroup quota of 50% of it, dnsperf on core 0; "
           "`uncapped` = same pinning, no quota; `50k` = fixed 50,000 qps (dnsperf -Q); "
           "`cold-flat` = 10,000 names of one zone from a cold cache; `cold-deleg` = 10,000 names over "
