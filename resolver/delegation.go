@@ -275,8 +275,8 @@ func (r *Resolver) cachedDelegation(zone string, now time.Time) *delegation {
 // findCut returns the deepest cached cut at or above name, or the root
 // hints when nothing is cached.
 func (r *Resolver) findCut(name string) *delegation {
-	// One reading of the clock for the whole walk: it takes microseconds,
-	// and every cold name walks several labels (issue #6).
+	// One reading of the clock for the whole walk, not one per label:
+	// every cold name walks several (issue #6).
 	now := r.clock.Now()
 	for n := strings.ToLower(name); ; n = parentName(n) {
 		d := r.cachedDelegation(n, now)

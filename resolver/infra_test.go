@@ -26,11 +26,12 @@ func TestServerIsAskedOverTCPFirstOnlyAfterRepeatedUDPFailures(t *testing.T) {
 		{"TCPFromTheStartAloneIsNotAVerdict", "TTT", false},
 	}
 	a := netip.MustParseAddr("192.0.2.53")
+	ways := map[rune]answerWay{'t': overTCPAfterLostUDP, 'T': overTCP, 'u': overUDP}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ic := newInfraCache(simnet.NewClock(time.Unix(1_800_000_000, 0)))
 			for _, e := range tc.events {
-				ic.answered(a, time.Millisecond, map[rune]answerWay{'t': overTCPAfterLostUDP, 'T': overTCP, 'u': overUDP}[e])
+				ic.answered(a, time.Millisecond, ways[e])
 			}
 			if p, _ := ic.choose([]netip.Addr{a}, "example.", noneSkipped); p.tcp != tc.want {
 				t.Errorf("after %q: picked for TCP %v, want %v", tc.events, p.tcp, tc.want)
