@@ -270,39 +270,12 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 
 // wait blocks until the reactor reports a datagram, end passes or ctx
 // ends. A context that cannot be cancelled costs nothing here, nor does
-// one that ends only at its deadline: the wait's timer keeps it.
+// one that ends only at its deadline: the wait's pooled timer keeps it.
 func (u *udpConn) wait(ctx context.Context, end time.Time) error {
-	select {
-	case <-u.signal:
-		return nil
-	default:
+	if err := deadline.WaitUntil(ctx, u.signal, end); err != nil {
+		return ctxTimeout(err)
 	}
-	var done <-chan struct{}
-	if at, ok := deadline.OnlyDeadline(ctx); ok {
-		if end.IsZero() || at.Before(end) {
-			end = at
-		}
-	} else {
-		done = ctx.Done()
-	}
-	var expired <-chan time.Time
-	if !end.IsZero() {
-		d := time.Until(end)
-		if d <= 0 {
-			return errTimeoutDeadline
-		}
-		t := deadline.Timer(d)
-		defer deadline.Release(t)
-		expired = t.C
-	}
-	select {
-	case <-u.signal:
-		return nil
-	case <-expired:
-		return errTimeoutDeadline
-	case <-done:
-		return ctxTimeout(ctx.Err())
-	}
+	return nil
 }
 
 // recv returns the datagram read ahead, or reads what is queued, or fails

@@ -3,9 +3,8 @@
 // DNS query's context is mostly carried rather than waited on: its
 // deadline is read and its error checked between steps, and a timer per
 // query, registered with its parent, was measurable CPU on every cold
-// name (issue #6). The package owns that context, and the pooled timers
-// with which waits under it keep its deadline; it must not learn about
-// queries.
+// name (issue #6). The package owns that context, and the waits that
+// keep its deadline with pooled timers; it must not learn about queries.
 package deadline
 
 import (
@@ -49,12 +48,11 @@ func (c *Context) Done() <-chan struct{}       { return c.context().Done() }
 // work's owner cancels it, once the work is over.
 func (c *Context) EndsAtDeadline() bool { return c.detached }
 
-// OnlyDeadline returns ctx's deadline when nothing but it ends ctx while
+// onlyDeadline returns ctx's deadline when nothing but it ends ctx while
 // the work under it runs (a Context that EndsAtDeadline). A wait may then
-// keep the deadline with a timer of its own (Timer) rather than ask for
-// Done, which would make the timer this type exists to spare; Wait and
-// resolver/transport's socket wait do so.
-func OnlyDeadline(ctx context.Context) (time.Time, bool) {
+// keep the deadline with a pooled timer of its own rather than ask for
+// Done, which would make the timer this type exists to spare.
+func onlyDeadline(ctx context.Context) (time.Time, bool) {
 	if c, ok := ctx.(*Context); ok && c.EndsAtDeadline() {
 		return c.at, true
 	}
@@ -140,60 +138,62 @@ func (c *Context) context() context.Context {
 	return c.made
 }
 
-// Wait blocks until ch is closed or ctx ends, and then returns nil or
-// ctx's error. A Context that ends only at its deadline is waited on with
-// a timer from a pool, not its Done channel, which would make the context
-// and timer this type spares: waits for another's work, such as the
-// joiners of a shared minimised question (one per new zone and name
-// asked with it), were 1% of a cold profile's samples (issue #6).
+// Wait blocks until ch is ready or ctx ends, and then returns nil or
+// ctx's error: WaitUntil with no end of its own. Waits for another's work,
+// such as the joiners of a shared minimised question (one per new zone
+// and name asked with it), were 1% of a cold profile's samples when they
+// asked a Context for Done (issue #6).
 func Wait(ctx context.Context, ch <-chan struct{}) error {
+	return WaitUntil(ctx, ch, time.Time{})
+}
+
+// WaitUntil blocks until ch is ready (closed, or a value to take), end
+// passes (never when zero) or ctx ends. It returns nil when ch was ready,
+// context.DeadlineExceeded when end or ctx's deadline came first, or
+// ctx's error when something else ended ctx. A Context that ends only at
+// its deadline is waited on with a timer from a pool, not its Done
+// channel, which would make the context and timer this type spares;
+// resolver/transport's socket waits take this path for every exchange.
+func WaitUntil(ctx context.Context, ch <-chan struct{}, end time.Time) error {
 	select {
 	case <-ch:
-		return nil // done already: no timer to arm
+		return nil // ready already: no timer to arm
 	default:
 	}
-	at, ok := OnlyDeadline(ctx)
-	if !ok {
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+	var done <-chan struct{}
+	if at, ok := onlyDeadline(ctx); ok {
+		if end.IsZero() || at.Before(end) {
+			end = at
 		}
+	} else {
+		done = ctx.Done()
 	}
-	d := time.Until(at)
-	if d <= 0 {
-		return context.DeadlineExceeded
+	var expired <-chan time.Time
+	if !end.IsZero() {
+		d := time.Until(end)
+		if d <= 0 {
+			return context.DeadlineExceeded
+		}
+		t := timers.Get().(*time.Timer)
+		t.Reset(d)
+		// Stopped, not left to fire: a stopped timer's channel is empty
+		// since Go 1.23, so the next wait cannot meet this expiry.
+		defer timers.Put(t)
+		defer t.Stop()
+		expired = t.C
 	}
-	t := Timer(d)
-	defer Release(t)
 	select {
 	case <-ch:
 		return nil
-	case <-t.C:
+	case <-expired:
 		return context.DeadlineExceeded
+	case <-done:
+		return ctx.Err()
 	}
 }
 
-// Timer returns a timer that fires after d; Release gives it back once
-// the wait is over. A wait under a Context costs no new timer (issue #6).
-func Timer(d time.Duration) *time.Timer {
-	t := timers.Get().(*time.Timer)
-	t.Reset(d)
-	return t
-}
-
-// Release stops t, from Timer, and keeps it for another wait. It is a
-// function of its own, not a closure Timer returns: that closure was an
-// allocation per wait.
-func Release(t *time.Timer) {
-	t.Stop()
-	timers.Put(t)
-}
-
-// timers are the stopped timers of waits that ended. A stopped timer's
-// channel is empty since Go 1.23, so a reused one cannot report an old
-// expiry.
+// timers are the stopped timers of waits that ended, so that a wait costs
+// no new timer (issue #6).
 var timers = sync.Pool{New: func() any {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
