@@ -78,7 +78,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
 	want.answerDoorkeeper = false
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
-	want.ioURing = false
+	want.ioURing = ringNo
 	want.heapHugePages = false
 	want.insecure = []string{"corp.example.", "lab.example."}
 	want.resolver.ForwardZones = []resolver.ForwardZone{

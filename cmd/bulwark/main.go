@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/resolver/listener"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 func main() {
@@ -109,8 +110,9 @@ func loadSettings(cl *commandLine) (settings, error) {
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	// Before the resolver and its caches take any heap.
 	hugePages := heapHugePages(s, os.ReadFile)
+	sockets := chooseUpstreamSockets(s.ioURing, os.ReadFile, transport.IOURingSupport)
 	clock := new(wallClock)
-	w, err := newResolver(s, log, clock)
+	w, err := newResolver(s, sockets.ring, log, clock)
 	if err != nil {
 		return err
 	}
@@ -123,7 +125,7 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 		srv.Shutdown(context.Background())
 		return err
 	}
-	logSummary(log, s, srv, hugePages)
+	logSummary(log, s, srv, hugePages, sockets.text)
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -45,9 +45,9 @@ type settings struct {
 	answerDoorkeeper bool
 	// aggressiveNSEC answers from validated NSEC/NSEC3 (RFC 8198).
 	aggressiveNSEC bool
-	// ioURing lets upstream sockets be set up through io_uring where the
-	// kernel offers it.
-	ioURing bool
+	// ioURing says whether upstream sockets are set up through io_uring
+	// where the kernel offers it (uring.go).
+	ioURing ringChoice
 	// heapHugePages asks for transparent huge pages behind the heap
 	// (hugeheap.go).
 	heapHugePages bool
@@ -63,7 +63,6 @@ func defaultSettings() settings {
 		listen:         append([]string(nil), defaultListen...),
 		validate:       true,
 		aggressiveNSEC: true,
-		ioURing:        true,
 		heapHugePages:  true,
 		// Most names are asked once; their answers would only take the
 		// answer cache's room (docs/performance.md, Memory).

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/resolver/listener"
-	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 // listenAll binds every listen address. Of the defaults, [::1]:53 may be
@@ -74,8 +73,8 @@ func bindError(addr string, err error) error {
 }
 
 // logSummary logs what the daemon runs with, once, at start; hugePages
-// is what heapHugePages did.
-func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages string) {
+// is what heapHugePages did, sockets what chooseUpstreamSockets chose.
+func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages, sockets string) {
 	var addrs []string
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
@@ -122,21 +121,8 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages st
 		zap.String("serve-expired", serveExpired(s)),
 		zap.Strings("forward-zones", forwardZones(s)),
 		zap.Bool("query-log", s.queryLog),
-		zap.String("upstream-sockets", upstreamSockets(s)),
+		zap.String("upstream-sockets", sockets),
 		zap.String("heap-huge-pages", hugePages))
-}
-
-// upstreamSockets says how upstream UDP sockets are set up, and why not
-// through io_uring when they are not.
-func upstreamSockets(s *settings) string {
-	const calls = "one system call per step"
-	if !s.ioURing {
-		return calls + " (upstream-io-uring: no)"
-	}
-	if err := transport.IOURingSupport(); err != nil {
-		return calls + " (" + err.Error() + ")"
-	}
-	return "io_uring, one system call per socket"
 }
 
 // gcPercentText says which GOGC the daemon runs with and where it came from.
