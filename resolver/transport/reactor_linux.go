@@ -97,11 +97,11 @@ func (r *reactor) socket(v6 bool) (int, error) {
 		r.spares[i] = 0
 		return fd, nil
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
+	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if e != 0 {
+		return -1, os.NewSyscallError("socket", e)
 	}
-	return fd, nil
+	return int(fd), nil
 }
 
 func familyIndex(v6 bool) (int, int) {
@@ -171,7 +171,7 @@ func (r *reactor) plan() bool {
 		r.running = false
 		for i, fd := range r.spares {
 			if fd > 0 {
-				_ = unix.Close(fd - 1)
+				_ = closeFD(fd - 1)
 				r.spares[i] = 0
 			}
 		}

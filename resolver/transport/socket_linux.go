@@ -35,7 +35,7 @@ func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg *SocketC
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
 	if err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg, first: first}); err != nil {
 		if u.fd >= 0 {
-			_ = unix.Close(u.fd)
+			_ = closeFD(u.fd)
 		}
 		return nil, err
 	}
@@ -56,9 +56,9 @@ type udpSetup struct {
 // connect, its registration and its first datagram, each a system call of
 // its own.
 func (u *udpConn) setUp(s *udpSetup) error {
-	local, remote := sockaddrs(s.server, s.port)
+	var addrs rawSockaddrs
 	var buf [maxSockOpts]sockOpt
-	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), local, remote); err != nil {
+	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), &addrs, s.server, s.port); err != nil {
 		return err
 	}
 	if err := u.register(); err != nil {
@@ -70,18 +70,34 @@ func (u *udpConn) setUp(s *udpSetup) error {
 	return os.NewSyscallError("write", write(u.fd, s.first))
 }
 
-// sockaddrs are the local and remote socket addresses for binding port
-// and connecting to server, in one allocation. Only the calls one by one
-// need them: the ring keeps raw ones of its own, so a socket's state
-// holds none (issue #6: bytes allocated per exchange are pages the
-// fresh heap faults in).
-func sockaddrs(server netip.AddrPort, port uint16) (local, remote unix.Sockaddr) {
+// rawSockaddrs holds the local and remote addresses of one association
+// as the kernel reads them, for both families: the calls one by one keep
+// them on the stack, the ring in its arguments.
+type rawSockaddrs struct {
+	local4, remote4 unix.RawSockaddrInet4
+	local6, remote6 unix.RawSockaddrInet6
+}
+
+// set fills in the addresses of an association from port to server and
+// returns them with their length.
+func (a *rawSockaddrs) set(server netip.AddrPort, port uint16) (local, remote unsafe.Pointer, n uintptr) {
 	if server.Addr().Is6() {
-		a := &[2]unix.SockaddrInet6{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As16(), ZoneId: zoneID(server.Addr())}}
-		return &a[0], &a[1]
+		a.local6 = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+		a.remote6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: server.Addr().As16(), Scope_id: zoneID(server.Addr())}
+		putPort(&a.local6.Port, port)
+		putPort(&a.remote6.Port, server.Port())
+		return unsafe.Pointer(&a.local6), unsafe.Pointer(&a.remote6), unsafe.Sizeof(a.local6)
 	}
-	a := &[2]unix.SockaddrInet4{{Port: int(port)}, {Port: int(server.Port()), Addr: server.Addr().As4()}}
-	return &a[0], &a[1]
+	a.local4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
+	a.remote4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: server.Addr().As4()}
+	putPort(&a.local4.Port, port)
+	putPort(&a.remote4.Port, server.Port())
+	return unsafe.Pointer(&a.local4), unsafe.Pointer(&a.remote4), unsafe.Sizeof(a.local4)
+}
+
+// putPort stores a port in network byte order, as a sockaddr holds it.
+func putPort(dst *uint16, port uint16) {
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(dst))[:], port)
 }
 
 // zoneID is the interface index of a scoped IPv6 address, 0 without one.
@@ -136,19 +152,35 @@ func udpOptions(buf *[maxSockOpts]sockOpt, v6 bool, cfg *SocketConfig) []sockOpt
 	return opts
 }
 
-// setupUDP sets opts on a new UDP socket, binds it to the drawn port and
-// connects it, so the kernel drops datagrams from any other source.
-func setupUDP(fd int, opts []sockOpt, local, remote unix.Sockaddr) error {
+// setupUDP sets opts on a new UDP socket, binds it to port and connects
+// it to server, so the kernel drops datagrams from any other source. addrs
+// holds the addresses while the calls read them.
+//
+// An upstream socket's system calls are raw (RawSyscall: without the
+// runtime's bookkeeping for a call that may block) because none of them
+// blocks: the socket is non-blocking from its creation, a UDP socket's
+// bind and connect only set its addresses, and its close has no data to
+// linger for. On a kernel without page table isolation the bookkeeping,
+// the runtime's entry and exit around each of an exchange's nine calls and
+// its monitor thread woken from its park by them, cost more than some of
+// the calls, as it did for the listener's batch calls (batch_linux.go;
+// docs/performance.md, Fourteenth round). Each pointer goes to the kernel
+// converted in the call's own arguments, which keeps its object in place
+// until the call returns.
+func setupUDP(fd int, opts []sockOpt, addrs *rawSockaddrs, server netip.AddrPort, port uint16) error {
 	for _, o := range opts {
-		if err := unix.SetsockoptInt(fd, o.level, o.name, int(o.value)); err != nil && o.required {
-			return os.NewSyscallError("setsockopt", err)
+		v := o.value
+		_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(o.level), uintptr(o.name), uintptr(unsafe.Pointer(&v)), 4, 0)
+		if e != 0 && o.required {
+			return os.NewSyscallError("setsockopt", e)
 		}
 	}
-	if err := unix.Bind(fd, local); err != nil {
-		return os.NewSyscallError("bind", err)
+	local, remote, n := addrs.set(server, port)
+	if _, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(local), n); e != 0 {
+		return os.NewSyscallError("bind", e)
 	}
-	if err := unix.Connect(fd, remote); err != nil {
-		return os.NewSyscallError("connect", err)
+	if _, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(remote), n); e != 0 {
+		return os.NewSyscallError("connect", e)
 	}
 	return nil
 }
@@ -193,8 +225,8 @@ var readScratches = sync.Pool{New: func() any { return new(readScratch) }}
 // So whoever takes over the socket reads what is queued before it waits.
 func (u *udpConn) register() error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
-	if err := unix.EpollCtl(u.r.ep.fd, unix.EPOLL_CTL_ADD, u.fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	if _, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(u.r.ep.fd), unix.EPOLL_CTL_ADD, uintptr(u.fd), uintptr(unsafe.Pointer(&ev)), 0, 0); e != 0 {
+		return os.NewSyscallError("epoll_ctl", e)
 	}
 	return nil
 }
@@ -326,17 +358,29 @@ func (u *udpConn) Close() error {
 	u.r.remove(u)
 	fd := u.fd
 	u.fd = -1
-	return os.NewSyscallError("close", unix.Close(fd))
+	return os.NewSyscallError("close", closeFD(fd))
 }
 
 // write sends one datagram, again when a signal interrupted the call.
 func write(fd int, b []byte) error {
 	for {
-		_, err := unix.Write(fd, b)
-		if err != unix.EINTR {
-			return err
+		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
 		}
+		return e
 	}
+}
+
+// closeFD closes an upstream socket.
+func closeFD(fd int) error {
+	if _, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
+		return e
+	}
+	return nil
 }
 
 // rcvd is what recvmmsg2 learned of one datagram.
@@ -364,7 +408,7 @@ func recvmmsg2(fd int, sc *readScratch, got *[2]rcvd) (int, error) {
 		h.SetControllen(len(sc.oob[i]))
 	}
 	for {
-		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), 2, 0, 0, 0)
+		r, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), 2, 0, 0, 0)
 		switch errno {
 		case 0:
 			for i := range int(r) {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -49,10 +48,9 @@ type ring struct {
 }
 
 type ringArgs struct {
-	local4, remote4 unix.RawSockaddrInet4
-	local6, remote6 unix.RawSockaddrInet6
-	ev              unix.EpollEvent
-	vals            [maxSockOpts]int32 // the options' values
+	addrs rawSockaddrs
+	ev    unix.EpollEvent
+	vals  [maxSockOpts]int32 // the options' values
 }
 
 // sqe is a submission queue entry, written field by field at the offsets
@@ -257,7 +255,7 @@ func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) (spare int, err error) {
 	a := &g.args
 	var c chain
-	local, remote, n := a.sockaddrs(s.server, s.port)
+	local, remote, n := a.addrs.set(s.server, s.port)
 	var buf [maxSockOpts]sockOpt
 	for i, o := range udpOptions(&buf, s.server.Addr().Is6(), s.cfg) {
 		name := ""
@@ -282,28 +280,6 @@ func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) (spare int, err error
 		return int(next), err
 	}
 	return -1, err
-}
-
-// sockaddrs fills in the raw local and remote addresses of an association
-// from port to server, and says how long they are.
-func (a *ringArgs) sockaddrs(server netip.AddrPort, port uint16) (local, remote unsafe.Pointer, n uintptr) {
-	if server.Addr().Is6() {
-		a.local6 = unix.RawSockaddrInet6{Family: unix.AF_INET6}
-		a.remote6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: server.Addr().As16(), Scope_id: zoneID(server.Addr())}
-		putPort(&a.local6.Port, port)
-		putPort(&a.remote6.Port, server.Port())
-		return unsafe.Pointer(&a.local6), unsafe.Pointer(&a.remote6), unsafe.Sizeof(a.local6)
-	}
-	a.local4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
-	a.remote4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: server.Addr().As4()}
-	putPort(&a.local4.Port, port)
-	putPort(&a.remote4.Port, server.Port())
-	return unsafe.Pointer(&a.local4), unsafe.Pointer(&a.remote4), unsafe.Sizeof(a.local4)
-}
-
-// putPort stores a port in network byte order, as a sockaddr holds it.
-func putPort(dst *uint16, port uint16) {
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(dst))[:], port)
 }
 
 // run submits c linked, waits for all its completions and reports the
