@@ -35,7 +35,7 @@ var configKeys = map[string]setter{
 	"ns-answer-addresses":     boolKey(func(s *settings) *bool { return &s.resolver.NSAnswerAddresses }),
 	"harden-unverified-glue":  boolKey(func(s *settings) *bool { return &s.resolver.HardenUnverifiedGlue }),
 	"aggressive-nsec":         boolKey(func(s *settings) *bool { return &s.aggressiveNSEC }),
-	"upstream-io-uring":       setRingChoice,
+	"upstream-io-uring":       setIOURing,
 	"heap-huge-pages":         boolKey(func(s *settings) *bool { return &s.heapHugePages }),
 	"domain-insecure":         setDomainInsecure,
 	"do-ip4":                  boolKey(func(s *settings) *bool { return &s.resolver.DoIPv4 }),

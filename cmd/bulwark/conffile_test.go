@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/listener"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 func TestConfigFileSetsEveryKey(t *testing.T) {
@@ -78,7 +79,7 @@ forward-zone: name: lab.example. forward-addr: 192.0.2.54@53
 	want.workers, want.serveExpired, want.serveExpiredTTL, want.prefetch = 1, true, 2*time.Hour, true
 	want.answerDoorkeeper = false
 	want.resolver.MinimalResponses, want.resolver.HardenUnverifiedGlue, want.aggressiveNSEC = false, true, false
-	want.ioURing = ringNo
+	want.ioURing = transport.IOURingOff
 	want.heapHugePages = false
 	want.insecure = []string{"corp.example.", "lab.example."}
 	want.resolver.ForwardZones = []resolver.ForwardZone{

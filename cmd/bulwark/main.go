@@ -22,7 +22,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bulwark-dns/bulwark/resolver/listener"
-	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 func main() {
@@ -110,9 +109,8 @@ func loadSettings(cl *commandLine) (settings, error) {
 func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 	// Before the resolver and its caches take any heap.
 	hugePages := heapHugePages(s, os.ReadFile)
-	sockets := chooseUpstreamSockets(s.ioURing, os.ReadFile, transport.IOURingSupport)
 	clock := new(wallClock)
-	w, err := newResolver(s, sockets.ring, log, clock)
+	w, err := newResolver(s, log, clock)
 	if err != nil {
 		return err
 	}
@@ -125,7 +123,7 @@ func serve(ctx context.Context, s *settings, log *zap.Logger) error {
 		srv.Shutdown(context.Background())
 		return err
 	}
-	logSummary(log, s, srv, hugePages, sockets.text)
+	logSummary(log, s, srv, hugePages)
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

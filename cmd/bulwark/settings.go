@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-dns/bulwark/cache"
 	"github.com/bulwark-dns/bulwark/resolver"
 	"github.com/bulwark-dns/bulwark/resolver/listener"
+	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
 // defaultListen are the addresses served when neither -listen nor a
@@ -45,9 +46,9 @@ type settings struct {
 	answerDoorkeeper bool
 	// aggressiveNSEC answers from validated NSEC/NSEC3 (RFC 8198).
 	aggressiveNSEC bool
-	// ioURing says whether upstream sockets are set up through io_uring
-	// where the kernel offers it (uring.go).
-	ioURing ringChoice
+	// ioURing says when upstream sockets are set up through io_uring
+	// (transport.IOURing).
+	ioURing transport.IOURing
 	// heapHugePages asks for transparent huge pages behind the heap
 	// (hugeheap.go).
 	heapHugePages bool

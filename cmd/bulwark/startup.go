@@ -73,8 +73,8 @@ func bindError(addr string, err error) error {
 }
 
 // logSummary logs what the daemon runs with, once, at start; hugePages
-// is what heapHugePages did, sockets what chooseUpstreamSockets chose.
-func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages, sockets string) {
+// is what heapHugePages did.
+func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages string) {
 	var addrs []string
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
@@ -121,7 +121,7 @@ func logSummary(log *zap.Logger, s *settings, srv *listener.Server, hugePages, s
 		zap.String("serve-expired", serveExpired(s)),
 		zap.Strings("forward-zones", forwardZones(s)),
 		zap.Bool("query-log", s.queryLog),
-		zap.String("upstream-sockets", sockets),
+		zap.String("upstream-sockets", upstreamSockets(s.ioURing)),
 		zap.String("heap-huge-pages", hugePages))
 }
 

@@ -49,14 +49,14 @@ func (c *wallClock) Now() time.Time {
 // newUpstream is the one place that chooses how Bulwark reaches
 // authoritative servers: the defended Exchanger over real sockets that
 // never use a port we serve clients on as their source.
-func newUpstream(s *settings, ring bool, log *zap.Logger, clock *wallClock) *transport.Client {
+func newUpstream(s *settings, log *zap.Logger, clock *wallClock) *transport.Client {
 	var avoid []uint16
 	for _, a := range s.listen {
 		if _, p, err := splitPort(a); err == nil {
 			avoid = append(avoid, p)
 		}
 	}
-	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid, NoIOURing: !ring})
+	nw := transport.NewSocketNetwork(transport.SocketConfig{AvoidPorts: avoid, IOURing: s.ioURing})
 	return transport.NewExchanger(nw, transport.Config{Clock: clock}, log.Named("upstream"))
 }
 
@@ -124,7 +124,7 @@ func (w wired) stats() []zap.Field {
 
 // newResolver wires the resolver to its collaborators, which all read the
 // time from clock.
-func newResolver(s *settings, ring bool, log *zap.Logger, clock *wallClock) (wired, error) {
+func newResolver(s *settings, log *zap.Logger, clock *wallClock) (wired, error) {
 	if err := loadRootHints(s); err != nil {
 		return wired{}, err
 	}
@@ -133,7 +133,7 @@ func newResolver(s *settings, ring bool, log *zap.Logger, clock *wallClock) (wir
 		return wired{}, err
 	}
 	records, _ := s.cacheSizes()
-	up := newUpstream(s, ring, log, clock)
+	up := newUpstream(s, log, clock)
 	res, err := resolver.New(s.resolver, resolver.Deps{
 		Exchanger: up,
 		Clock:     clock,

@@ -90,7 +90,7 @@ func BenchmarkUDPSocketLoopback(b *testing.B) {
 	server := srv.LocalAddr().(*net.UDPAddr).AddrPort()
 	for _, mode := range []string{"ring", "calls"} {
 		b.Run(mode, func(b *testing.B) {
-			nw := NewSocketNetwork(SocketConfig{NoIOURing: mode == "calls"}).(*socketNetwork)
+			nw := NewSocketNetwork(SocketConfig{IOURing: ringMode(mode == "ring")}).(*socketNetwork)
 			benchUDPSocket(b, nw, server)
 			if err := ringMissing(nw); mode == "ring" && err != nil {
 				b.Skipf("no io_uring set-up here: %v", err)

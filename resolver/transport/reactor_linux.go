@@ -59,8 +59,9 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 			return err
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
-		r.ringErr = errors.New("io_uring not asked for")
-		if !s.cfg.NoIOURing {
+		want, why := s.cfg.IOURing.wanted(PageTableIsolation)
+		r.ringErr = errors.New(why)
+		if want {
 			r.ring, r.ringErr = newRing()
 		}
 	}

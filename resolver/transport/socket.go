@@ -38,11 +38,12 @@ type SocketConfig struct {
 	// it so that a flood is examined rather than dropped by the kernel;
 	// default: the kernel's.
 	ReadBuffer int
-	// NoIOURing sets each UDP socket up one system call at a time even
-	// where the kernel offers io_uring (uring_linux.go): the escape hatch
-	// for a sandbox whose seccomp filter kills a process that calls
-	// io_uring_setup instead of refusing the call.
-	NoIOURing bool
+	// IOURing says when each UDP socket is set up through io_uring
+	// (uring_linux.go) rather than one system call at a time; the zero
+	// value decides by the machine (setupway.go). IOURingOff is also the
+	// escape hatch for a sandbox whose seccomp filter kills a process that
+	// calls io_uring_setup instead of refusing the call.
+	IOURing IOURing
 	// Dialer dials TCP; nil means a zero net.Dialer.
 	Dialer *net.Dialer
 }

@@ -37,7 +37,7 @@ type socketState struct {
 // ring.
 func setUpWith(t *testing.T, ring bool, cfg SocketConfig, server *net.UDPConn) socketState {
 	t.Helper()
-	cfg.NoIOURing = !ring
+	cfg.IOURing = ringMode(ring)
 	nw := NewSocketNetwork(cfg).(*socketNetwork)
 	pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
 	if err != nil {
@@ -224,7 +224,7 @@ func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
 		for _, ring := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/ring=%v", tt.name, ring), func(t *testing.T) {
 				cfg := tt.cfg
-				cfg.NoIOURing = !ring
+				cfg.IOURing = ringMode(ring)
 				nw := NewSocketNetwork(cfg).(*socketNetwork)
 				pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
 				if err == nil {
@@ -252,7 +252,7 @@ func TestRingMakesTheNextSocketAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer server.Close()
-	nw := NewSocketNetwork(SocketConfig{}).(*socketNetwork)
+	nw := NewSocketNetwork(SocketConfig{IOURing: IOURingOn}).(*socketNetwork)
 	dial := func() *udpConn {
 		pc, err := nw.DialUDP(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort())
 		if err != nil {
@@ -302,28 +302,33 @@ func TestRingMakesTheNextSocketAhead(t *testing.T) {
 	}
 }
 
-// TestNoIOURingKeepsToTheSystemCalls: SocketConfig.NoIOURing (the
-// daemon's upstream-io-uring: no) sets sockets up call by call, and
-// IOURingSupport agrees with a Network left to choose.
-func TestNoIOURingKeepsToTheSystemCalls(t *testing.T) {
+// TestIOURingChoiceDecidesTheSetUp: IOURingOff (the daemon's
+// upstream-io-uring: no) sets sockets up call by call; IOURingOn takes the
+// ring where IOURingSupport says the kernel has one; and a Network left to
+// choose does what UDPSetup tells the daemon's log.
+func TestIOURingChoiceDecidesTheSetUp(t *testing.T) {
 	server, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer server.Close()
-	for _, off := range []bool{true, false} {
-		nw := NewSocketNetwork(SocketConfig{NoIOURing: off}).(*socketNetwork)
+	for _, c := range []IOURing{IOURingOff, IOURingOn, IOURingAuto} {
+		nw := NewSocketNetwork(SocketConfig{IOURing: c}).(*socketNetwork)
 		pc, err := nw.DialUDPSend(context.Background(), server.LocalAddr().(*net.UDPAddr).AddrPort(), []byte("query"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		pc.Close()
-		missing := ringMissing(nw)
-		if off && missing == nil {
-			t.Fatal("NoIOURing set, yet the Network set its socket up through the ring")
+		usedRing := ringMissing(nw) == nil
+		want := false
+		switch c {
+		case IOURingOn:
+			want = IOURingSupport() == nil
+		case IOURingAuto:
+			want, _ = UDPSetup(c)
 		}
-		if support := IOURingSupport(); !off && (support == nil) != (missing == nil) {
-			t.Fatalf("IOURingSupport says %v, the Network's ring %v", support, missing)
+		if usedRing != want {
+			t.Errorf("IOURing %v: the Network used the ring: %v, want %v", c, usedRing, want)
 		}
 	}
 }
