@@ -60,7 +60,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 		want, why := s.cfg.IOURing.wanted(PageTableIsolation)
-		r.ringErr = errors.New(why)
+		r.ringErr = errors.New("io_uring " + s.cfg.IOURing.String() + why)
 		if want {
 			r.ring, r.ringErr = newRing()
 		}

@@ -160,13 +160,12 @@ func udpOptions(buf *[maxSockOpts]sockOpt, v6 bool, cfg *SocketConfig) []sockOpt
 // runtime's bookkeeping for a call that may block) because none of them
 // blocks: the socket is non-blocking from its creation, a UDP socket's
 // bind and connect only set its addresses, and its close has no data to
-// linger for. On a kernel without page table isolation the bookkeeping,
-// the runtime's entry and exit around each of an exchange's nine calls and
-// its monitor thread woken from its park by them, cost more than some of
-// the calls, as it did for the listener's batch calls (batch_linux.go;
-// docs/performance.md, Fourteenth round). Each pointer goes to the kernel
-// converted in the call's own arguments, which keeps its object in place
-// until the call returns.
+// linger for. So the bookkeeping around each call (and the waking of the
+// runtime's monitor thread from its park, as for the listener's batch
+// calls, batch_linux.go) bought nothing; without it the socket layer of
+// an exchange took 3.7% less CPU (docs/performance.md, Fourteenth round).
+// Each pointer goes to the kernel converted in the call's own arguments,
+// which keeps its object in place until the call returns.
 func setupUDP(fd int, opts []sockOpt, addrs *rawSockaddrs, server netip.AddrPort, port uint16) error {
 	for _, o := range opts {
 		v := o.value
