@@ -177,16 +177,24 @@ func setLogLevel(s *settings, v string) error {
 
 func boolKey(field func(*settings) *bool) setter {
 	return func(s *settings, v string) error {
-		switch strings.ToLower(v) {
-		case "yes", "true", "on":
-			*field(s) = true
-		case "no", "false", "off":
-			*field(s) = false
-		default:
+		b, ok := parseYesNo(v)
+		if !ok {
 			return fmt.Errorf("%q is not yes or no", v)
 		}
+		*field(s) = b
 		return nil
 	}
+}
+
+// parseYesNo reads a boolean value of the config file.
+func parseYesNo(v string) (b, ok bool) {
+	switch strings.ToLower(v) {
+	case "yes", "true", "on":
+		return true, true
+	case "no", "false", "off":
+		return false, true
+	}
+	return false, false
 }
 
 func intKey(field func(*settings) *int) setter {

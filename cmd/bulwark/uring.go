@@ -7,16 +7,20 @@ import (
 	"github.com/bulwark-dns/bulwark/resolver/transport"
 )
 
+// setIOURing reads upstream-io-uring: auto, or a yes or no that forces
+// either way.
 func setIOURing(s *settings, v string) error {
-	switch strings.ToLower(v) {
-	case "auto":
+	if strings.EqualFold(v, "auto") {
 		s.ioURing = transport.IOURingAuto
-	case "yes", "true", "on":
-		s.ioURing = transport.IOURingOn
-	case "no", "false", "off":
-		s.ioURing = transport.IOURingOff
-	default:
+		return nil
+	}
+	on, ok := parseYesNo(v)
+	if !ok {
 		return fmt.Errorf("%q is not auto, yes or no", v)
+	}
+	s.ioURing = transport.IOURingOff
+	if on {
+		s.ioURing = transport.IOURingOn
 	}
 	return nil
 }
