@@ -40,7 +40,7 @@ func PageTableIsolation() (bool, error) {
 // dear: with page table isolation every entry and exit switches page
 // tables. On a guest with it (pti=on) the chain took a socket's set-up
 // from 22–29 to 15–17 µs of CPU (docs/performance.md, Eleventh round); on
-// a guest without it, the calls one by one cost 5–7% less CPU per cold
+// a guest without it, the calls one by one cost 3–7% less CPU per cold
 // name than the chain (Fourteenth round). auto follows the kernel's
 // report; without one it counts as no isolation, as on every CPU made
 // since Meltdown.
