@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -217,12 +218,18 @@ func (e *epoller) wait(ids []uint32) int {
 	n := 0
 	_ = e.raw.Read(func(fd uintptr) bool {
 		for {
-			k, err := unix.EpollWait(int(fd), evs[:min(len(ids), len(evs))], 0)
-			if err == unix.EINTR {
+			// A zero timeout never blocks: raw, like the sockets' calls
+			// (setupUDP says why). epoll_pwait with no mask is epoll_wait,
+			// which some architectures lack.
+			k, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&evs[0])), uintptr(min(len(ids), len(evs))), 0, 0, 0)
+			if e == unix.EINTR {
 				continue
 			}
-			n = max(k, 0)
-			return k != 0 || err != nil
+			if e != 0 {
+				return true
+			}
+			n = int(k)
+			return n != 0
 		}
 	})
 	for i := range n {
