@@ -205,14 +205,6 @@ func (s *Server) missWorker(job missJob) {
 // follows one with no miss since. It has then been idle for one to two
 // periods.
 func (s *Server) nextMiss(idle *time.Timer) (missJob, bool) {
-	// Under load a miss is usually queued already: one channel's
-	// non-blocking receive costs a fraction of the three-way select, which
-	// locks every channel it waits on (issue #6).
-	select {
-	case job := <-s.misses:
-		return job, true
-	default:
-	}
 	for fired := false; ; {
 		select {
 		case job := <-s.misses:

@@ -56,9 +56,8 @@ type udpSetup struct {
 // connect, its registration and its first datagram, each a system call of
 // its own.
 func (u *udpConn) setUp(s *udpSetup) error {
-	var addrs rawSockaddrs
 	var buf [maxSockOpts]sockOpt
-	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), &addrs, s.server, s.port); err != nil {
+	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), s.server, s.port); err != nil {
 		return err
 	}
 	if err := u.register(); err != nil {
@@ -153,8 +152,7 @@ func udpOptions(buf *[maxSockOpts]sockOpt, v6 bool, cfg *SocketConfig) []sockOpt
 }
 
 // setupUDP sets opts on a new UDP socket, binds it to port and connects
-// it to server, so the kernel drops datagrams from any other source. addrs
-// holds the addresses while the calls read them.
+// it to server, so the kernel drops datagrams from any other source.
 //
 // An upstream socket's system calls are raw (RawSyscall: without the
 // runtime's bookkeeping for a call that may block) because none of them
@@ -166,7 +164,7 @@ func udpOptions(buf *[maxSockOpts]sockOpt, v6 bool, cfg *SocketConfig) []sockOpt
 // an exchange took 3.7% less CPU (docs/performance.md, Fourteenth round).
 // Each pointer goes to the kernel converted in the call's own arguments,
 // which keeps its object in place until the call returns.
-func setupUDP(fd int, opts []sockOpt, addrs *rawSockaddrs, server netip.AddrPort, port uint16) error {
+func setupUDP(fd int, opts []sockOpt, server netip.AddrPort, port uint16) error {
 	for _, o := range opts {
 		v := o.value
 		_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(o.level), uintptr(o.name), uintptr(unsafe.Pointer(&v)), 4, 0)
@@ -174,6 +172,7 @@ func setupUDP(fd int, opts []sockOpt, addrs *rawSockaddrs, server netip.AddrPort
 			return os.NewSyscallError("setsockopt", e)
 		}
 	}
+	var addrs rawSockaddrs
 	local, remote, n := addrs.set(server, port)
 	if _, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(local), n); e != 0 {
 		return os.NewSyscallError("bind", e)
