@@ -188,6 +188,12 @@ type epoller struct {
 	fd   int
 	file *os.File
 	raw  syscall.RawConn
+	// evs, max and got are wait's, and take is the function it hands
+	// raw.Read, made once: a wait's own array and closure were a heap
+	// allocation per wake-up. Only the reactor's goroutine waits.
+	evs      [reactorBatch]unix.EpollEvent
+	max, got int
+	take     func(fd uintptr) bool
 }
 
 func newEpoller() (*epoller, error) {
@@ -205,7 +211,9 @@ func newEpoller() (*epoller, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	return &epoller{fd: fd, file: f, raw: raw}, nil
+	e := &epoller{fd: fd, file: f, raw: raw}
+	e.take = e.takeReady
+	return e, nil
 }
 
 // setDeadline ends the current or next wait at t (zero: never).
@@ -214,26 +222,28 @@ func (e *epoller) setDeadline(t time.Time) { _ = e.file.SetReadDeadline(t) }
 // wait blocks until a registered socket is readable or the deadline
 // passes, and fills ids with the ids of the ready sockets.
 func (e *epoller) wait(ids []uint32) int {
-	var evs [reactorBatch]unix.EpollEvent
-	n := 0
-	_ = e.raw.Read(func(fd uintptr) bool {
-		for {
-			// A zero timeout never blocks: raw, like the sockets' calls
-			// (setupUDP says why). epoll_pwait with no mask is epoll_wait,
-			// which some architectures lack.
-			k, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&evs[0])), uintptr(min(len(ids), len(evs))), 0, 0, 0)
-			if e == unix.EINTR {
-				continue
-			}
-			if e != 0 {
-				return true
-			}
-			n = int(k)
-			return n != 0
-		}
-	})
-	for i := range n {
-		ids[i] = uint32(evs[i].Fd)
+	e.max, e.got = min(len(ids), len(e.evs)), 0
+	_ = e.raw.Read(e.take)
+	for i := range e.got {
+		ids[i] = uint32(e.evs[i].Fd)
 	}
-	return n
+	return e.got
+}
+
+// takeReady reads what the epoll instance has ready, without waiting;
+// false (nothing ready) has raw.Read wait until it is readable. A zero
+// timeout never blocks: raw, like the sockets' calls (setupUDP says why).
+// epoll_pwait with no mask is epoll_wait, which some architectures lack.
+func (e *epoller) takeReady(fd uintptr) bool {
+	for {
+		k, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&e.evs[0])), uintptr(e.max), 0, 0, 0)
+		switch errno {
+		case 0:
+			e.got = int(k)
+			return e.got != 0
+		case unix.EINTR:
+			continue
+		}
+		return true
+	}
 }
