@@ -54,7 +54,8 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	// waiting when it runs again, and a start taken then made busy
 	// loopback replies look microseconds fast, so Hold-On held them as
 	// early (bench/run's cold runs: 35-60% of the exchanges). It starts
-	// before the socket's set-up too, which may send the query.
+	// before the socket's set-up too, which may send the query, or
+	// before the batch that sent it (sentTime).
 	start := time.Now()
 	conn, err := c.dialSend(ctx, q.Server, wq.wire)
 	if err != nil {
@@ -66,6 +67,7 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 		_ = conn.Close()
 		return nil, next, err
 	}
+	start = sentTime(conn, start)
 	rtt := time.Since(start)
 	resp, next, err := c.finishUDP(q, p, wq, got, rtt)
 	if resp == nil || err != nil {
@@ -91,6 +93,26 @@ func (c *Client) dialSend(ctx context.Context, server netip.AddrPort, b []byte) 
 		return nil, err
 	}
 	return conn, nil
+}
+
+// batchSender is a PacketConn whose first datagram may leave after the
+// dial returns, in a batch with other associations' (sendq_linux.go).
+type batchSender interface {
+	SentAt() time.Time // when the batch began; zero before
+}
+
+// sentTime is when conn's first datagram left, as far as is known: the
+// start of its batch, or start when the dial sent it. Taken from the
+// dial, a wait in the queue would count as the server's time, and a
+// forgery that follows the real send closely would not look early to
+// Hold-On.
+func sentTime(conn PacketConn, start time.Time) time.Time {
+	if b, ok := conn.(batchSender); ok {
+		if t := b.SentAt(); t.After(start) {
+			return t
+		}
+	}
+	return start
 }
 
 // arrivedAfter is how long after start a reply reached the kernel, given

@@ -21,6 +21,8 @@ import (
 // 22 µs that way against 14.5 µs with one epoll_ctl here, which close(2)
 // undoes by itself (measured on this machine, issue #6).
 type reactor struct {
+	sends sendQueue // the sockets' first datagrams, in batches
+
 	mu sync.Mutex
 	ep *epoller // made with the first socket; guarded by mu
 	// ring, made with ep where the kernel has one and the Network's
@@ -48,16 +50,17 @@ const reactorIdle = 100 * time.Millisecond
 const reactorBatch = 64
 
 // add sets up u's socket as s says and registers it, armed: the first
-// datagram, even one queued before, is reported. The goroutine starts
+// datagram, even one queued before, is reported. It reports whether the
+// set-up sent s.first, which only the ring's does. The goroutine starts
 // with the first socket and ends reactorIdle after the last, so an idle
 // Network runs none.
-func (r *reactor) add(u *udpConn, s *udpSetup) error {
+func (r *reactor) add(u *udpConn, s *udpSetup) (sent bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ep == nil {
 		ep, err := newEpoller()
 		if err != nil {
-			return err
+			return false, err
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 		want, why := s.cfg.IOURing.wanted(PageTableIsolation)
@@ -73,11 +76,11 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 	u.r, u.id = r, r.lastID
 	fd, err := r.socket(s.server.Addr().Is6())
 	if err != nil {
-		return err
+		return false, err
 	}
 	u.fd = fd
-	if err := r.setUp(u, s); err != nil {
-		return err
+	if sent, err = r.setUp(u, s); err != nil {
+		return false, err
 	}
 	r.socks[u.id] = u
 	if !r.idleUntil.IsZero() {
@@ -88,7 +91,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 		r.running = true
 		go r.run()
 	}
-	return nil
+	return sent, nil
 }
 
 // socket is a new UDP socket of the family: the one the ring made ahead,
@@ -114,17 +117,18 @@ func familyIndex(v6 bool) (int, int) {
 }
 
 // setUp runs u's set-up through the ring while it works, else call by
-// call. The ring also makes the next socket of the family.
-func (r *reactor) setUp(u *udpConn, s *udpSetup) error {
+// call, and reports whether it sent s.first. The ring sends it with the
+// set-up and also makes the next socket of the family.
+func (r *reactor) setUp(u *udpConn, s *udpSetup) (sent bool, err error) {
 	if r.ring == nil || r.ring.broken {
-		return u.setUp(s)
+		return false, u.setUp(s)
 	}
 	spare, err := r.ring.setUpUDP(u, s, r.ep.fd)
 	if spare >= 0 {
 		i, _ := familyIndex(s.server.Addr().Is6())
 		r.spares[i] = spare + 1
 	}
-	return err
+	return s.first != nil, err
 }
 
 // remove forgets u before it is closed; after the last socket the

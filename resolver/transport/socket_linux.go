@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,18 +34,22 @@ const (
 func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg *SocketConfig, r *reactor, first []byte) (PacketConn, error) {
 	// No socket until the reactor makes or hands one over.
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
-	if err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg, first: first}); err != nil {
+	sent, err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg, first: first})
+	if err != nil {
 		if u.fd >= 0 {
 			_ = closeFD(u.fd)
 		}
 		return nil, err
+	}
+	if first != nil && !sent {
+		r.sends.push(u, first)
 	}
 	return u, nil
 }
 
 // udpSetup is what a new socket is set up for: the association from port
 // to server, with the Network's options, and the datagram it sends first
-// (none when nil).
+// (none when nil), which only the ring sends with the set-up.
 type udpSetup struct {
 	server netip.AddrPort
 	port   uint16
@@ -53,20 +58,14 @@ type udpSetup struct {
 }
 
 // setUp sets up u's socket without the ring: its options, bind and
-// connect, its registration and its first datagram, each a system call of
-// its own.
+// connect and its registration, each a system call of its own. Its first
+// datagram leaves in a batch (sendq_linux.go).
 func (u *udpConn) setUp(s *udpSetup) error {
 	var buf [maxSockOpts]sockOpt
 	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), s.server, s.port); err != nil {
 		return err
 	}
-	if err := u.register(); err != nil {
-		return err
-	}
-	if s.first == nil {
-		return nil
-	}
-	return os.NewSyscallError("write", write(u.fd, s.first))
+	return u.register()
 }
 
 // rawSockaddrs holds the local and remote addresses of one association
@@ -200,6 +199,12 @@ type udpConn struct {
 	// reported. stash holds a datagram read ahead of its turn (recv).
 	drained bool
 	stash   *Datagram
+	// first is the datagram waiting in r.sends, and sent when the batch
+	// that wrote it began; both guarded by r.sends.mu. sendErr is why the
+	// write failed, for the next read to report.
+	first   []byte
+	sent    time.Time
+	sendErr atomic.Pointer[os.SyscallError]
 }
 
 // readScratch is what one read hands the kernel: two receive buffers,
@@ -287,6 +292,10 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 			if err := u.wait(ctx, end); err != nil {
 				return Datagram{}, err
 			}
+			// The failed write of the first datagram wakes the read.
+			if err := u.sendErr.Load(); err != nil {
+				return Datagram{}, mapErr(err)
+			}
 		}
 		dg, err := u.recv()
 		switch {
@@ -347,12 +356,17 @@ func (u *udpConn) Poll() (Datagram, bool) {
 	return dg, err == nil
 }
 
-// Close forgets the socket in the reactor and closes it, which also takes
-// it out of the epoll instance.
+// SentAt is when the batch that wrote the first datagram began: zero
+// until then, and when the set-up sent it.
+func (u *udpConn) SentAt() time.Time { return u.r.sends.sentAt(u) }
+
+// Close forgets the socket in the reactor and in the queue of first
+// datagrams, and closes it, which also takes it out of the epoll instance.
 func (u *udpConn) Close() error {
 	if u.fd < 0 {
 		return nil // closing again must not close a number reused since
 	}
+	u.r.sends.forget(u)
 	u.r.remove(u)
 	fd := u.fd
 	u.fd = -1

@@ -208,7 +208,8 @@ func TestRingGoesOnAfterABestEffortOptionFails(t *testing.T) {
 // TestSetUpFailuresReadAsTheirSystemCalls: through the ring as call by
 // call, a taken port fails as bind(2) fails, so that DialUDP redraws and,
 // when only that port is allowed, runs out with EADDRINUSE; and a query
-// the kernel will not send fails as Write would, under write's name.
+// the kernel will not send fails as Write would, under write's name: at
+// the dial through the ring, at the first read when it left in a batch.
 func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
 	busy := heldPort(t)
 	for _, tt := range []struct {
@@ -226,8 +227,13 @@ func TestSetUpFailuresReadAsTheirSystemCalls(t *testing.T) {
 				cfg := tt.cfg
 				cfg.IOURing = ringMode(ring)
 				nw := NewSocketNetwork(cfg).(*socketNetwork)
-				pc, err := nw.DialUDPSend(context.Background(), netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
-				if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				pc, err := nw.DialUDPSend(ctx, netip.MustParseAddrPort("127.0.0.1:53"), tt.first)
+				if err == nil && tt.first != nil && !ring {
+					_, err = pc.Read(ctx)
+				}
+				if pc != nil {
 					pc.Close()
 				}
 				if err := ringMissing(nw); ring && err != nil {
