@@ -53,9 +53,9 @@ func (c *Client) udpAttempt(ctx context.Context, q *Query, p plan) (*Response, p
 	// thread in the write's system call may find the reply already
 	// waiting when it runs again, and a start taken then made busy
 	// loopback replies look microseconds fast, so Hold-On held them as
-	// early (bench/run's cold runs: 35-60% of the exchanges). It starts
-	// before the socket's set-up too, which may send the query, or
-	// before the batch that sent it (sentTime).
+	// early (bench/run's cold runs: 35-60% of the exchanges). Where the
+	// query leaves in a batch after the set-up, the start moves to the
+	// batch's (sentTime).
 	start := time.Now()
 	conn, err := c.dialSend(ctx, q.Server, wq.wire)
 	if err != nil {

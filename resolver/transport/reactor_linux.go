@@ -50,17 +50,16 @@ const reactorIdle = 100 * time.Millisecond
 const reactorBatch = 64
 
 // add sets up u's socket as s says and registers it, armed: the first
-// datagram, even one queued before, is reported. It reports whether the
-// set-up sent s.first, which only the ring's does. The goroutine starts
+// datagram, even one queued before, is reported. The goroutine starts
 // with the first socket and ends reactorIdle after the last, so an idle
 // Network runs none.
-func (r *reactor) add(u *udpConn, s *udpSetup) (sent bool, err error) {
+func (r *reactor) add(u *udpConn, s *udpSetup) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ep == nil {
 		ep, err := newEpoller()
 		if err != nil {
-			return false, err
+			return err
 		}
 		r.ep, r.socks = ep, make(map[uint32]*udpConn)
 		want, why := s.cfg.IOURing.wanted(PageTableIsolation)
@@ -76,11 +75,11 @@ func (r *reactor) add(u *udpConn, s *udpSetup) (sent bool, err error) {
 	u.r, u.id = r, r.lastID
 	fd, err := r.socket(s.server.Addr().Is6())
 	if err != nil {
-		return false, err
+		return err
 	}
 	u.fd = fd
-	if sent, err = r.setUp(u, s); err != nil {
-		return false, err
+	if err := r.setUp(u, s); err != nil {
+		return err
 	}
 	r.socks[u.id] = u
 	if !r.idleUntil.IsZero() {
@@ -91,7 +90,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) (sent bool, err error) {
 		r.running = true
 		go r.run()
 	}
-	return sent, nil
+	return nil
 }
 
 // socket is a new UDP socket of the family: the one the ring made ahead,
@@ -117,18 +116,17 @@ func familyIndex(v6 bool) (int, int) {
 }
 
 // setUp runs u's set-up through the ring while it works, else call by
-// call, and reports whether it sent s.first. The ring sends it with the
-// set-up and also makes the next socket of the family.
-func (r *reactor) setUp(u *udpConn, s *udpSetup) (sent bool, err error) {
+// call. The ring also makes the next socket of the family.
+func (r *reactor) setUp(u *udpConn, s *udpSetup) error {
 	if r.ring == nil || r.ring.broken {
-		return false, u.setUp(s)
+		return u.setUp(s)
 	}
 	spare, err := r.ring.setUpUDP(u, s, r.ep.fd)
 	if spare >= 0 {
 		i, _ := familyIndex(s.server.Addr().Is6())
 		r.spares[i] = spare + 1
 	}
-	return s.first != nil, err
+	return err
 }
 
 // remove forgets u before it is closed; after the last socket the

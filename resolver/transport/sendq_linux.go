@@ -8,22 +8,21 @@ import (
 )
 
 // sendQueue sends the first datagrams of a Network's new sockets in
-// batches. A set-up call by call queues its socket's datagram instead of
-// writing it; the first socket of a scheduling round yields once, as the
-// listener's outbox does for replies (resolver/listener/outbox.go), so
-// that the goroutines ready to run queue theirs, and then writes the
-// queue, one write(2) after another. A server woken by the first datagram
-// of a batch is still at work when the next ones arrive, where datagrams
-// sent one at a time found it asleep nearly every time; and its wake-up,
-// a cross-CPU interrupt on a virtual machine, was paid inside our
-// write(2). On bench/run's cold-flat run NSD woke for 0.87 of our queries
-// before and 0.05 after, and a cold name took 10-16% less of our CPU
-// (docs/performance.md, Sixteenth round). Knot Resolver and Unbound send
-// from an event loop, a batch of queries per wake-up, which has the same
-// effect; they woke NSD for about half their queries.
-//
-// The ring's set-up (uring_linux.go) still sends with the set-up: one
-// system call for it all is what the ring is for.
+// batches. A socket's set-up (call by call, or the ring's) queues its
+// datagram instead of writing it; the first socket of a scheduling round
+// yields once, as the listener's outbox does for replies
+// (resolver/listener/outbox.go), so that the goroutines ready to run
+// queue theirs, and then writes the queue, one write(2) after another.
+// A server woken by the first datagram of a batch is still at work when
+// the next ones arrive, where datagrams sent one at a time found it
+// asleep most of the time; and its wake-up, a cross-CPU interrupt on a
+// virtual machine, was paid inside our write(2). On bench/run's
+// cold-flat set NSD woke for 0.52-0.87 of our queries before and
+// 0.05-0.16 after (Knot Resolver and Unbound, which send from an event
+// loop a batch at a time: about half), and a cold name took 6-17% less
+// of our CPU (docs/performance.md, Sixteenth round). With the ring the
+// write is one system call more than the chain that carried the query
+// as its last link; the batch still took 12-17% off on this machine.
 //
 // The lock is held across the writes, so that Close, which takes it
 // before the descriptor is closed, never meets a write to a descriptor

@@ -34,32 +34,28 @@ const (
 func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg *SocketConfig, r *reactor, first []byte) (PacketConn, error) {
 	// No socket until the reactor makes or hands one over.
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
-	sent, err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg, first: first})
-	if err != nil {
+	if err := r.add(u, &udpSetup{server: server, port: port, cfg: cfg}); err != nil {
 		if u.fd >= 0 {
 			_ = closeFD(u.fd)
 		}
 		return nil, err
 	}
-	if first != nil && !sent {
+	if first != nil {
 		r.sends.push(u, first)
 	}
 	return u, nil
 }
 
 // udpSetup is what a new socket is set up for: the association from port
-// to server, with the Network's options, and the datagram it sends first
-// (none when nil), which only the ring sends with the set-up.
+// to server, with the Network's options.
 type udpSetup struct {
 	server netip.AddrPort
 	port   uint16
 	cfg    *SocketConfig
-	first  []byte
 }
 
 // setUp sets up u's socket without the ring: its options, bind and
-// connect and its registration, each a system call of its own. Its first
-// datagram leaves in a batch (sendq_linux.go).
+// connect and its registration, each a system call of its own.
 func (u *udpConn) setUp(s *udpSetup) error {
 	var buf [maxSockOpts]sockOpt
 	if err := setupUDP(u.fd, udpOptions(&buf, s.server.Addr().Is6(), s.cfg), s.server, s.port); err != nil {

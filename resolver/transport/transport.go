@@ -45,9 +45,10 @@ type Network interface {
 }
 
 // sendDialer is a Network that sends an association's first datagram as
-// part of opening it, one system call less per exchange (the socket
-// Network through its io_uring chain). A Network without it is dialled,
-// then written to.
+// part of opening it: the socket Network, which on Linux sends it in a
+// batch with those of the associations opened alongside
+// (sendq_linux.go), and may report its failure at the first read. A
+// Network without it is dialled, then written to.
 type sendDialer interface {
 	DialUDPSend(ctx context.Context, server netip.AddrPort, first []byte) (PacketConn, error)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -76,7 +75,6 @@ type ringParams struct {
 // The constants of include/uapi/linux/io_uring.h that the ring uses.
 const (
 	opConnect  = 16
-	opSend     = 26
 	opEpollCtl = 29
 	opSocket   = 45
 	opURingCmd = 46
@@ -103,7 +101,7 @@ const (
 )
 
 // ringOps are the operations a chain uses.
-var ringOps = [...]uint8{opConnect, opSend, opEpollCtl, opSocket, opURingCmd, opBind}
+var ringOps = [...]uint8{opConnect, opEpollCtl, opSocket, opURingCmd, opBind}
 
 // newRing sets up a ring, or says why this kernel cannot give one.
 func newRing() (*ring, error) {
@@ -225,12 +223,6 @@ func (c *chain) sockaddr(name string, op uint8, fd int, sa unsafe.Pointer, n uin
 	binary.NativeEndian.PutUint64(s[sqeOffOff:], uint64(n))
 }
 
-func (c *chain) send(fd int, b []byte) {
-	s := c.push("write", opSend, fd)
-	binary.NativeEndian.PutUint64(s[sqeOffAddr:], uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b)))))
-	binary.NativeEndian.PutUint32(s[sqeOffLen:], uint32(len(b)))
-}
-
 // socket adds the making of a socket of the family, best effort.
 func (c *chain) socket(family int) {
 	s := c.push("", opSocket, family)
@@ -246,9 +238,9 @@ func (c *chain) epollAdd(epfd, fd int, ev *unix.EpollEvent) {
 }
 
 // setUpUDP sets udpOptions on u's socket, binds it to s.port,
-// connects it to s.server, sends s.first and registers the socket with
-// the epoll instance epfd under u.id, in one system call. A reply that
-// arrives before the registration is reported by it. When all that
+// connects it to s.server and registers the socket with the epoll
+// instance epfd under u.id, in one system call. The query is not in the
+// chain: it leaves in a batch (sendq_linux.go). When all that
 // succeeded, the same call makes the next socket of the family, whose
 // descriptor it returns as spare (-1 without one). The caller holds the
 // reactor's mutex.
@@ -267,15 +259,11 @@ func (g *ring) setUpUDP(u *udpConn, s *udpSetup, epfd int) (spare int, err error
 	}
 	c.sockaddr("bind", opBind, u.fd, local, n)
 	c.sockaddr("connect", opConnect, u.fd, remote, n)
-	if s.first != nil {
-		c.send(u.fd, s.first)
-	}
 	a.ev = unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(u.id)}
 	c.epollAdd(epfd, u.fd, &a.ev)
 	_, family := familyIndex(s.server.Addr().Is6())
 	c.socket(family)
 	res, err := g.run(&c)
-	runtime.KeepAlive(s.first)
 	if next := res[c.n-1]; next >= 0 {
 		return int(next), err
 	}
