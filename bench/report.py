@@ -70,7 +70,7 @@ def sh(cmd):
 
 
 def main():
-    results, commands, rounds, duration = sys.argv[1:5]
+    results, commands, rounds, cold_rounds, duration = sys.argv[1:6]
     order, runs = read_runs(results)
     med = medians(runs)
     print("# Bulwark vs Unbound (and Knot Resolver, cold runs): bench/run results\n")
@@ -82,7 +82,8 @@ def main():
           f"dnsperf: {sh('dnsperf -H 2>&1 | grep Version')}")
     commit = sh("git rev-parse --short HEAD")
     print(f"- Bulwark: commit {commit}")
-    print(f"- medians of {rounds} rounds, each starting one server further along (A B C, B C A, C A B), {duration} s per cache-hit run\n")
+    print(f"- medians of {rounds} rounds ({cold_rounds} for the cold runs), each starting one server further along "
+          f"(A B C, B C A, C A B), {duration} s per cache-hit run\n")
     print("Tests: `capped` = resolver on core 1 with a cgroup quota of 50% of it, dnsperf on core 0; "
           "`uncapped` = same pinning, no quota; `50k` = fixed 50,000 qps (dnsperf -Q); "
           "`cold-flat` = 10,000 names of one zone from a cold cache; `cold-deleg` = 10,000 names over "
