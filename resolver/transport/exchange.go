@@ -411,11 +411,20 @@ func (c *Client) reject(q *Query, why string, tcp bool) {
 // unpackReply unpacks an accepted reply after writing the resolver's
 // spelling of the name over the echoed question, so that the question and
 // every name compressed against it come out without the random case. Owner
-// names the server spelled out in full are respelled too.
+// names the server spelled out in full are respelled too. Most replies
+// take unpackFast; the rest the library's Unpack (unpackLibrary).
 func unpackReply(q *Query, wq *wireQuery, data []byte) (*dns.Msg, error) {
 	b := make([]byte, len(data))
 	copy(b, data)
 	copy(b[headerLen:wq.nameEnd], wq.plainName)
+	if m, ok := unpackFast(b, wq, q.Name); ok {
+		return m, nil
+	}
+	return unpackLibrary(b, q.Name)
+}
+
+// unpackLibrary is unpackReply through the library's Unpack.
+func unpackLibrary(b []byte, qname string) (*dns.Msg, error) {
 	m, err := UnpackLenient(b)
 	if err != nil {
 		return nil, err
@@ -423,11 +432,11 @@ func unpackReply(q *Query, wq *wireQuery, data []byte) (*dns.Msg, error) {
 	if len(m.Question) != 1 {
 		return nil, fmt.Errorf("%d questions", len(m.Question))
 	}
-	m.Question[0].Name = q.Name
+	m.Question[0].Name = qname
 	for _, sec := range [...][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
-			h.Name = respell(h.Name, q.Name)
+			h.Name = respell(h.Name, qname)
 		}
 	}
 	return m, nil
