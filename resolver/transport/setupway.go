@@ -41,7 +41,8 @@ func PageTableIsolation() (bool, error) {
 // tables. On a guest with it (pti=on) the chain took a socket's set-up
 // from 22–29 to 15–17 µs of CPU (docs/performance.md, Eleventh round); on
 // a guest without it, the calls one by one cost 3–7% less CPU per cold
-// name than the chain (Fourteenth round). auto follows the kernel's
+// name than the chain (Fourteenth round), 7–12% since the query left the
+// chain for a batch (Sixteenth round). auto follows the kernel's
 // report; without one it counts as no isolation, as on every CPU made
 // since Meltdown.
 func (c IOURing) wanted(pti func() (bool, error)) (bool, string) {
