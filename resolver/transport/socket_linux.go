@@ -30,7 +30,8 @@ const (
 // SO_BROADCAST, getsockname, getpeername and the parsing of the address;
 // none of them is needed for a socket whose both ends we chose. The socket
 // is non-blocking from its creation and waits through the Network's
-// reactor, not the runtime's poller (reactor_linux.go says why).
+// reactor, not the runtime's poller (reactor_linux.go says why). first,
+// when given, leaves in a batch after the set-up (sendq_linux.go).
 func openUDP(_ context.Context, server netip.AddrPort, port uint16, cfg *SocketConfig, r *reactor, first []byte) (PacketConn, error) {
 	// No socket until the reactor makes or hands one over.
 	u := &udpConn{signal: make(chan struct{}, 1), drained: true, fd: -1}
@@ -352,8 +353,8 @@ func (u *udpConn) Poll() (Datagram, bool) {
 	return dg, err == nil
 }
 
-// SentAt is when the batch that wrote the first datagram began: zero
-// until then, and when the set-up sent it.
+// SentAt is when the batch that wrote the first datagram began, zero
+// until then.
 func (u *udpConn) SentAt() time.Time { return u.r.sends.sentAt(u) }
 
 // Close forgets the socket in the reactor and in the queue of first

@@ -49,8 +49,10 @@ func unpackFast(b []byte, wq *wireQuery, qname string) (m *dns.Msg, ok bool) {
 	return m, true
 }
 
-// maxLabels bounds the labels of a name (255 bytes, two per label).
-const maxLabels = 128
+// maxLabels bounds the labels of a question the fast path reads; a name
+// with more takes the library path. Bounded well below a name's 127, so
+// that the labels' array keeps the frame of every exchange small.
+const maxLabels = 16
 
 // minRRLen is the shortest record: the root name, then type, class, TTL
 // and RDATA length.
