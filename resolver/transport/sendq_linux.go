@@ -19,7 +19,7 @@ import (
 // virtual machine, was paid inside our write(2). On bench/run's
 // cold-flat set NSD woke for 0.52-0.87 of our queries before and
 // 0.05-0.16 after (Knot Resolver and Unbound, which send from an event
-// loop a batch at a time: about half), and a cold name took 6-17% less
+// loop a batch at a time: about half), and a cold name took 6-16% less
 // of our CPU (docs/performance.md, Sixteenth round). With the ring the
 // write is one system call more than the chain that carried the query
 // as its last link; the batch still took 12-17% off on this machine.
