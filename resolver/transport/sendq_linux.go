@@ -84,7 +84,7 @@ func (q *sendQueue) forget(u *udpConn) {
 }
 
 // sentAt is when the batch that wrote u's first datagram began; zero
-// while it waits, and for a socket whose set-up sent it.
+// while it waits.
 func (q *sendQueue) sentAt(u *udpConn) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -28,7 +28,9 @@ func unpackFast(b []byte, wq *wireQuery, qname string) (m *dns.Msg, ok bool) {
 		return nil, false
 	}
 	m = new(dns.Msg)
-	setHeader(m, b)
+	if m.Unpack(b[:headerLen]) != nil { // the header alone: the library's flags, no sections
+		return nil, false
+	}
 	m.Question = []dns.Question{{Name: qname, Qtype: binary.BigEndian.Uint16(b[wq.nameEnd:]), Qclass: binary.BigEndian.Uint16(b[wq.nameEnd+2:])}}
 	off := wq.nameEnd + 4
 	counts := [3]int{int(binary.BigEndian.Uint16(b[6:])), int(binary.BigEndian.Uint16(b[8:])), int(binary.BigEndian.Uint16(b[10:]))}
@@ -94,22 +96,6 @@ func questionLabels(b []byte, nameEnd int, qname string, labels *[maxLabels]ques
 
 func plainByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
-
-// setHeader sets m's header fields from the message's, as the library does.
-func setHeader(m *dns.Msg, b []byte) {
-	bits := binary.BigEndian.Uint16(b[2:])
-	m.Id = binary.BigEndian.Uint16(b)
-	m.Response = bits&(1<<15) != 0
-	m.Opcode = int(bits>>11) & 0xF
-	m.Authoritative = bits&(1<<10) != 0
-	m.Truncated = bits&(1<<9) != 0
-	m.RecursionDesired = bits&(1<<8) != 0
-	m.RecursionAvailable = bits&(1<<7) != 0
-	m.Zero = bits&(1<<6) != 0
-	m.AuthenticatedData = bits&(1<<5) != 0
-	m.CheckingDisabled = bits&(1<<4) != 0
-	m.Rcode = int(bits & 0xF)
 }
 
 // unpackRR unpacks the record at off: its owner name from qname when it
