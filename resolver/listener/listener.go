@@ -155,19 +155,19 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 
-	// wg counts read loops, accept loops, connections, miss workers and
-	// queries. Every Add happens in Listen before closing or in a goroutine
-	// wg counts.
+	// wg counts read loops, accept loops, connections, miss workers, their
+	// sweeper and queries. Every Add happens in Listen before closing or in
+	// a goroutine wg counts.
 	wg sync.WaitGroup
 
-	// misses hands a UDP miss to an idle miss worker (unbuffered: only one
-	// waiting to receive takes it); stopWorkers, closed by Shutdown, ends
-	// the idle ones.
-	misses      chan missJob
-	stopWorkers chan struct{}
+	// misses keeps the idle miss workers; the first Listen starts their
+	// sweeper, which ends when Shutdown closes stopSweep.
+	misses    missPool
+	stopSweep chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	closing bool
+	swept   bool           // the sweeper has started
 	udp     []*net.UDPConn // every worker socket
 	bound   []*net.UDPConn // the first socket of each Listen
 	tcp     []net.Listener
@@ -184,20 +184,19 @@ func New(cfg Config, h Handler) *Server {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:         cfg,
-		h:           h,
-		log:         cfg.Logger,
-		access:      newAccessList(cfg.Access),
-		refreshes:   make(chan struct{}, cfg.MaxRefreshes),
-		answers:     cfg.Answers,
-		clock:       cfg.Clock,
-		slots:       make(chan struct{}, cfg.MaxInFlight),
-		conns:       make(chan struct{}, cfg.MaxTCPConns),
-		base:        base,
-		cancel:      cancel,
-		active:      map[net.Conn]struct{}{},
-		misses:      make(chan missJob),
-		stopWorkers: make(chan struct{}),
+		cfg:       cfg,
+		h:         h,
+		log:       cfg.Logger,
+		access:    newAccessList(cfg.Access),
+		refreshes: make(chan struct{}, cfg.MaxRefreshes),
+		answers:   cfg.Answers,
+		clock:     cfg.Clock,
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+		conns:     make(chan struct{}, cfg.MaxTCPConns),
+		base:      base,
+		cancel:    cancel,
+		active:    map[net.Conn]struct{}{},
+		stopSweep: make(chan struct{}),
 	}
 }
 
@@ -282,6 +281,11 @@ func (s *Server) start(pcs []*net.UDPConn, ln net.Listener) error {
 	s.udp = append(s.udp, pcs...)
 	s.tcp = append(s.tcp, ln)
 	s.wg.Add(len(pcs) + 1)
+	if !s.swept {
+		s.swept = true
+		s.wg.Add(1)
+		go s.sweepMisses()
+	}
 	for _, pc := range pcs {
 		go s.serveUDP(pc)
 	}
@@ -317,7 +321,8 @@ func (s *Server) isClosing() bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
-		close(s.stopWorkers)
+		close(s.stopSweep)
+		s.misses.close()
 	}
 	s.closing = true
 	past := time.Unix(1, 0)

@@ -163,14 +163,8 @@ type missJob struct {
 	from netip.AddrPort
 }
 
-// missWorkerIdle is how long a miss worker waits for the next miss before
-// it ends, give or take one period (nextMiss).
-const missWorkerIdle = 10 * time.Second
-
-// dispatchUDP answers a miss while a slot is free: on a miss worker that
-// is idle, else on a new one. Workers outlive their query because a
-// resolution's call stack is deep: a goroutine per miss grew its stack by
-// copying on every query, a tenth of the daemon's CPU per cold name.
+// dispatchUDP answers a miss while a slot is free: on the miss worker
+// that finished last if one is idle, else on a new one.
 func (s *Server) dispatchUDP(box *outbox, raw []byte, from netip.AddrPort) {
 	if !s.acquire() {
 		s.stats.queries.Add(1)
@@ -178,53 +172,41 @@ func (s *Server) dispatchUDP(box *outbox, raw []byte, from netip.AddrPort) {
 		return
 	}
 	job := missJob{box: box, pkt: append([]byte(nil), raw...), from: from}
-	select {
-	case s.misses <- job:
+	if w := s.misses.take(); w != nil {
+		w.jobs <- job
 		return
-	default:
 	}
 	s.wg.Add(1)
-	go s.missWorker(job)
+	go s.missWorker(newMissWorker(), job)
 }
 
-// missWorker answers job, then the misses handed to it, until it has been
-// idle for missWorkerIdle or the server shuts down.
-func (s *Server) missWorker(job missJob) {
+// missWorker answers job, then the misses handed to w, until the pool
+// ends it.
+func (s *Server) missWorker(w *missWorker, job missJob) {
 	defer s.wg.Done()
-	idle := time.NewTimer(missWorkerIdle)
-	defer idle.Stop()
-	room := make([]byte, missReplyRoom)
-	for ok := true; ok; job, ok = s.nextMiss(idle) {
-		s.answerMiss(job, room)
-	}
-}
-
-// nextMiss waits for a worker's next miss. The worker's idle timer is
-// not reset after every miss, which was measurable CPU on every cold name
-// (issue #6): it fires each period, and the worker ends at a firing that
-// follows one with no miss since. It has then been idle for one to two
-// periods.
-func (s *Server) nextMiss(idle *time.Timer) (missJob, bool) {
-	for fired := false; ; {
-		select {
-		case job := <-s.misses:
-			return job, true
-		case <-idle.C:
-			if fired {
-				return missJob{}, false
-			}
-			fired = true
-			idle.Reset(missWorkerIdle)
-		case <-s.stopWorkers:
-			return missJob{}, false
+	for ok := true; ok; job, ok = <-w.jobs {
+		s.answerMiss(job, w.room)
+		if !s.misses.park(w) {
+			return
 		}
 	}
 }
 
-// missReplyRoom is the room a miss worker keeps for its replies, reused
-// from one miss to the next (issue #6): enough for most answers; a larger
-// one is packed into an allocation of its own.
-const missReplyRoom = 512
+// sweepMisses ends the miss workers idle for a period, each period, until
+// Shutdown.
+func (s *Server) sweepMisses() {
+	defer s.wg.Done()
+	t := time.NewTicker(missWorkerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.misses.sweep()
+		case <-s.stopSweep:
+			return
+		}
+	}
+}
 
 // answerMiss resolves one miss, replies and frees its slot. The reply may
 // be packed into room, which is free again once it returns.
