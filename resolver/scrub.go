@@ -265,46 +265,41 @@ func countType(rrs []dns.RR, t uint16) int {
 
 // scrubAdditional keeps addresses of NS names named in authority or
 // answer, and only those inside zone: glue for an NS name elsewhere would
-// let any server speak for any name. A reply without addresses in
-// additional, as most answers are, costs no bookkeeping.
+// let any server speak for any name. Each address is held to the NS
+// records by a scan rather than a set of their names: both sections are
+// capped at maxNS already, and the set cost two maps per answer (issue
+// #6). A reply whose additional records all stay, as most answers' do,
+// comes back as it was.
 func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
-	if len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeOPT {
-		return rrs[:1:1] // most answers' additional section: see keepWithSigs
+	if len(rrs) == 0 {
+		return nil
 	}
-	var out []dns.RR
-	var keep []bool
-	targets := map[string]bool{}
-	for i, rr := range rrs {
+	var buf [8]bool
+	keep := buf[:0]
+	if len(rrs) > len(buf) {
+		keep = make([]bool, 0, len(rrs))
+	}
+	for _, rr := range rrs {
 		switch h := rr.Header(); h.Rrtype {
 		case dns.TypeOPT:
-			if out == nil {
-				// Room for all that may be kept after it, so that the
-				// section is one allocation (issue #6).
-				out = make([]dns.RR, 0, len(rrs)+len(sigs))
-			}
-			out = append(out, rr)
+			keep = append(keep, true)
 		case dns.TypeA, dns.TypeAAAA:
-			if keep == nil {
-				keep = make([]bool, len(rrs))
-				addNSTargets(targets, ns)
-				addNSTargets(targets, answer)
-			}
-			keep[i] = targets[strings.ToLower(h.Name)] && inBailiwick(h.Name, zone)
+			keep = append(keep, inBailiwick(h.Name, zone) && (namedByNS(h.Name, ns) || namedByNS(h.Name, answer)))
+		default:
+			keep = append(keep, false)
 		}
 	}
-	if keep == nil {
-		return out
-	}
-	return appendKept(out, rrs, keep, sigs)
+	return keepWithSigs(rrs, keep, sigs)
 }
 
-// addNSTargets adds the lower-case names the NS records of rrs point to.
-func addNSTargets(targets map[string]bool, rrs []dns.RR) {
+// namedByNS reports whether an NS record of rrs names host.
+func namedByNS(host string, rrs []dns.RR) bool {
 	for _, rr := range rrs {
-		if n, ok := rr.(*dns.NS); ok {
-			targets[strings.ToLower(n.Ns)] = true
+		if n, ok := rr.(*dns.NS); ok && equalNames(n.Ns, host) {
+			return true
 		}
 	}
+	return false
 }
 
 // ofClass drops records of another class than the question's: a CH
