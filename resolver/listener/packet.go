@@ -203,13 +203,16 @@ func (s *Server) pack(room, raw []byte, resp *dns.Msg, edns clientEDNS, udp bool
 	if udp {
 		limit = edns.udpLimit()
 	}
-	out, err := resp.PackBuffer(room[:cap(room)])
-	if err != nil {
-		s.log.Warn("reply does not pack; answering SERVFAIL", zap.Error(err))
-		*resp = *reject(raw, nil, dns.RcodeServerFailure)
-		fitEDNS(resp, edns)
-		out, _ = resp.Pack()
-		return out, false
+	out, ok := packAddresses(room, resp)
+	if !ok {
+		var err error
+		if out, err = resp.PackBuffer(room[:cap(room)]); err != nil {
+			s.log.Warn("reply does not pack; answering SERVFAIL", zap.Error(err))
+			*resp = *reject(raw, nil, dns.RcodeServerFailure)
+			fitEDNS(resp, edns)
+			out, _ = resp.Pack()
+			return out, false
+		}
 	}
 	if len(out) > limit {
 		return s.truncate(resp, limit), false
