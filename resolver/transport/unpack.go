@@ -161,16 +161,14 @@ func unpackCommon(h dns.RR_Header, b []byte, off int) (rr dns.RR, ok bool) {
 			rr dns.A
 			ip [net.IPv4len]byte
 		})
-		copy(a.ip[:], b[off:])
-		a.rr.Hdr, a.rr.A = h, a.ip[:]
+		a.rr.Hdr, a.rr.A = h, append(a.ip[:0], b[off:]...)
 		return &a.rr, true
 	case h.Rrtype == dns.TypeAAAA && len(b)-off == net.IPv6len:
 		a := new(struct {
 			rr dns.AAAA
 			ip [net.IPv6len]byte
 		})
-		copy(a.ip[:], b[off:])
-		a.rr.Hdr, a.rr.AAAA = h, a.ip[:]
+		a.rr.Hdr, a.rr.AAAA = h, append(a.ip[:0], b[off:]...)
 		return &a.rr, true
 	case h.Rrtype == dns.TypeNS:
 		name, next, err := dns.UnpackDomainName(b, off)
