@@ -271,8 +271,11 @@ func countType(rrs []dns.RR, t uint16) int {
 // #6). A reply whose additional records all stay, as most answers' do,
 // comes back as it was.
 func scrubAdditional(rrs, sigs, ns, answer []dns.RR, zone string) []dns.RR {
-	if len(rrs) == 0 {
+	switch {
+	case len(rrs) == 0:
 		return nil
+	case len(rrs) == 1 && rrs[0].Header().Rrtype == dns.TypeOPT:
+		return rrs[:1:1] // most answers' section, signed or not: see keepWithSigs
 	}
 	var buf [8]bool
 	keep := buf[:0]

@@ -141,13 +141,14 @@ func unpackRR(b []byte, off int, qname string, labels []questionLabel) (dns.RR, 
 	return rr, end, true
 }
 
-// unpackCommon unpacks the RDATA at off, which ends with b, of the types
-// most replies carry (A, AAAA, NS, and the OPT) as the library does, but without its lookup of the
-// type's constructor in a map, and an address with its record in one
-// allocation: those were a fifth of unpackRR's samples in a cold-flat
-// profile (issue #6). ok is false for anything else: another type, a
-// record without RDATA or of class ANY (which the library leaves empty)
-// but an OPT without options, RDATA of another length than the type's.
+// unpackCommon unpacks the RDATA at off, which ends with b, of the records
+// most replies carry (A, AAAA, NS, an OPT without options) as the library
+// does, but without its lookup of the type's constructor in a map, and an
+// address with its record in one allocation: those were a fifth of
+// unpackRR's samples in a cold-flat profile (issue #6). ok is false for
+// anything else, which the library unpacks: another type, RDATA of
+// another length than the type's, or none, or class ANY (the library
+// then leaves the record empty).
 func unpackCommon(h dns.RR_Header, b []byte, off int) (rr dns.RR, ok bool) {
 	if h.Rrtype == dns.TypeOPT && h.Rdlength == 0 {
 		return &dns.OPT{Hdr: h}, true
