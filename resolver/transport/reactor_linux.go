@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"container/heap"
 	"errors"
 	"os"
 	"sync"
@@ -40,6 +41,12 @@ type reactor struct {
 	// idleUntil is when the goroutine ends if no socket comes back; zero
 	// while there are sockets. Guarded by mu.
 	idleUntil time.Time
+	// waits holds the sockets whose reader waits with a deadline, the
+	// earliest first, and armed is the deadline the epoll wait has (zero:
+	// none): the goroutine wakes each reader whose deadline passes, so a
+	// wait needs no timer of its own. Guarded by mu.
+	waits deadlines
+	armed time.Time
 }
 
 // reactorIdle is how long the goroutine outlives the last socket, so that
@@ -84,7 +91,7 @@ func (r *reactor) add(u *udpConn, s *udpSetup) error {
 	r.socks[u.id] = u
 	if !r.idleUntil.IsZero() {
 		r.idleUntil = time.Time{}
-		r.ep.setDeadline(time.Time{})
+		r.arm(time.Time{})
 	}
 	if !r.running {
 		r.running = true
@@ -135,10 +142,97 @@ func (r *reactor) remove(u *udpConn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.socks, u.id)
+	if u.waitSlot > 0 {
+		heap.Remove(&r.waits, u.waitSlot-1)
+	}
+	u.waitSlot = 0
 	if len(r.socks) == 0 {
 		r.idleUntil = time.Now().Add(reactorIdle)
-		r.ep.setDeadline(r.idleUntil)
+		r.arm(r.idleUntil)
 	}
+}
+
+// await has the goroutine wake u's reader at end unless a datagram comes
+// first; the epoll wait is brought forward when end is the earliest.
+func (r *reactor) await(u *udpConn, end time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u.waitEnd = end
+	heap.Push(&r.waits, u)
+	if r.armed.IsZero() || end.Before(r.armed) {
+		r.arm(end)
+	}
+}
+
+// endWait ends u's wait and reports whether it ended at its deadline.
+func (r *reactor) endWait(u *udpConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	expired := u.waitSlot == waitExpired
+	if u.waitSlot > 0 {
+		heap.Remove(&r.waits, u.waitSlot-1)
+	}
+	u.waitSlot = 0
+	return expired
+}
+
+// expire wakes the readers whose deadline is not after now, and gives the
+// epoll wait the next deadline once the one it had has passed (a wait
+// that ended early leaves it early: one wake-up to spare a system call
+// per wait). Called with mu held.
+func (r *reactor) expire(now time.Time) {
+	for len(r.waits) > 0 && !r.waits[0].waitEnd.After(now) {
+		u := heap.Pop(&r.waits).(*udpConn)
+		u.waitSlot = waitExpired
+		select {
+		case u.signal <- struct{}{}:
+		default:
+		}
+	}
+	if r.armed.IsZero() || r.armed.After(now) {
+		return
+	}
+	next := r.idleUntil
+	if len(r.waits) > 0 {
+		next = r.waits[0].waitEnd
+	}
+	r.arm(next)
+}
+
+// arm gives the epoll wait the deadline t (zero: none). Called with mu
+// held.
+func (r *reactor) arm(t time.Time) {
+	r.armed = t
+	r.ep.setDeadline(t)
+}
+
+// waitExpired is a udpConn's waitSlot once the reactor ended its wait.
+const waitExpired = -1
+
+// deadlines is a heap (container/heap) of waiting sockets by waitEnd;
+// each knows its place as waitSlot, one more than its index.
+type deadlines []*udpConn
+
+func (d deadlines) Len() int           { return len(d) }
+func (d deadlines) Less(i, j int) bool { return d[i].waitEnd.Before(d[j].waitEnd) }
+func (d deadlines) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].waitSlot, d[j].waitSlot = i+1, j+1
+}
+
+func (d *deadlines) Push(x any) {
+	u := x.(*udpConn)
+	*d = append(*d, u)
+	u.waitSlot = len(*d)
+}
+
+func (d *deadlines) Pop() any {
+	old := *d
+	u := old[len(old)-1]
+	old[len(old)-1] = nil
+	*d = old[:len(old)-1]
+	u.waitSlot = 0
+	return u
 }
 
 // run hands readiness to the sockets' waiters until no socket is left.
@@ -158,6 +252,7 @@ func (r *reactor) run() {
 				k++
 			}
 		}
+		r.expire(time.Now())
 		r.mu.Unlock()
 		for i, u := range ready[:k] {
 			u.ready()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -307,5 +308,51 @@ func TestExchangeKeepsADetachedDeadlineWithoutItsTimer(t *testing.T) {
 				t.Errorf("silent server: ended after %v, want about %v", took, span)
 			}
 		})
+	}
+}
+
+// TestReactorEndsEachWaitAtItsOwnDeadline: silent exchanges with their
+// deadlines registered latest first each end at their own deadline, the
+// earlier ones bringing the reactor's wake-up forward and the later ones
+// outliving the expiries before them, while an answered one is unharmed.
+func TestReactorEndsEachWaitAtItsOwnDeadline(t *testing.T) {
+	silent := startServer(t, "ipv4", "127.0.0.1", func(dns.ResponseWriter, *dns.Msg) {})
+	answered := startServer(t, "ipv4", "127.0.0.2", answerA)
+	c := socketClient(t, 0)
+	spans := []time.Duration{600 * time.Millisecond, 400 * time.Millisecond, 200 * time.Millisecond}
+	type outcome struct {
+		took time.Duration
+		err  error
+	}
+	got := make([]outcome, len(spans))
+	var wg sync.WaitGroup
+	for i, span := range spans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := deadline.Detached(context.Background(), span)
+			defer ctx.Cancel()
+			start := time.Now()
+			_, err := c.Exchange(ctx, Query{Server: silent.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET})
+			got[i] = outcome{time.Since(start), err}
+		}()
+		time.Sleep(20 * time.Millisecond) // registered in this order
+	}
+	ctx := deadline.Detached(context.Background(), time.Second)
+	if r, err := c.Exchange(ctx, Query{Server: answered.addr, Name: "www.example.com.", Type: dns.TypeA, Class: dns.ClassINET}); err != nil || r == nil {
+		t.Errorf("answered server among waits for silent ones: %v", err)
+	}
+	ctx.Cancel()
+	wg.Wait()
+	for i, span := range spans {
+		if !errors.Is(got[i].err, ErrTimeout) {
+			t.Errorf("wait %d (%v): err %v, want a timeout", i, span, got[i].err)
+		}
+		// Half a second of slack for a loaded machine, well below the gaps
+		// that would show a wait ended at another's deadline or not at all
+		// before the client's own 3 s.
+		if got[i].took < span || got[i].took > span+500*time.Millisecond {
+			t.Errorf("wait %d ended after %v, want about %v", i, got[i].took, span)
+		}
 	}
 }

@@ -138,6 +138,25 @@ func (c *Context) context() context.Context {
 	return c.made
 }
 
+// WaitEnd returns when a wait under ctx that would end at end (zero:
+// never) must end, and true, when nothing else can end it: ctx is a
+// Context that EndsAtDeadline, or one that cannot be cancelled. The
+// caller may then keep that time itself, as resolver/transport's reactor
+// keeps its sockets' waits, without asking ctx for Done. It returns end
+// and false otherwise.
+func WaitEnd(ctx context.Context, end time.Time) (time.Time, bool) {
+	if at, ok := onlyDeadline(ctx); ok {
+		if end.IsZero() || at.Before(end) {
+			end = at
+		}
+		return end, true
+	}
+	if _, ok := ctx.(*Context); ok {
+		return end, false // asking it for Done would make its timer
+	}
+	return end, ctx.Done() == nil
+}
+
 // Wait blocks until ch is ready or ctx ends, and then returns nil or
 // ctx's error: WaitUntil with no end of its own. Waits for another's work,
 // such as the joiners of a shared minimised question (one per new zone

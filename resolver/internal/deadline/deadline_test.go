@@ -212,3 +212,40 @@ func TestWaitUnderAnAttachedContextEndsWithItsParent(t *testing.T) {
 		t.Fatalf("Wait: %v, want %v", err, context.Canceled)
 	}
 }
+
+func TestWaitEndIsTheEarlierTimeWhenNothingElseEndsTheWait(t *testing.T) {
+	detached := Detached(context.Background(), time.Hour)
+	defer detached.Cancel()
+	attached := New(context.Background(), time.Hour)
+	defer attached.Cancel()
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	at, _ := detached.Deadline()
+	soon, late := time.Now().Add(time.Minute), at.Add(time.Minute)
+	tests := []struct {
+		name  string
+		ctx   context.Context
+		end   time.Time
+		want  time.Time
+		alone bool
+	}{
+		{"DetachedEndsFirst", detached, late, at, true},
+		{"OwnEndFirst", detached, soon, soon, true},
+		{"DetachedWithoutOwnEnd", detached, time.Time{}, at, true},
+		{"NotCancellable", context.Background(), soon, soon, true},
+		{"NotCancellableNeverEnds", context.Background(), time.Time{}, time.Time{}, true},
+		{"AttachedContextHasItsParent", attached, soon, soon, false},
+		{"CancellableContext", cancellable, soon, soon, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, alone := WaitEnd(tc.ctx, tc.end)
+			if !got.Equal(tc.want) || alone != tc.alone {
+				t.Fatalf("WaitEnd = %v, %v; want %v, %v", got, alone, tc.want, tc.alone)
+			}
+		})
+	}
+	if attached.Timed() {
+		t.Error("WaitEnd made the attached context's timer")
+	}
+}
