@@ -22,7 +22,10 @@ func packAddresses(room []byte, resp *dns.Msg) ([]byte, bool) {
 		return nil, false
 	}
 	q := resp.Question[0]
-	if !plainName(q.Name) {
+	// The library points to neither the root's name nor an empty one (which
+	// it packs as nothing), and spells an escaped label differently in the
+	// compression it matches owners against.
+	if q.Name == "." || q.Name == "" || strings.IndexByte(q.Name, '\\') >= 0 {
 		return nil, false
 	}
 	var opt *dns.OPT
@@ -41,7 +44,15 @@ func packAddresses(room []byte, resp *dns.Msg) ([]byte, bool) {
 	binary.BigEndian.PutUint16(out[4:], 1)
 	binary.BigEndian.PutUint16(out[6:], uint16(len(resp.Answer)))
 	binary.BigEndian.PutUint16(out[10:], uint16(len(resp.Extra)))
-	out = appendName(out, q.Name)
+	// PackDomainName writes into the slice's length: the room is made
+	// first, for the longest name there is.
+	off := len(out)
+	out = slices.Grow(out, maxNameWire)
+	end, err := dns.PackDomainName(q.Name, out[:off+maxNameWire], off, nil, false)
+	if err != nil {
+		return nil, false
+	}
+	out = out[:end]
 	out = binary.BigEndian.AppendUint16(out, q.Qtype)
 	out = binary.BigEndian.AppendUint16(out, q.Qclass)
 	for _, rr := range resp.Answer {
@@ -54,46 +65,19 @@ func packAddresses(room []byte, resp *dns.Msg) ([]byte, bool) {
 		return out, true
 	}
 	opt.SetExtendedRcode(uint16(resp.Rcode)) // as the library's pack does
-	// PackRR writes into the slice's length, and at its very end writes
-	// nothing without an error: the room is made first.
-	off := len(out)
+	// PackRR, likewise, and at its very end it writes nothing without an
+	// error.
+	off = len(out)
 	out = slices.Grow(out, dns.Len(opt))
-	end, err := dns.PackRR(opt, out[:cap(out)], off, nil, false)
+	end, err = dns.PackRR(opt, out[:cap(out)], off, nil, false)
 	if err != nil {
 		return nil, false
 	}
 	return out[:end], true
 }
 
-// plainName reports whether name is a fully qualified name other than the
-// root, without escapes, whose labels and whole fit the wire's limits:
-// appendName packs such a name as the library does.
-func plainName(name string) bool {
-	if len(name) < 2 || len(name) > 254 || name[len(name)-1] != '.' || strings.IndexByte(name, '\\') >= 0 {
-		return false
-	}
-	start := 0
-	for i := 0; i < len(name); i++ {
-		if name[i] == '.' {
-			if n := i - start; n == 0 || n > 63 {
-				return false
-			}
-			start = i + 1
-		}
-	}
-	return true
-}
-
-// appendName appends a plainName in wire form.
-func appendName(b []byte, name string) []byte {
-	for len(name) > 0 {
-		dot := strings.IndexByte(name, '.')
-		b = append(b, byte(dot))
-		b = append(b, name[:dot]...)
-		name = name[dot+1:]
-	}
-	return append(b, 0)
-}
+// maxNameWire is the longest name in wire form (RFC 1035 §3.1).
+const maxNameWire = 255
 
 // questionPointer is a compression pointer to the question's name, which
 // starts right after the header.

@@ -142,10 +142,7 @@ func (r *reactor) remove(u *udpConn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.socks, u.id)
-	if u.waitSlot > 0 {
-		heap.Remove(&r.waits, u.waitSlot-1)
-	}
-	u.waitSlot = 0
+	r.dropWait(u)
 	if len(r.socks) == 0 {
 		r.idleUntil = time.Now().Add(reactorIdle)
 		r.arm(r.idleUntil)
@@ -168,7 +165,13 @@ func (r *reactor) await(u *udpConn, end time.Time) {
 func (r *reactor) endWait(u *udpConn) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	expired := u.waitSlot == waitExpired
+	return r.dropWait(u)
+}
+
+// dropWait takes u out of the waits, if there, and reports whether the
+// goroutine had ended its wait. Called with mu held.
+func (r *reactor) dropWait(u *udpConn) (expired bool) {
+	expired = u.waitSlot == waitExpired
 	if u.waitSlot > 0 {
 		heap.Remove(&r.waits, u.waitSlot-1)
 	}

@@ -314,10 +314,11 @@ func (u *udpConn) ReadUntil(ctx context.Context, end time.Time) (Datagram, error
 // cancelled, or one that ends only at its deadline), the reactor keeps
 // that time with its own epoll wait's, and the wait is one receive: a
 // pooled timer and a select over it were 3% of a cold name's samples
-// (issue #6). Any other context is waited on with its Done channel.
+// (issue #6). Any other context, and a wait with no end, is
+// deadline.WaitUntil's.
 func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	end, alone := deadline.WaitEnd(ctx, end)
-	if !alone {
+	if !alone || end.IsZero() {
 		if err := deadline.WaitUntil(ctx, u.signal, end); err != nil {
 			return ctxTimeout(err)
 		}
@@ -327,10 +328,6 @@ func (u *udpConn) wait(ctx context.Context, end time.Time) error {
 	case <-u.signal:
 		return nil // reported already: nothing to wait for
 	default:
-	}
-	if end.IsZero() {
-		<-u.signal
-		return nil
 	}
 	if !time.Now().Before(end) {
 		return ctxTimeout(context.DeadlineExceeded)

@@ -101,7 +101,7 @@ func plainByte(c byte) bool {
 
 // unpackRR unpacks the record at off: its owner name from qname when it
 // is a pointer to a label of the question, else decoded and respelled as
-// unpackReply respells; its RDATA by the library.
+// unpackReply respells; its RDATA by unpackCommon, else by the library.
 func unpackRR(b []byte, off int, qname string, labels []questionLabel) (dns.RR, int, bool) {
 	var h dns.RR_Header
 	if off+2 <= len(b) && b[off]&0xC0 == 0xC0 {

@@ -180,11 +180,8 @@ func WaitUntil(ctx context.Context, ch <-chan struct{}, end time.Time) error {
 	default:
 	}
 	var done <-chan struct{}
-	if at, ok := onlyDeadline(ctx); ok {
-		if end.IsZero() || at.Before(end) {
-			end = at
-		}
-	} else {
+	end, alone := WaitEnd(ctx, end)
+	if !alone {
 		done = ctx.Done()
 	}
 	var expired <-chan time.Time
